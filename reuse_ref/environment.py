@@ -1,0 +1,342 @@
+"""``TaskEnvironment``, tasks made with ``@env.task``, and the rules of ``task.override`` (SPEC 3)."""
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import warnings
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from ._validate import bad, seconds, strict_int
+from .errors import DeprecatedTaskWarning
+from .policy import ReusePolicy
+from .resources import Resources
+
+__all__ = ["TaskEnvironment", "Task", "TaskOptions", "current_caller"]
+
+current_caller: ContextVar[Any] = ContextVar("reuse_ref_current_caller", default=None)
+"""The runtime that task calls go through, if any (set by ``reuse_ref.runtime``).
+
+Outside a runtime it is ``None`` and a task call simply calls its function, as Flyte's
+local mode does. Inside, ``current_caller.get().call(task, args, kwargs)`` routes the call
+to the task's pool: it returns an awaitable for an async task and blocks for a sync one.
+"""
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+_NEVER_OVERRIDDEN = ("name", "short_name_of_env", "image", "docs", "interface")
+_REUSE_BOUND = ("resources", "env_vars", "secrets")
+
+
+def _policy(value: Any, param: str = "reusable", allow_off: bool = False) -> Union[ReusePolicy, str, None]:
+    """``None``, a ``ReusePolicy``, a mapping of its fields, or (on overrides) ``"off"``."""
+    if value is None or isinstance(value, ReusePolicy):
+        return value
+    if allow_off and value == "off":
+        return "off"
+    if isinstance(value, dict):
+        return ReusePolicy(**value)
+    allowed = 'a ReusePolicy, a mapping of its fields, or None' + (', or "off"' if allow_off else "")
+    raise bad(param, value, allowed)
+
+
+def _resources(value: Any) -> Optional[Resources]:
+    if value is None or isinstance(value, Resources):
+        return value
+    if isinstance(value, dict):
+        return Resources(**value)
+    raise bad("resources", value, "a Resources or a mapping of cpu, memory, gpu and disk")
+
+
+def _env_vars(value: Any) -> Optional[Dict[str, str]]:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise bad("env_vars", value, "a dict of str names to str values")
+    return dict(value)
+
+
+def _secrets(value: Any) -> Optional[Dict[str, Optional[str]]]:
+    """Secrets as ``{name: value}``; a name alone (or a list of names) takes its value from
+    the caller's environment when a replica starts, as Flyte's local mode does."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
+        return {v: None for v in value}
+    if isinstance(value, dict) and all(isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
+        return dict(value)
+    raise bad("secrets", value, "a secret name, a list of names, or a dict of names to values")
+
+
+class TaskOptions(BaseModel):
+    """The per-task options of ``@env.task(...)`` and ``task.override(...)`` (SPEC 3; flytekit's TaskMetadata).
+
+    * ``retries``: a failed attempt (a crashed replica included) is tried again up to n times.
+    * ``timeout``: int seconds or ``timedelta``; ``None`` or 0 means no limit.
+    * ``cache`` with ``cache_version``, ``cache_ignore_input_vars`` and ``cache_serialize``.
+    * ``deprecated``: a non-empty message warns at every call.
+    * ``interruptible``: recorded; the simulator can preempt interruptible replicas.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retries: int = 0
+    timeout: Optional[timedelta] = None
+    cache: bool = False
+    cache_version: str = ""
+    cache_serialize: bool = False
+    cache_ignore_input_vars: Tuple[str, ...] = ()
+    deprecated: str = ""
+    interruptible: Optional[bool] = None
+    docs: Optional[str] = None
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retries(cls, v: Any) -> int:
+        return strict_int("retries", v, minimum=0)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> Optional[timedelta]:
+        td = seconds("timeout", v, minimum=0, allow_none=True)
+        return None if td is not None and td.total_seconds() == 0 else td
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache(cls, v: Any) -> bool:
+        if isinstance(v, bool):
+            return v
+        if v in ("enable", "auto", "override"):
+            return True
+        if v in ("disable", None):
+            return False
+        raise bad("cache", v, 'True, False, or one of "enable", "auto", "override", "disable"')
+
+    @field_validator("cache_serialize", mode="before")
+    @classmethod
+    def _serialize(cls, v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise bad("cache_serialize", v, "True or False")
+        return v
+
+    @field_validator("cache_version", "deprecated", mode="before")
+    @classmethod
+    def _string(cls, v: Any, info: Any) -> str:
+        if v is None:
+            return ""
+        if not isinstance(v, str):
+            raise bad(info.field_name, v, "a string")
+        return v
+
+    @field_validator("cache_ignore_input_vars", mode="before")
+    @classmethod
+    def _ignore(cls, v: Any) -> Tuple[str, ...]:
+        if isinstance(v, str):
+            v = (v,)
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise bad("cache_ignore_input_vars", v, "a tuple of input names")
+        return tuple(v)
+
+    @field_validator("interruptible", mode="before")
+    @classmethod
+    def _interruptible(cls, v: Any) -> Optional[bool]:
+        if v is not None and not isinstance(v, bool):
+            raise bad("interruptible", v, "True, False or None")
+        return v
+
+
+class TaskEnvironment(BaseModel):
+    """A named set of tasks that share an image, resources, environment and reuse policy (SPEC 3).
+
+    ``reusable=ReusePolicy(...)`` keeps a pool of warm replicas for the environment's
+    tasks; ``reusable=None`` runs every call in a fresh replica. ``image`` and
+    ``pod_template`` are recorded, not built.
+
+    >>> env = TaskEnvironment("demo", reusable=ReusePolicy(replicas=2))
+    >>> @env.task
+    ... def double(x: int) -> int:
+    ...     return 2 * x
+    >>> double(21)   # outside a runtime a task just calls its function
+    42
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    resources: Optional[Resources] = None
+    env_vars: Optional[Dict[str, str]] = None
+    secrets: Optional[Dict[str, Optional[str]]] = None
+    reusable: Optional[ReusePolicy] = None
+    image: Any = None
+    pod_template: Any = None
+    description: Optional[str] = None
+    interruptible: bool = False
+    _tasks: Dict[str, "Task"] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, name: Any = None, **data: Any) -> None:
+        super().__init__(name=name, **data)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: Any) -> str:
+        if not isinstance(v, str) or not _NAME.match(v):
+            raise bad("name", v, "a non-empty name of letters, digits, '_' and '-', starting with a letter")
+        return v
+
+    _r = field_validator("resources", mode="before")(classmethod(lambda cls, v: _resources(v)))
+    _e = field_validator("env_vars", mode="before")(classmethod(lambda cls, v: _env_vars(v)))
+    _s = field_validator("secrets", mode="before")(classmethod(lambda cls, v: _secrets(v)))
+    _p = field_validator("reusable", mode="before")(classmethod(lambda cls, v: _policy(v)))
+
+    @field_validator("interruptible", mode="before")
+    @classmethod
+    def _interruptible(cls, v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise bad("interruptible", v, "True or False")
+        return v
+
+    @model_validator(mode="after")
+    def _no_pod_template_with_reuse(self) -> "TaskEnvironment":
+        if self.reusable is not None and self.pod_template is not None:
+            raise bad("pod_template", self.pod_template, "None when the environment is reusable (reusable=ReusePolicy(...))")
+        return self
+
+    @property
+    def tasks(self) -> Dict[str, "Task"]:
+        """The tasks defined with ``@env.task``, by short name."""
+        return dict(self._tasks)
+
+    def clone_with(self, name: str, **changes: Any) -> "TaskEnvironment":
+        """A copy of this environment under a new ``name`` with ``changes`` applied (no tasks)."""
+        fields = {k: getattr(self, k) for k in type(self).model_fields}
+        unknown = sorted(set(changes) - set(fields))
+        if unknown:
+            raise bad(unknown[0], changes[unknown[0]], f"one of the environment's fields: {', '.join(fields)}")
+        fields.update(changes, name=name)
+        return TaskEnvironment(**fields)
+
+    def task(self, _func: Optional[Callable] = None, *, short_name: Optional[str] = None,
+             pod_template: Any = None, **options: Any) -> Any:
+        """Make a task of this environment; works as ``@env.task`` and ``@env.task(retries=2, ...)``.
+
+        Options are those of :class:`TaskOptions`. A sync function under a policy with
+        ``concurrency > 1`` raises ``ValueError`` here (SPEC 3; seed 001): only async tasks
+        can share a replica.
+        """
+        if pod_template is not None and self.reusable is not None:
+            raise bad("pod_template", pod_template, "None when the environment is reusable")
+        opts = TaskOptions(**options)
+
+        def decorate(func: Callable) -> Task:
+            if not callable(func) or isinstance(func, Task):
+                raise bad("func", func, "a plain function (def or async def) to turn into a task")
+            task = Task(func, self, opts, short_name=short_name)
+            self._tasks[task.short_name] = task
+            return task
+
+        return decorate if _func is None else decorate(_func)
+
+
+class Task:
+    """A function bound to a ``TaskEnvironment`` with its options (SPEC 3).
+
+    Called outside a runtime it calls its function (an async task returns a coroutine).
+    Inside a :class:`reuse_ref.Runtime`, a call is routed to the pool of the task's
+    environment and effective policy (:attr:`pool_key`).
+    """
+
+    def __init__(self, func: Callable, env: TaskEnvironment, options: TaskOptions, *,
+                 short_name: Optional[str] = None, reusable: Any = "inherit",
+                 resources: Optional[Resources] = None, env_vars: Optional[Dict[str, str]] = None,
+                 secrets: Optional[Dict[str, Optional[str]]] = None) -> None:
+        self.func = func
+        self.env = env
+        self.options = options
+        self.short_name = short_name or func.__name__
+        self.name = f"{env.name}.{self.short_name}"
+        self.is_async = inspect.iscoroutinefunction(func)
+        self._reusable = env.reusable if reusable == "inherit" else reusable
+        self.resources = resources if resources is not None else env.resources
+        self.env_vars = env_vars if env_vars is not None else env.env_vars
+        self.secrets = secrets if secrets is not None else env.secrets
+        policy = self.reusable
+        if policy is not None and policy.concurrency > 1 and not self.is_async:
+            raise ValueError(
+                f"concurrency={policy.concurrency} is not valid for the sync task {self.name!r}: "
+                f"a replica runs more than one task at a time only for async tasks. "
+                f"Make it 'async def' or use concurrency=1."
+            )
+        functools.update_wrapper(self, func)
+
+    @property
+    def reusable(self) -> Optional[ReusePolicy]:
+        """The effective policy: the override's, else the environment's; ``None`` means no reuse."""
+        return None if self._reusable == "off" else self._reusable
+
+    @property
+    def pool_key(self) -> Tuple[str, Optional[ReusePolicy]]:
+        """Pools are keyed by environment name and effective policy (SPEC 3)."""
+        return (self.env.name, self.reusable)
+
+    def __getattr__(self, item: str) -> Any:
+        options = self.__dict__.get("options")
+        if options is not None and item in TaskOptions.model_fields:
+            return getattr(options, item)
+        raise AttributeError(item)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        caller = current_caller.get()
+        if caller is not None:
+            return caller.call(self, args, kwargs)
+        if self.options.deprecated:
+            warn_deprecated(self)
+        return self.func(*args, **kwargs)
+
+    def override(self, **changes: Any) -> "Task":
+        """A new task with some options changed (SPEC 3).
+
+        ``reusable`` takes a ``ReusePolicy`` or ``"off"``. While the effective policy is
+        reusable, ``resources``, ``env_vars`` and ``secrets`` cannot change: a replica is a
+        shared process with fixed resources; pass ``reusable="off"`` in the same call.
+        ``name``, ``image``, ``docs`` and ``interface`` can never be overridden.
+        """
+        for key in ("name", "image", "docs", "interface"):
+            if key in changes:
+                raise bad(key, changes[key], f"not overridable: {key} is fixed when the task is defined")
+        reusable = self._reusable
+        if "reusable" in changes:
+            reusable = _policy(changes.pop("reusable"), allow_off=True)
+        bound = [k for k in _REUSE_BOUND if changes.get(k) is not None]
+        if bound and reusable not in (None, "off"):
+            k = bound[0]
+            raise ValueError(
+                f"{k}={changes[k]!r} cannot be overridden while {self.name!r} is reusable "
+                f"({reusable!r}): a reusable replica is a shared process with fixed {k}. "
+                f'Pass reusable="off" in the same override call to run it in a fresh container.'
+            )
+        resources = _resources(changes.pop("resources", None))
+        env_vars = _env_vars(changes.pop("env_vars", None))
+        secrets = _secrets(changes.pop("secrets", None))
+        short_name = changes.pop("short_name", self.short_name)
+        fields = set(TaskOptions.model_fields) - {"docs"}
+        unknown = sorted(set(changes) - fields)
+        if unknown:
+            raise bad(unknown[0], changes[unknown[0]], f"one of: reusable, resources, env_vars, secrets, short_name, {', '.join(sorted(fields))}")
+        options = TaskOptions(**{**self.options.model_dump(), **changes})
+        return Task(self.func, self.env, options, short_name=short_name, reusable=reusable,
+                    resources=resources or self.resources, env_vars=env_vars or self.env_vars,
+                    secrets=secrets or self.secrets)
+
+    def __repr__(self) -> str:
+        kind = "async " if self.is_async else ""
+        return f"<{kind}Task {self.name} reusable={self.reusable!r}>"
+
+
+def warn_deprecated(task: Task) -> None:
+    """Warn at call time that ``task`` is deprecated (SPEC 3; flytekit's ``deprecated``)."""
+    warnings.warn(f"Task {task.name!r} is deprecated: {task.options.deprecated}", DeprecatedTaskWarning, stacklevel=3)
