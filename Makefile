@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make book` (the executed site) and `make test`.
+# Each creates and fills its own virtual environment in .venv; nothing else is needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: book test unit notebooks site-check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[docs,test,bench]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+## book: build the whole Jupyter Book, executing every notebook, warnings as errors
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+
+## test: every test (unit, property, nbval, papermill), then the book and its browser check
+test: $(STAMP)
+	$(PY) -m pytest
+	$(MAKE) book
+	$(PY) -m pytest tests/site --site
+
+## notebooks: re-execute every notebook in place to refresh its stored outputs
+notebooks: $(STAMP)
+	$(PY) -m tools.refresh_notebooks notebooks
+
+## bench: the side-by-side benchmarks (ratios)
+bench: $(STAMP)
+	$(PY) benchmarks/bench_simulate.py
+	$(PY) benchmarks/bench_runtime.py
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis

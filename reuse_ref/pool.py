@@ -1,0 +1,376 @@
+"""The pool state machine: every lifecycle decision of SPEC 4, and nothing else.
+
+Sans-I/O, in the manner of h11: a :class:`Pool` is fed events, each a method call that
+carries the time it happened (``submit``, ``replica_ready``, ``finish``,
+``replica_crashed``, ``task_waiting``/``task_resumed``, ``advance``), and answers with a
+list of actions for its driver to carry out (:class:`StartReplica`, :class:`StopReplica`,
+:class:`Dispatch`, :class:`FailTask`). :attr:`Pool.wakeup_at` says when the pool must next be
+woken with ``advance`` if nothing else happens. It never reads a clock, sleeps, or starts a
+process: the simulator (virtual clock) and the runtime (real processes) drive the same
+machine, so they agree by construction.
+
+After every event the rules of SPEC 4 run in order: 1 dispatch, 2 scale up, 3 scale down,
+4 environment idle, 6 starvation (rule 5, crash, is the ``replica_crashed`` event itself).
+Every event and action is appended to :attr:`Pool.records` (SPEC 6).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Dict, Hashable, List, NamedTuple, Optional, Set, Union
+
+from .errors import STARVATION_REMEDIES
+from .policy import ReusePolicy
+from .trace import Record
+
+__all__ = [
+    "Pool", "Replica", "StartReplica", "StopReplica", "Dispatch", "FailTask", "Action",
+    "STARTING", "READY",
+]
+
+STARTING = "starting"
+READY = "ready"
+
+
+class StartReplica(NamedTuple):
+    """Start replica ``replica`` (a cold start); report ``replica_ready`` when it can take tasks."""
+
+    replica: int
+
+
+class StopReplica(NamedTuple):
+    """Stop replica ``replica``; ``reason`` is ``scaledown``, ``idle_ttl`` or ``shutdown``."""
+
+    replica: int
+    reason: str
+
+
+class Dispatch(NamedTuple):
+    """Run attempt ``attempt`` (1-based) of ``task`` on ``replica``; ``warm`` if it ran one before."""
+
+    task: Hashable
+    replica: int
+    attempt: int
+    warm: bool
+
+
+class FailTask(NamedTuple):
+    """``task`` has failed for good (no retries left): ``reason`` is ``starvation``, ``crashed``,
+    ``oom``, ``timeout`` or the error reported by the driver; ``message`` explains it."""
+
+    task: Hashable
+    reason: str
+    message: str = ""
+
+
+Action = Union[StartReplica, StopReplica, Dispatch, FailTask]
+
+
+class Replica:
+    """What the pool knows of one replica: its state, the attempts it holds, since when it is idle."""
+
+    __slots__ = ("id", "state", "running", "idle_since", "served")
+
+    def __init__(self, rid: int) -> None:
+        self.id = rid
+        self.state = STARTING
+        self.running: Dict[Hashable, None] = {}  # in dispatch order
+        self.idle_since: Optional[float] = None
+        self.served = 0
+
+    def __repr__(self) -> str:
+        return f"Replica({self.id}, {self.state}, running={len(self.running)})"
+
+
+class Pool:
+    """The replicas of one environment under one :class:`~reuse_ref.ReusePolicy` (SPEC 4).
+
+    >>> pool = Pool(ReusePolicy(replicas=(2, 5)), name="demo")
+    >>> pool.submit(0.0, "t1")          # a cold environment starts max(min, needed) = 2
+    [StartReplica(replica=1), StartReplica(replica=2)]
+    >>> pool.replica_ready(10.0, 1)
+    [Dispatch(task='t1', replica=1, attempt=1, warm=False)]
+    """
+
+    def __init__(self, policy: ReusePolicy, name: str = "env", *, first_replica_id: int = 1) -> None:
+        self.policy = policy
+        self.name = name
+        self.concurrency = policy.concurrency
+        self.min = policy.min_replicas
+        self.max = policy.max_replicas
+        self.scaledown_ttl = policy.scaledown_ttl.total_seconds()
+        self.idle_ttl = None if policy.idle_ttl is None else policy.idle_ttl.total_seconds()
+        self.now = 0.0
+        self.alive = False
+        self.replicas: Dict[int, Replica] = {}  # insertion order is id order
+        self.queue: deque = deque()
+        self.running: Dict[Hashable, int] = {}  # task -> replica
+        self.waiting: Set[Hashable] = set()  # running tasks blocked on a task of this pool
+        self.attempts: Dict[Hashable, int] = {}
+        self.retries: Dict[Hashable, int] = {}
+        self.records: List[Record] = []
+        self._next_id = first_replica_id
+        self._starting = 0
+        self._empty_since: Optional[float] = None
+        self._last_scaledown: Optional[float] = None
+
+    # ------------------------------------------------------------------ events
+    def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
+        """A task arrives; it joins the back of the FIFO queue."""
+        self._tick(now)
+        if task in self.attempts:
+            raise ValueError(f"task={task!r} is not valid: it was already submitted to pool {self.name!r}; give each task a new id")
+        self.attempts[task] = 0
+        self.retries[task] = retries
+        self.queue.append(task)
+        self.records.append(Record(now, "task_queued", None, task, "", self.name))
+        return self._apply([])
+
+    def replica_ready(self, now: float, replica: int) -> List[Action]:
+        """A started replica finished its cold start and can take tasks."""
+        self._tick(now)
+        r = self.replicas.get(replica)
+        if r is None or r.state != STARTING:
+            return []  # stopped or crashed while starting: nothing to do
+        r.state = READY
+        r.idle_since = now
+        self._starting -= 1
+        self.records.append(Record(now, "replica_ready", replica, None, "", self.name))
+        return self._apply([])
+
+    def finish(self, now: float, task: Hashable, error: Optional[str] = None, message: str = "") -> List[Action]:
+        """An attempt ended: successfully (``error=None``) or with ``error`` (a short kind such as
+        ``"error"`` or ``"timeout"``). A failed attempt is retried, at the head of the queue,
+        while the task has retries left; otherwise the answer holds a :class:`FailTask`."""
+        self._tick(now)
+        rid = self.running.pop(task, None)
+        if rid is None:
+            raise ValueError(f"task={task!r} is not valid: it is not running in pool {self.name!r}")
+        self.waiting.discard(task)
+        r = self.replicas[rid]
+        r.running.pop(task, None)
+        if not r.running:
+            r.idle_since = now
+        actions: List[Action] = []
+        if error is None:
+            self.records.append(Record(now, "task_end", rid, task, "", self.name))
+            self._forget(task)
+        else:
+            self._fail_attempt(now, task, rid, error, message, actions)
+        return self._apply(actions)
+
+    def replica_crashed(self, now: float, replica: int, reason: str = "crashed") -> List[Action]:
+        """A replica died (rule 5): it is removed, its running attempts fail (and are retried
+        while they have retries left), and rule 2 replaces it."""
+        self._tick(now)
+        r = self.replicas.pop(replica, None)
+        if r is None:
+            return []
+        if r.state == STARTING:
+            self._starting -= 1
+        self.records.append(Record(now, "replica_stop", replica, None, reason, self.name))
+        actions: List[Action] = []
+        for task in reversed(list(r.running)):  # requeued at the head in their original order
+            del self.running[task]
+            self.waiting.discard(task)
+            self._fail_attempt(now, task, replica, reason, f"replica {replica} of {self.name!r} stopped: {reason}", actions)
+        return self._apply(actions)
+
+    def task_waiting(self, now: float, task: Hashable) -> List[Action]:
+        """A running task now waits on a task of this same pool, holding its slot (rule 6)."""
+        self._tick(now)
+        if task in self.running:
+            self.waiting.add(task)
+        return self._apply([])
+
+    def task_resumed(self, now: float, task: Hashable) -> List[Action]:
+        """A waiting task has what it waited for and runs again."""
+        self._tick(now)
+        self.waiting.discard(task)
+        return self._apply([])
+
+    def advance(self, now: float) -> List[Action]:
+        """Time passed with nothing else happening: apply the timed rules (3 and 4)."""
+        self._tick(now)
+        return self._apply([])
+
+    def close(self, now: float, reason: str = "shutdown") -> List[Action]:
+        """Stop every replica (the runtime is leaving, or a ``scope="run"`` run ended)."""
+        self._tick(now)
+        actions: List[Action] = []
+        for task in list(self.queue) + list(self.running):
+            rid = self.running.pop(task, None)
+            actions.append(self._fail(now, task, rid, reason, f"pool {self.name!r} closed"))
+        self.queue.clear()
+        self.waiting.clear()
+        self._stop_all(now, reason, actions)
+        return actions
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def live(self) -> int:
+        """Replicas starting or ready."""
+        return len(self.replicas)
+
+    @property
+    def wakeup_at(self) -> Optional[float]:
+        """When the timed rules next need an ``advance``, or ``None`` if only an event can change things."""
+        times = []
+        if self.live > self.min and self._has_idle:
+            idle = [r.idle_since for r in self.replicas.values() if r.state == READY and not r.running]
+            t = min(idle) + self.scaledown_ttl
+            if self._last_scaledown is not None:
+                t = max(t, self._last_scaledown + self.scaledown_ttl)
+            times.append(t)
+        if self.alive and self._empty_since is not None and self.idle_ttl is not None:
+            times.append(self._empty_since + self.idle_ttl)
+        return min(times) if times else None
+
+    @property
+    def free_slots(self) -> int:
+        """Free slots on ready replicas."""
+        c = self.concurrency
+        return sum(c - len(r.running) for r in self.replicas.values() if r.state == READY)
+
+    # ------------------------------------------------------------------ rules
+    def _apply(self, actions: List[Action]) -> List[Action]:
+        now = self.now
+        if self.queue:
+            self._dispatch(now, actions)
+        if self.queue or (self.alive and self.live < self.min):
+            self._scale_up(now, actions)
+        if not self.queue and not self.running:
+            if self._empty_since is None:
+                self._empty_since = now
+        else:
+            self._empty_since = None
+        if self.live > self.min:
+            self._scale_down(now, actions)
+        if self.alive and self._empty_since is not None and self.idle_ttl is not None:
+            if now - self._empty_since >= self.idle_ttl:
+                self._stop_all(now, "idle_ttl", actions)
+        if self.queue and self._starving():
+            self._starve(now, actions)
+        return actions
+
+    def _dispatch(self, now: float, actions: List[Action]) -> None:
+        """Rule 1: the queue's head goes to the ready replica with a free slot and the lowest id."""
+        c = self.concurrency
+        queue = self.queue
+        for r in self.replicas.values():
+            if r.state != READY:
+                continue
+            while queue and len(r.running) < c:
+                task = queue.popleft()
+                attempt = self.attempts[task] + 1
+                self.attempts[task] = attempt
+                r.running[task] = None
+                self.running[task] = r.id
+                warm = r.served > 0
+                r.served += 1
+                r.idle_since = None
+                self.records.append(Record(now, "task_start", r.id, task, "warm" if warm else "cold", self.name))
+                actions.append(Dispatch(task, r.id, attempt, warm))
+            if not queue:
+                return
+
+    def _scale_up(self, now: float, actions: List[Action]) -> None:
+        """Rule 2: start enough replicas for the queue (never past max); keep at least min."""
+        if not self.alive:
+            self.alive = True
+            needed = math.ceil(len(self.queue) / self.concurrency)
+            count = min(self.max, max(self.min, needed, 1))
+        else:
+            shortfall = len(self.queue) - self._starting * self.concurrency
+            count = math.ceil(shortfall / self.concurrency) if shortfall > 0 else 0
+            count = max(count, self.min - self.live)
+            count = min(count, self.max - self.live)
+        for _ in range(count):
+            rid = self._next_id
+            self._next_id += 1
+            self.replicas[rid] = Replica(rid)
+            self._starting += 1
+            self.records.append(Record(now, "replica_start", rid, None, "", self.name))
+            actions.append(StartReplica(rid))
+
+    @property
+    def _has_idle(self) -> bool:
+        return any(r.state == READY and not r.running for r in self.replicas.values())
+
+    def _scale_down(self, now: float, actions: List[Action]) -> None:
+        """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl, one per period."""
+        ttl = self.scaledown_ttl
+        while self.live > self.min:
+            if self._last_scaledown is not None and now - self._last_scaledown < ttl:
+                return
+            victim = None
+            for r in reversed(self.replicas.values()):
+                if r.state == READY and not r.running and now - r.idle_since >= ttl:
+                    victim = r
+                    break
+            if victim is None:
+                return
+            self._last_scaledown = now
+            self._stop(now, victim, "scaledown", actions)
+
+    def _starving(self) -> bool:
+        """Rule 6: queued work, no free or coming slot, no room to grow, and every running task waits here."""
+        if self._starting or self.live < self.max or not self.running:
+            return False
+        if self.free_slots:
+            return False
+        return len(self.waiting) == len(self.running)
+
+    def _starve(self, now: float, actions: List[Action]) -> None:
+        waiting = ", ".join(str(t) for t in self.waiting)
+        message = (
+            f"Starvation in environment {self.name!r} with {self.policy!r}: every slot "
+            f"({self.live} replica(s) x concurrency {self.concurrency}) is held by a task waiting "
+            f"for another task of the same environment ({waiting}), and the pool is at its maximum "
+            f"of {self.max} replica(s), so the {len(self.queue)} queued task(s) can never start. "
+            f"To fix it, {STARVATION_REMEDIES}."
+        )
+        self.records.append(Record(now, "starvation", None, None, message, self.name))
+        queued = list(self.queue)
+        self.queue.clear()
+        for task in queued:
+            actions.append(self._fail(now, task, None, "starvation", message))
+
+    # ------------------------------------------------------------------ helpers
+    def _tick(self, now: float) -> None:
+        if now < self.now:
+            raise ValueError(f"now={now!r} is not valid: time must not go backwards (pool {self.name!r} is at {self.now!r})")
+        self.now = now
+
+    def _fail_attempt(self, now: float, task: Hashable, rid: int, reason: str, message: str,
+                      actions: List[Action]) -> None:
+        if self.attempts[task] <= self.retries[task]:
+            self.records.append(Record(now, "task_failed", rid, task, f"{reason} (retrying)", self.name))
+            self.queue.appendleft(task)
+            self.records.append(Record(now, "task_queued", None, task, "retry", self.name))
+        else:
+            actions.append(self._fail(now, task, rid, reason, message))
+
+    def _fail(self, now: float, task: Hashable, rid: Optional[int], reason: str, message: str) -> FailTask:
+        self.records.append(Record(now, "task_failed", rid, task, reason, self.name))
+        self._forget(task)
+        return FailTask(task, reason, message)
+
+    def _forget(self, task: Hashable) -> None:
+        self.retries.pop(task, None)
+        # attempts are kept so a task id is never reused within a pool
+
+    def _stop(self, now: float, r: Replica, reason: str, actions: List[Action]) -> None:
+        del self.replicas[r.id]
+        if r.state == STARTING:
+            self._starting -= 1
+        self.records.append(Record(now, "replica_stop", r.id, None, reason, self.name))
+        actions.append(StopReplica(r.id, reason))
+
+    def _stop_all(self, now: float, reason: str, actions: List[Action]) -> None:
+        """Rule 4: the whole environment stops, min replicas included; the next task starts it cold."""
+        for r in list(self.replicas.values()):
+            self._stop(now, r, reason, actions)
+        self.alive = False
+        self._empty_since = None
+        self._last_scaledown = None
