@@ -22,3 +22,23 @@ class Record(NamedTuple):
     task: Optional[Hashable] = None
     reason: str = ""
     env: str = ""
+
+
+class Trace:
+    """The records of one simulation or runtime session, with the policies that made them.
+
+    ``Trace(records, policies={env: ReusePolicy}, resources={env: Resources or None})``.
+    Records are kept in the order they happened. The measures of SPEC 6 are computed
+    from the records alone (see :meth:`measures`).
+    """
+
+    def __init__(self, records, policies=None, resources=None):
+        self.records = list(records)
+        self.policies = dict(policies or {})
+        self.resources = dict(resources or {})
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
