@@ -26,7 +26,7 @@ test: $(STAMP)
 
 ## notebooks: re-execute every notebook in place to refresh its stored outputs
 notebooks: $(STAMP)
-	$(PY) -m tools.refresh_notebooks notebooks
+	$(PY) tools/refresh_notebooks.py notebooks
 
 ## bench: the side-by-side benchmarks (ratios)
 bench: $(STAMP)
