@@ -1,6 +1,7 @@
 """Small helpers that turn bad input into ValueErrors naming parameter, value and what is allowed."""
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -20,8 +21,13 @@ def strict_int(param: str, value: Any, *, minimum: int | None = None, allowed: s
     return value
 
 
-def seconds(param: str, value: Any, *, minimum: float = 0, allow_none: bool = False) -> timedelta | None:
-    """An int number of seconds or a ``timedelta``, normalised to ``timedelta``."""
+def seconds(param: str, value: Any, *, minimum: float = 0, allow_none: bool = False,
+            allow_float: bool = False) -> timedelta | None:
+    """An int number of seconds or a ``timedelta``, normalised to ``timedelta``.
+
+    ``allow_float`` also takes a finite float number of seconds: JSON input, where a
+    fractional ``timedelta`` is written as float seconds (see :func:`as_seconds`).
+    """
     what = f"an int number of seconds or a datetime.timedelta, at least {minimum:g} s"
     if allow_none:
         what += ", or None"
@@ -29,10 +35,14 @@ def seconds(param: str, value: Any, *, minimum: float = 0, allow_none: bool = Fa
         if allow_none:
             return None
         raise bad(param, value, what)
+    number = isinstance(value, int) or (allow_float and isinstance(value, float) and math.isfinite(value))
     if isinstance(value, timedelta):
         td = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        td = timedelta(seconds=value)
+    elif number and not isinstance(value, bool):
+        try:
+            td = timedelta(seconds=value)
+        except OverflowError:  # more than timedelta.max (about 2.7 million years)
+            raise bad(param, value, what + ", and at most timedelta.max") from None
     else:
         raise bad(param, value, what)
     if td.total_seconds() < minimum:
@@ -44,5 +54,6 @@ def as_seconds(td: timedelta | None) -> float | int | None:
     """A timedelta as JSON-friendly seconds (an int when whole)."""
     if td is None:
         return None
-    s = td.total_seconds()
-    return int(s) if s == int(s) else s
+    if td.microseconds == 0:  # exact, whatever the size (a float would round past 2**53)
+        return td.days * 86400 + td.seconds
+    return td.total_seconds()

@@ -9,9 +9,9 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
 
-from ._validate import bad, seconds, strict_int
+from ._validate import as_seconds, bad, seconds, strict_int
 from .errors import DeprecatedTaskWarning
 from .policy import ReusePolicy
 from .resources import Resources
@@ -27,7 +27,6 @@ to the task's pool: it returns an awaitable for an async task and blocks for a s
 """
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-_NEVER_OVERRIDDEN = ("name", "short_name_of_env", "image", "docs", "interface")
 _REUSE_BOUND = ("resources", "env_vars", "secrets")
 
 
@@ -37,8 +36,8 @@ def _policy(value: Any, param: str = "reusable", allow_off: bool = False) -> Uni
         return value
     if allow_off and value == "off":
         return "off"
-    if isinstance(value, dict):
-        return ReusePolicy(**value)
+    if isinstance(value, dict):  # model_validate: a non-str key is a ValueError, not a TypeError
+        return ReusePolicy.model_validate(value)
     allowed = 'a ReusePolicy, a mapping of its fields, or None' + (', or "off"' if allow_off else "")
     raise bad(param, value, allowed)
 
@@ -46,7 +45,7 @@ def _policy(value: Any, param: str = "reusable", allow_off: bool = False) -> Uni
 def _resources(value: Any) -> Optional[Resources]:
     if value is None or isinstance(value, Resources):
         return value
-    if isinstance(value, dict):
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return Resources(**value)
     raise bad("resources", value, "a Resources or a mapping of cpu, memory, gpu and disk")
 
@@ -100,11 +99,15 @@ class TaskOptions(BaseModel):
     def _retries(cls, v: Any) -> int:
         return strict_int("retries", v, minimum=0)
 
-    @field_validator("timeout", mode="before")
+    @field_validator("timeout", mode="before", json_schema_input_type=Optional[float])
     @classmethod
-    def _timeout(cls, v: Any) -> Optional[timedelta]:
-        td = seconds("timeout", v, minimum=0, allow_none=True)
+    def _timeout(cls, v: Any, info: ValidationInfo) -> Optional[timedelta]:
+        td = seconds("timeout", v, minimum=0, allow_none=True, allow_float=info.mode == "json")
         return None if td is not None and td.total_seconds() == 0 else td
+
+    @field_serializer("timeout", when_used="json")
+    def _timeout_as_seconds(self, value: Optional[timedelta]) -> Any:
+        return as_seconds(value)  # as ReusePolicy's TTLs, so that the JSON round trip holds
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -184,7 +187,7 @@ class TaskEnvironment(BaseModel):
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, v: Any) -> str:
-        if not isinstance(v, str) or not _NAME.match(v):
+        if not isinstance(v, str) or not _NAME.fullmatch(v):  # fullmatch: "$" would let "env\n" through
             raise bad("name", v, "a non-empty name of letters, digits, '_' and '-', starting with a letter")
         return v
 
@@ -254,6 +257,10 @@ class Task:
                  short_name: Optional[str] = None, reusable: Any = "inherit",
                  resources: Optional[Resources] = None, env_vars: Optional[Dict[str, str]] = None,
                  secrets: Optional[Dict[str, Optional[str]]] = None) -> None:
+        if short_name is not None and not (isinstance(short_name, str) and short_name):
+            raise bad("short_name", short_name, "a non-empty string")
+        if short_name is None and not isinstance(getattr(func, "__name__", None), str):
+            raise bad("short_name", short_name, f"a name for {func!r}, which has no __name__")
         self.func = func
         self.env = env
         self.options = options
@@ -329,8 +336,9 @@ class Task:
             raise bad(unknown[0], changes[unknown[0]], f"one of: reusable, resources, env_vars, secrets, short_name, {', '.join(sorted(fields))}")
         options = TaskOptions(**{**self.options.model_dump(), **changes})
         return Task(self.func, self.env, options, short_name=short_name, reusable=reusable,
-                    resources=resources or self.resources, env_vars=env_vars or self.env_vars,
-                    secrets=secrets or self.secrets)
+                    resources=self.resources if resources is None else resources,
+                    env_vars=self.env_vars if env_vars is None else env_vars,
+                    secrets=self.secrets if secrets is None else secrets)
 
     def __repr__(self) -> str:
         kind = "async " if self.is_async else ""

@@ -5,7 +5,7 @@ import warnings
 from datetime import timedelta
 from typing import Any, Literal, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from ._validate import as_seconds, bad, seconds, strict_int
 from .errors import STARVATION_REMEDIES, StarvationWarning
@@ -46,11 +46,14 @@ class ReusePolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     replicas: Tuple[int, int] = Field(default=(2, 2), description="(min, max) replicas; an int n means (n, n).")
+    # JSON carries TTLs as seconds (see _ttl_as_seconds); the schema says so, default included.
     idle_ttl: Optional[timedelta] = Field(
-        default=timedelta(seconds=30), description="Environment idle timeout; None means always on."
+        default=timedelta(seconds=30), description="Environment idle timeout; None means always on.",
+        json_schema_extra={"default": MIN_TTL_SECONDS},
     )
     concurrency: int = Field(default=1, description="Tasks one replica runs at once.")
-    scaledown_ttl: timedelta = Field(default=timedelta(seconds=30), description="Idle time before one replica above min stops.")
+    scaledown_ttl: timedelta = Field(default=timedelta(seconds=30), description="Idle time before one replica above min stops.",
+                                     json_schema_extra={"default": MIN_TTL_SECONDS})
     scope: Literal["global", "run"] = Field(default="global", description="Share the pool across runs or not.")
 
     @field_validator("replicas", mode="before", json_schema_input_type=Union[int, Tuple[int, int]])
@@ -65,15 +68,17 @@ class ReusePolicy(BaseModel):
                 return (lo, hi)
         raise bad("replicas", value, _REPLICAS_ALLOWED)
 
-    @field_validator("idle_ttl", mode="before", json_schema_input_type=Optional[Union[int, timedelta]])
+    # In Python a TTL is int seconds or a timedelta; JSON also gives float seconds, which is
+    # how a fractional timedelta is serialised, so the JSON round trip holds.
+    @field_validator("idle_ttl", mode="before", json_schema_input_type=Optional[float])
     @classmethod
-    def _idle_ttl(cls, value: Any) -> Optional[timedelta]:
-        return seconds("idle_ttl", value, minimum=MIN_TTL_SECONDS, allow_none=True)
+    def _idle_ttl(cls, value: Any, info: ValidationInfo) -> Optional[timedelta]:
+        return seconds("idle_ttl", value, minimum=MIN_TTL_SECONDS, allow_none=True, allow_float=info.mode == "json")
 
-    @field_validator("scaledown_ttl", mode="before", json_schema_input_type=Union[int, timedelta])
+    @field_validator("scaledown_ttl", mode="before", json_schema_input_type=float)
     @classmethod
-    def _scaledown_ttl(cls, value: Any) -> timedelta:
-        return seconds("scaledown_ttl", value, minimum=MIN_TTL_SECONDS)
+    def _scaledown_ttl(cls, value: Any, info: ValidationInfo) -> timedelta:
+        return seconds("scaledown_ttl", value, minimum=MIN_TTL_SECONDS, allow_float=info.mode == "json")
 
     @field_validator("concurrency", mode="before", json_schema_input_type=int)
     @classmethod
@@ -95,7 +100,7 @@ class ReusePolicy(BaseModel):
                 f"for another task of the same environment holds the only slot. To avoid it, "
                 f"{STARVATION_REMEDIES}.",
                 StarvationWarning,
-                stacklevel=4,
+                stacklevel=3,  # 1 this validator, 2 BaseModel.__init__ or model_validate*, 3 the caller
             )
         return self
 

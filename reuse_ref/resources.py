@@ -1,6 +1,8 @@
 """``Resources``: what one replica holds, parsed once into canonical numbers (SPEC 2)."""
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from typing import Any, Optional
 
@@ -22,15 +24,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    """Not NaN, not infinite, and (for a huge int) convertible to float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def parse_cpu(value: Any, param: str = "cpu") -> float:
     """Cores as a float: ``2``, ``0.5``, ``"2"``, ``"500m"`` (Kubernetes millicores)."""
     if _is_number(value):
-        if value < 0 or value != value:
+        if not _finite(value) or value < 0:
             raise bad(param, value, _CPU_ALLOWED)
         return float(value)
     if isinstance(value, str):
         m = _QUANTITY.match(value)
-        if m and m.group(2) in ("", "m"):
+        if m and m.group(2) in ("", "m") and _finite(float(m.group(1))):
             n = float(m.group(1))
             return n / 1000 if m.group(2) == "m" else n
     raise bad(param, value, _CPU_ALLOWED)
@@ -39,17 +49,15 @@ def parse_cpu(value: Any, param: str = "cpu") -> float:
 def parse_bytes(value: Any, param: str = "memory") -> int:
     """Bytes as an int: ``1024``, ``"500Mi"``, ``"1Gi"``, ``"2G"``, ``"1.5Gi"``."""
     if _is_number(value):
-        if value < 0 or value != value:
+        if isinstance(value, float) and not _finite(value) or value < 0:
             raise bad(param, value, _BYTES_ALLOWED)
         return int(value)
     if isinstance(value, str):
         m = _QUANTITY.match(value)
         if m:
             number, unit = float(m.group(1)), m.group(2)
-            if unit == "":
-                return int(number)
-            factor = _BINARY.get(unit) or _DECIMAL.get(unit)
-            if factor:
+            factor = 1 if unit == "" else _BINARY.get(unit) or _DECIMAL.get(unit)
+            if factor and _finite(number * factor):
                 return int(number * factor)
     raise bad(param, value, _BYTES_ALLOWED)
 
@@ -63,9 +71,10 @@ def parse_gpu(value: Any, param: str = "gpu") -> tuple[int, Optional[str]]:
     if isinstance(value, str):
         kind, sep, count = value.partition(":")
         kind = kind.strip()
-        if sep and kind and count.strip().isdigit():
+        # [0-9] and not str.isdigit(): "²".isdigit() is True but int("²") fails
+        if sep and kind and re.fullmatch(r"[0-9]+", count.strip()):
             return int(count), kind
-        if not sep and value.strip().isdigit():
+        if not sep and re.fullmatch(r"[0-9]+", value.strip()):
             return int(value), None
         if not sep and re.fullmatch(r"[A-Za-z][\w\-]*", kind):
             return 1, kind
@@ -94,7 +103,10 @@ class Resources(BaseModel):
     disk: Optional[int] = Field(default=None, description="Ephemeral disk, bytes.")
 
     def __init__(self, cpu: Any = None, memory: Any = None, gpu: Any = None, disk: Any = None, *,
-                 mem: Any = None, ephemeral_storage: Any = None, gpu_type: Any = None) -> None:
+                 mem: Any = None, ephemeral_storage: Any = None, gpu_type: Any = None, **unknown: Any) -> None:
+        if unknown:  # pydantic calls __init__ for model_validate too: a ValueError, not a TypeError
+            key = sorted(unknown)[0]
+            raise bad(key, unknown[key], "not a resource: give cpu, memory (or mem), gpu, gpu_type or disk (or ephemeral_storage)")
         if mem is not None:
             if memory is not None:
                 raise bad("mem", mem, "give memory or its alias mem, not both")
@@ -116,12 +128,16 @@ class Resources(BaseModel):
         for key in ("memory", "disk"):
             if out.get(key) is not None:
                 out[key] = parse_bytes(out[key], key)
-        if out.get("gpu") is not None and not (isinstance(out["gpu"], int) and out.get("gpu_type")):
+        if out.get("gpu_type") is not None:
+            if not (isinstance(out["gpu_type"], str) and out["gpu_type"].strip()):
+                raise bad("gpu_type", out["gpu_type"], 'a GPU type name such as "L4"')
+            out["gpu_type"] = out["gpu_type"].strip()
+        if out.get("gpu") is not None:
             count, kind = parse_gpu(out["gpu"])
+            if kind and out.get("gpu_type") and kind != out["gpu_type"]:
+                raise bad("gpu_type", out["gpu_type"], f"the type named in gpu={out['gpu']!r} ({kind!r}), or left out")
             out["gpu"] = count
             out["gpu_type"] = out.get("gpu_type") or kind
-        if out.get("gpu_type") is not None and not isinstance(out["gpu_type"], str):
-            raise bad("gpu_type", out["gpu_type"], 'a GPU type name such as "L4"')
         return out
 
     def footprint(self, replica_seconds: float, replicas: int = 1) -> dict[str, float]:
@@ -130,6 +146,11 @@ class Resources(BaseModel):
         Returns ``cpu_seconds``, ``gib_seconds`` (memory) and ``gpu_seconds``; a resource
         that is not set counts as zero.
         """
+        if not isinstance(replica_seconds, numbers.Real) or isinstance(replica_seconds, bool) \
+                or not _finite(replica_seconds) or replica_seconds < 0:
+            raise bad("replica_seconds", replica_seconds, "a finite number of seconds >= 0")
+        if not isinstance(replicas, numbers.Integral) or isinstance(replicas, bool) or replicas < 0:
+            raise bad("replicas", replicas, "an int >= 0")
         rs = replica_seconds * replicas
         return {
             "cpu_seconds": rs * (self.cpu or 0.0),
@@ -153,9 +174,11 @@ class Resources(BaseModel):
 
 
 def _human_bytes(n: int) -> str:
+    # the largest unit, binary or decimal, that divides n: 10**10 is "10G", not "9765625Ki"
     units = [(u, _BINARY[u]) for u in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki")]
     units += [(u, _DECIMAL[u]) for u in ("E", "P", "T", "G", "M", "k")]
-    for unit, factor in units:
-        if n and n % factor == 0:
-            return f"{n // factor}{unit}"
+    fits = [(factor, unit) for unit, factor in units if n and n % factor == 0]
+    if fits:
+        factor, unit = max(fits)
+        return f"{n // factor}{unit}"
     return str(n)
