@@ -1,0 +1,199 @@
+"""Browser check of the built book: what a reader's browser shows, page by page.
+
+* every HTML page of ``_build/html`` is served, loads in headless Chromium, and its
+  rendered DOM shows no execution error (a traceback, or an error on stderr);
+* every tutorial page (``notebooks/*.html``) shows every figure its stored notebook has;
+* every internal link to an ``.html`` page (anchor stripped) and every local image
+  resolves to a file of the site;
+* screenshots of the landing page and of the first tutorial land in ``_build/screenshots``.
+
+Run with ``pytest tests/site --site`` after ``make book``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+
+# The fixtures (site_dir, base_url, browser, screenshot_dir) live in conftest.py.
+SKIP_DIRS = {"_static", "_sources", "_images"}
+LANDING = "book/intro.html"
+REPO = Path(__file__).resolve().parents[2]
+
+
+class PageDOM(HTMLParser):
+    """What the checks need from one rendered page, gathered in one pass."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.images: list[str] = []
+        self.output_images = 0  # <img> inside a cell's output
+        self.errors: list[str] = []  # execution errors shown on the page
+        self.title = ""
+        self._stack: list[set[str]] = []  # class sets of the open elements
+        self._in_title = False
+        self._stderr_text: list[str] | None = None
+        self._stderr_depth = 0
+
+    def _inside(self, cls: str) -> bool:
+        return any(cls in classes for classes in self._stack)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {k: v or "" for k, v in attrs}
+        classes = set(attr.get("class", "").split())
+        if tag == "a" and attr.get("href"):
+            self.links.append(attr["href"])
+        if tag == "img" and attr.get("src"):
+            self.images.append(attr["src"])
+            if self._inside("cell_output"):
+                self.output_images += 1
+        if tag == "title":
+            self._in_title = True
+        if "traceback" in classes or ("output" in classes and "error" in classes):
+            self.errors.append(f"<{tag} class={attr['class']!r}> (a cell raised)")
+        if tag in ("img", "br", "hr", "meta", "link", "input", "source", "col", "wbr"):
+            return  # void elements have no end tag
+        if "stderr" in classes and self._stderr_text is None:
+            self._stderr_text, self._stderr_depth = [], len(self._stack)
+        self._stack.append(classes)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        if tag in ("img", "br", "hr", "meta", "link", "input", "source", "col", "wbr"):
+            return
+        if self._stack:
+            self._stack.pop()
+        if self._stderr_text is not None and len(self._stack) <= self._stderr_depth:
+            text = "".join(self._stderr_text)
+            if "Traceback" in text or "Error" in text:
+                self.errors.append(f"stderr output: {text.strip()[:300]!r}")
+            self._stderr_text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        if self._stderr_text is not None:
+            self._stderr_text.append(data)
+        if "Traceback (most recent call last)" in data and self._inside("cell_output"):
+            self.errors.append("a traceback printed in a cell output")
+
+
+def redirect_target(file: Path) -> str | None:
+    """The URL a page sends the browser on to with ``<meta http-equiv="refresh">``, if any."""
+    match = re.search(r'<meta[^>]+http-equiv="refresh"[^>]+content="[^";]*;\s*url=([^"]+)"',
+                      file.read_text(encoding="utf-8", errors="replace"), re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def site_pages(site_dir: Path) -> list[str]:
+    """Every HTML page of the site, as a path relative to its root."""
+    pages = []
+    for path in sorted(site_dir.rglob("*.html")):
+        rel = path.relative_to(site_dir)
+        if not SKIP_DIRS.intersection(rel.parts[:1]):
+            pages.append(rel.as_posix())
+    return pages
+
+
+@pytest.fixture(scope="session")
+def rendered(site_dir: Path, base_url: str, browser) -> dict[str, tuple[str, PageDOM]]:
+    """``{page: (dom, parsed)}`` for every page, rendered by Chromium a few at a time."""
+    pages = site_pages(site_dir)
+    assert pages, f"no HTML pages under {site_dir}"
+
+    def render(page: str) -> tuple[str, str, PageDOM]:
+        url = urljoin(base_url, page)
+        with urllib.request.urlopen(url, timeout=10) as response:  # the server really serves it
+            assert response.status == 200, f"{url}: HTTP {response.status}"
+        dom = browser.dump_dom(url)
+        parsed = PageDOM()
+        parsed.feed(dom)
+        parsed.close()
+        return page, dom, parsed
+
+    workers = max(1, min(4, os.cpu_count() or 1))  # each Chromium takes a few hundred MB
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return {page: (dom, parsed) for page, dom, parsed in pool.map(render, pages)}
+
+
+def test_every_page_loads_without_execution_errors(rendered: dict[str, tuple[str, PageDOM]]) -> None:
+    problems = []
+    for page, (dom, parsed) in rendered.items():
+        if "</html>" not in dom.lower() or "<body" not in dom.lower():
+            problems.append(f"{page}: Chromium rendered no complete document")
+            continue
+        if page != "index.html" and not parsed.title.strip():  # index.html only redirects
+            problems.append(f"{page}: rendered page has no <title>")
+        problems += [f"{page}: {error}" for error in parsed.errors]
+    assert not problems, "pages with problems:\n" + "\n".join(problems)
+
+
+def stored_figures(page: str) -> int:
+    """Figures (image outputs) the tutorial's notebook stores as its documented output."""
+    notebook = REPO / PurePosixPath(page).with_suffix(".ipynb")
+    cells = json.loads(notebook.read_text())["cells"]
+    return sum(1 for c in cells for o in c.get("outputs", [])
+               if any(k.startswith("image/") for k in o.get("data", {})))
+
+
+def test_every_tutorial_shows_its_figures(rendered: dict[str, tuple[str, PageDOM]]) -> None:
+    tutorials = [page for page in rendered if page.startswith("notebooks/")]
+    assert tutorials, "the build has no tutorial pages (notebooks/*.html): are they in _toc.yml?"
+    missing = []
+    for page in tutorials:
+        expected, shown = stored_figures(page), rendered[page][1].output_images
+        if shown < expected:
+            missing.append(f"{page}: shows {shown} of the {expected} figures its notebook stores")
+    assert not missing, "tutorial pages missing figures:\n" + "\n".join(missing)
+    assert sum(stored_figures(p) for p in tutorials) > 0, "no tutorial has any figure"
+
+
+def test_internal_links_and_images_resolve(site_dir: Path, base_url: str,
+                                           rendered: dict[str, tuple[str, PageDOM]]) -> None:
+    host = urlsplit(base_url).netloc
+    broken = []
+    for page, (_, parsed) in rendered.items():
+        page_url = urljoin(base_url, page)
+        redirect = redirect_target(site_dir / page)
+        if redirect is not None:  # Chromium followed it: check the target, not the DOM
+            target = urlsplit(urljoin(page_url, redirect))
+            if not (site_dir / unquote(target.path).lstrip("/")).is_file():
+                broken.append(f"{page}: redirects to {redirect!r}, which does not exist")
+            continue
+        targets = [(href, True) for href in parsed.links] + [(src, False) for src in parsed.images]
+        for ref, is_link in targets:
+            url = urlsplit(urljoin(page_url, ref))
+            if url.scheme not in ("http", "https") or url.netloc != host:
+                continue  # external site, mailto:, javascript:, data: ...
+            path = PurePosixPath(unquote(url.path).lstrip("/"))
+            if is_link and not (url.path.endswith(".html") or url.path.endswith("/")):
+                continue  # links to sources, downloads and assets are not pages
+            file = site_dir / path
+            if url.path.endswith("/"):
+                file = file / "index.html"
+            if not file.is_file():
+                broken.append(f"{page}: {ref!r} -> {path} does not exist")
+    assert not broken, "broken internal links or images:\n" + "\n".join(sorted(set(broken)))
+
+
+def test_screenshots(base_url: str, browser, screenshot_dir: Path,
+                     rendered: dict[str, tuple[str, PageDOM]]) -> None:
+    shots = {"landing.png": LANDING}
+    tutorials = sorted(page for page in rendered if page.startswith("notebooks/"))
+    if tutorials:
+        shots["tutorial.png"] = tutorials[0]
+    for name, page in shots.items():
+        assert page in rendered, f"{page} is not part of the site"
+        path = browser.screenshot(urljoin(base_url, page), screenshot_dir / name)
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+        assert len(data) > 20_000, f"{path} is suspiciously small ({len(data)} bytes): blank page?"
