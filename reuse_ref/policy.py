@@ -5,7 +5,7 @@ import warnings
 from datetime import timedelta
 from typing import Any, Literal, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 
 from ._validate import as_seconds, bad, seconds, strict_int
 from .errors import STARVATION_REMEDIES, StarvationWarning
@@ -92,17 +92,19 @@ class ReusePolicy(BaseModel):
             raise bad("scope", value, 'one of "global" (one pool shared by every run) or "run" (a pool per run)')
         return value
 
-    @model_validator(mode="after")
-    def _warn_starvation(self) -> "ReusePolicy":
+    def model_post_init(self, context: Any) -> None:
+        """Warn once, when a policy is built, if it can starve (SPEC 1; seed 001).
+
+        A post-init hook rather than a validator: validators run again each time an
+        existing policy is checked as a field (of a ``TaskEnvironment``, say)."""
         if self.max_replicas == 1 and self.concurrency == 1:
             warnings.warn(
                 f"ReusePolicy(replicas={self.replicas}, concurrency=1) can starve: a task that waits "
                 f"for another task of the same environment holds the only slot. To avoid it, "
                 f"{STARVATION_REMEDIES}.",
                 StarvationWarning,
-                stacklevel=3,  # 1 this validator, 2 BaseModel.__init__ or model_validate*, 3 the caller
+                stacklevel=3,  # 1 this hook, 2 BaseModel.__init__ or model_validate*, 3 the caller
             )
-        return self
 
     @field_serializer("idle_ttl", "scaledown_ttl", when_used="json")
     def _ttl_as_seconds(self, value: Optional[timedelta]) -> Any:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from reuse_ref import ReusePolicy, StarvationWarning
+from reuse_ref import ReusePolicy, StarvationWarning, TaskEnvironment
 from reuse_ref.errors import STARVATION_REMEDIES
 from reuse_ref.policy import MIN_TTL_SECONDS
 
@@ -353,3 +353,12 @@ def test_nan_is_refused_everywhere():
     for field in ("replicas", "idle_ttl", "scaledown_ttl", "concurrency", "scope"):
         with pytest.raises(ValueError, match=field):
             ReusePolicy(**{field: nan})
+
+
+def test_starvation_warning_is_emitted_once_per_policy_even_when_an_environment_takes_it():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        policy = ReusePolicy(replicas=1)
+        TaskEnvironment("one_warning", reusable=policy)
+        TaskEnvironment("another", reusable=policy)
+    assert [w.category for w in caught] == [StarvationWarning]
