@@ -19,8 +19,24 @@ from .resources import Resources
 
 __version__ = "0.1.0"
 
+_RUNTIME = ("Runtime", "Run", "run")
+
+
+def __getattr__(name: str):
+    """``Runtime``, ``Run``, ``run`` (and ``reuse_ref.runtime``) load the local runtime
+    (processes, pipes) on first use, so that importing the package for the simulator
+    alone stays light."""
+    if name in _RUNTIME or name == "runtime":
+        import importlib
+
+        runtime = importlib.import_module(".runtime", __name__)  # not "from . import": it asks us again
+        value = globals()[name] = runtime if name == "runtime" else getattr(runtime, name)
+        return value
+    raise AttributeError(f"module 'reuse_ref' has no attribute {name!r}")
+
+
 __all__ = [
     "ReusePolicy", "Resources", "TaskEnvironment", "Task", "TaskOptions",
     "StarvationWarning", "DeprecatedTaskWarning", "StarvationError", "ReplicaCrashedError",
-    "OOMError", "TaskTimeoutError", "RemoteTaskError", "__version__",
+    "OOMError", "TaskTimeoutError", "RemoteTaskError", "Runtime", "Run", "run", "__version__",
 ]

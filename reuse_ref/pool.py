@@ -65,6 +65,10 @@ class FailTask(NamedTuple):
 
 Action = Union[StartReplica, StopReplica, Dispatch, FailTask]
 
+# Builds a NamedTuple from a complete tuple of its fields, skipping the generated __new__
+# (and its defaults handling): the hot paths below make millions of records.
+_new = tuple.__new__
+
 
 class Replica:
     """What the pool knows of one replica: its state, the attempts it holds, since when it is idle."""
@@ -111,19 +115,26 @@ class Pool:
         self.records: List[Record] = []
         self._next_id = first_replica_id
         self._starting = 0
+        # kept up to date by every event so that no rule has to scan the replicas:
+        self._open: Set[int] = set()  # ready replicas with a free slot
+        self._idle: Dict[int, Replica] = {}  # ready replicas running nothing, in order of idle_since
         self._empty_since: Optional[float] = None
         self._last_scaledown: Optional[float] = None
+        self._wakeup: Optional[float] = None  # wakeup_at, worked out at the end of every _apply
 
     # ------------------------------------------------------------------ events
     def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
         """A task arrives; it joins the back of the FIFO queue."""
-        self._tick(now)
+        if now < self.now:
+            self._backwards(now)
+        self.now = now
         if task in self.attempts:
             raise ValueError(f"task={task!r} is not valid: it was already submitted to pool {self.name!r}; give each task a new id")
         self.attempts[task] = 0
-        self.retries[task] = retries
+        if retries:  # no entry means no retries
+            self.retries[task] = retries
         self.queue.append(task)
-        self.records.append(Record(now, "task_queued", None, task, "", self.name))
+        self.records.append(_new(Record, (now, "task_queued", None, task, "", self.name)))
         return self._apply([])
 
     def replica_ready(self, now: float, replica: int) -> List[Action]:
@@ -135,6 +146,8 @@ class Pool:
         r.state = READY
         r.idle_since = now
         self._starting -= 1
+        self._open.add(replica)
+        self._idle[replica] = r
         self.records.append(Record(now, "replica_ready", replica, None, "", self.name))
         return self._apply([])
 
@@ -142,19 +155,25 @@ class Pool:
         """An attempt ended: successfully (``error=None``) or with ``error`` (a short kind such as
         ``"error"`` or ``"timeout"``). A failed attempt is retried, at the head of the queue,
         while the task has retries left; otherwise the answer holds a :class:`FailTask`."""
-        self._tick(now)
+        if now < self.now:
+            self._backwards(now)
+        self.now = now
         rid = self.running.pop(task, None)
         if rid is None:
             raise ValueError(f"task={task!r} is not valid: it is not running in pool {self.name!r}")
-        self.waiting.discard(task)
+        if self.waiting:
+            self.waiting.discard(task)
         r = self.replicas[rid]
-        r.running.pop(task, None)
+        del r.running[task]
+        self._open.add(rid)
         if not r.running:
             r.idle_since = now
+            self._idle[rid] = r
         actions: List[Action] = []
         if error is None:
-            self.records.append(Record(now, "task_end", rid, task, "", self.name))
-            self._forget(task)
+            self.records.append(_new(Record, (now, "task_end", rid, task, "", self.name)))
+            if self.retries:
+                self.retries.pop(task, None)
         else:
             self._fail_attempt(now, task, rid, error, message, actions)
         return self._apply(actions)
@@ -166,8 +185,7 @@ class Pool:
         r = self.replicas.pop(replica, None)
         if r is None:
             return []
-        if r.state == STARTING:
-            self._starting -= 1
+        self._forget_replica(r)
         self.records.append(Record(now, "replica_stop", replica, None, reason, self.name))
         actions: List[Action] = []
         for task in reversed(list(r.running)):  # requeued at the head in their original order
@@ -204,6 +222,7 @@ class Pool:
         self.queue.clear()
         self.waiting.clear()
         self._stop_all(now, reason, actions)
+        self._wakeup = None  # no replica and not alive: no timer left
         return actions
 
     # ------------------------------------------------------------------ queries
@@ -215,16 +234,7 @@ class Pool:
     @property
     def wakeup_at(self) -> Optional[float]:
         """When the timed rules next need an ``advance``, or ``None`` if only an event can change things."""
-        times = []
-        if self.live > self.min and self._has_idle:
-            idle = [r.idle_since for r in self.replicas.values() if r.state == READY and not r.running]
-            t = min(idle) + self.scaledown_ttl
-            if self._last_scaledown is not None:
-                t = max(t, self._last_scaledown + self.scaledown_ttl)
-            times.append(t)
-        if self.alive and self._empty_since is not None and self.idle_ttl is not None:
-            times.append(self._empty_since + self.idle_ttl)
-        return min(times) if times else None
+        return self._wakeup
 
     @property
     def free_slots(self) -> int:
@@ -234,45 +244,81 @@ class Pool:
 
     # ------------------------------------------------------------------ rules
     def _apply(self, actions: List[Action]) -> List[Action]:
+        """Run the rules in order after an event, and work out when the timed ones are next due."""
         now = self.now
-        if self.queue:
+        queue = self.queue
+        if queue and self._open:
             self._dispatch(now, actions)
-        if self.queue or (self.alive and self.live < self.min):
+        if queue or (self.alive and len(self.replicas) < self.min):
             self._scale_up(now, actions)
-        if not self.queue and not self.running:
-            if self._empty_since is None:
-                self._empty_since = now
+        if queue or self.running:
+            since = self._empty_since = None
         else:
-            self._empty_since = None
-        if self.live > self.min:
-            self._scale_down(now, actions)
-        if self.alive and self._empty_since is not None and self.idle_ttl is not None:
-            if now - self._empty_since >= self.idle_ttl:
+            since = self._empty_since
+            if since is None:
+                since = self._empty_since = now
+        # rule 3 is due once the longest-idle replica has been idle for scaledown_ttl and the
+        # last scale-down is scaledown_ttl ago (this is _scaledown_due, written out: it runs
+        # after nearly every event)
+        wake = None
+        idle = self._idle
+        if idle and len(self.replicas) > self.min:
+            ttl = self.scaledown_ttl
+            wake = next(iter(idle.values())).idle_since + ttl
+            last = self._last_scaledown
+            if last is not None and last + ttl > wake:
+                wake = last + ttl
+            if now >= wake:
+                self._scale_down(now, actions)
+                wake = self._scaledown_due()
+        if since is not None and self.alive and self.idle_ttl is not None:
+            due = since + self.idle_ttl
+            if now >= due:
                 self._stop_all(now, "idle_ttl", actions)
-        if self.queue and self._starving():
+                wake = None  # no replica and not alive: no timer left
+            elif wake is None or due < wake:
+                wake = due
+        if queue and self._starving():
             self._starve(now, actions)
+        self._wakeup = wake
         return actions
+
+    def _scaledown_due(self) -> Optional[float]:
+        """When rule 3 may next stop a replica, or None while the pool is at min or none is idle."""
+        if not self._idle or len(self.replicas) <= self.min:
+            return None
+        ttl = self.scaledown_ttl
+        due = next(iter(self._idle.values())).idle_since + ttl  # _idle is in order of idle_since
+        last = self._last_scaledown
+        if last is not None and last + ttl > due:
+            due = last + ttl
+        return due
 
     def _dispatch(self, now: float, actions: List[Action]) -> None:
         """Rule 1: the queue's head goes to the ready replica with a free slot and the lowest id."""
-        c = self.concurrency
         queue = self.queue
-        for r in self.replicas.values():
-            if r.state != READY:
-                continue
-            while queue and len(r.running) < c:
+        open_ = self._open
+        while queue and open_:
+            rid = min(open_)
+            r = self.replicas[rid]
+            running = r.running
+            if not running:
+                del self._idle[rid]
+                r.idle_since = None
+            free = self.concurrency - len(running)
+            while queue and free:
                 task = queue.popleft()
                 attempt = self.attempts[task] + 1
                 self.attempts[task] = attempt
-                r.running[task] = None
-                self.running[task] = r.id
-                warm = r.served > 0
-                r.served += 1
-                r.idle_since = None
-                self.records.append(Record(now, "task_start", r.id, task, "warm" if warm else "cold", self.name))
-                actions.append(Dispatch(task, r.id, attempt, warm))
-            if not queue:
-                return
+                running[task] = None
+                self.running[task] = rid
+                served = r.served
+                r.served = served + 1
+                free -= 1
+                self.records.append(_new(Record, (now, "task_start", rid, task, "warm" if served else "cold", self.name)))
+                actions.append(_new(Dispatch, (task, rid, attempt, served > 0)))
+            if not free:
+                open_.discard(rid)
 
     def _scale_up(self, now: float, actions: List[Action]) -> None:
         """Rule 2: start enough replicas for the queue (never past max); keep at least min."""
@@ -293,21 +339,18 @@ class Pool:
             self.records.append(Record(now, "replica_start", rid, None, "", self.name))
             actions.append(StartReplica(rid))
 
-    @property
-    def _has_idle(self) -> bool:
-        return any(r.state == READY and not r.running for r in self.replicas.values())
-
     def _scale_down(self, now: float, actions: List[Action]) -> None:
         """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl, one per period."""
         ttl = self.scaledown_ttl
-        while self.live > self.min:
-            if self._last_scaledown is not None and now - self._last_scaledown < ttl:
+        while len(self.replicas) > self.min:
+            if self._last_scaledown is not None and now < self._last_scaledown + ttl:
                 return
             victim = None
-            for r in reversed(self.replicas.values()):
-                if r.state == READY and not r.running and now - r.idle_since >= ttl:
-                    victim = r
+            for r in self._idle.values():  # in order of idle_since: the ones idle long enough come first
+                if now < r.idle_since + ttl:
                     break
+                if victim is None or r.id < victim.id:
+                    victim = r
             if victim is None:
                 return
             self._last_scaledown = now
@@ -317,7 +360,7 @@ class Pool:
         """Rule 6: queued work, no free or coming slot, no room to grow, and every running task waits here."""
         if self._starting or self.live < self.max or not self.running:
             return False
-        if self.free_slots:
+        if self._open:
             return False
         return len(self.waiting) == len(self.running)
 
@@ -339,12 +382,15 @@ class Pool:
     # ------------------------------------------------------------------ helpers
     def _tick(self, now: float) -> None:
         if now < self.now:
-            raise ValueError(f"now={now!r} is not valid: time must not go backwards (pool {self.name!r} is at {self.now!r})")
+            self._backwards(now)
         self.now = now
+
+    def _backwards(self, now: float) -> None:
+        raise ValueError(f"now={now!r} is not valid: time must not go backwards (pool {self.name!r} is at {self.now!r})")
 
     def _fail_attempt(self, now: float, task: Hashable, rid: int, reason: str, message: str,
                       actions: List[Action]) -> None:
-        if self.attempts[task] <= self.retries[task]:
+        if self.attempts[task] <= self.retries.get(task, 0):
             self.records.append(Record(now, "task_failed", rid, task, f"{reason} (retrying)", self.name))
             self.queue.appendleft(task)
             self.records.append(Record(now, "task_queued", None, task, "retry", self.name))
@@ -362,10 +408,17 @@ class Pool:
 
     def _stop(self, now: float, r: Replica, reason: str, actions: List[Action]) -> None:
         del self.replicas[r.id]
-        if r.state == STARTING:
-            self._starting -= 1
+        self._forget_replica(r)
         self.records.append(Record(now, "replica_stop", r.id, None, reason, self.name))
         actions.append(StopReplica(r.id, reason))
+
+    def _forget_replica(self, r: Replica) -> None:
+        """Drop a removed replica from the counters: its free slots, the idle set, the starting count."""
+        if r.state == STARTING:
+            self._starting -= 1
+        else:
+            self._open.discard(r.id)
+            self._idle.pop(r.id, None)
 
     def _stop_all(self, now: float, reason: str, actions: List[Action]) -> None:
         """Rule 4: the whole environment stops, min replicas included; the next task starts it cold."""

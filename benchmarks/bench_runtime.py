@@ -1,0 +1,193 @@
+"""Side-by-side measurements of the local runtime (issue 4), printed as ratios.
+
+(a) Round trip of a no-op call to a warm replica, against the process pools Python users
+    already know (``concurrent.futures.ProcessPoolExecutor`` with spawn, loky's reusable
+    executor), against a raw ``multiprocessing`` Pipe round trip to a child (the floor),
+    and against the same task without reuse (``reusable="off"``: a fresh process per call,
+    started by the default forkserver or by spawn). Targets: warm no slower than
+    ProcessPoolExecutor, within 5x the raw pipe, and cold at least 100x the warm call.
+(b) Seed 003's fan-out: a parent gathers 500 async children that each sleep 50 ms, on
+    ``ReusePolicy(replicas=2, concurrency=100)``. Ideal: every slot busy all the time.
+    The pool has 2 x 100 = 200 slots and the parent holds one of them while it waits, so
+    199 children run at once: ceil(500 / 199) = 3 waves of 50 ms = 150 ms. Target: at most
+    1.5x that once warm.
+(c) A task whose module loads a 200 MB stand-in for a model at import, called 20 times:
+    with reuse the load is paid once per replica, without it on every call.
+
+Run: ``python benchmarks/bench_runtime.py`` (about a minute on 2 cores). Medians over many
+iterations, ``time.perf_counter``; numbers vary by machine, the ratios are the point.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+
+from reuse_ref import ReusePolicy, Runtime, TaskEnvironment
+
+ROUND_TRIPS = 3000
+COLD_CALLS = 20
+FAN_OUT = 500
+FAN_SLEEP = 0.05
+MODEL_CALLS = 20
+
+warm_env = TaskEnvironment("bench_warm", reusable=ReusePolicy(replicas=2, concurrency=1))
+
+
+@warm_env.task
+def noop(x: int) -> int:
+    return x
+
+
+fan_env = TaskEnvironment("bench_fan", reusable=ReusePolicy(replicas=2, concurrency=100))
+
+
+@fan_env.task
+async def nap(i: int) -> int:
+    await asyncio.sleep(FAN_SLEEP)
+    return i
+
+
+@fan_env.task
+async def reuse_concurrency(n: int) -> int:
+    return sum(await asyncio.gather(*[nap(i) for i in range(n)]))
+
+
+def plain_noop(x: int) -> int:
+    return x
+
+
+def _echo(conn) -> None:
+    while True:
+        try:
+            conn.send(conn.recv())
+        except EOFError:
+            return
+
+
+def median_seconds(call, n: int, warmup: int = 100) -> float:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:9.1f} us"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:9.1f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def bench_round_trip(rt: Runtime) -> dict:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from loky import get_reusable_executor
+
+    spawn = mp.get_context("spawn")
+    out = {}
+    out["reuse_ref warm replica"] = median_seconds(lambda: rt.run(noop, 1), ROUND_TRIPS)
+
+    parent, child = spawn.Pipe()
+    proc = spawn.Process(target=_echo, args=(child,), daemon=True)
+    proc.start()
+    child.close()
+    out["raw multiprocessing Pipe"] = median_seconds(lambda: (parent.send(("run", 1)), parent.recv()), ROUND_TRIPS)
+    parent.close()
+    proc.join(5)
+
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        out["ProcessPoolExecutor (spawn)"] = median_seconds(lambda: pool.submit(plain_noop, 1).result(), ROUND_TRIPS)
+
+    loky = get_reusable_executor(max_workers=2)
+    out["loky reusable executor"] = median_seconds(lambda: loky.submit(plain_noop, 1).result(), ROUND_TRIPS)
+    loky.shutdown(wait=True)
+
+    cold = noop.override(reusable="off")
+    out['reusable="off", forkserver'] = median_seconds(lambda: rt.run(cold, 1), COLD_CALLS, warmup=2)
+    with Runtime(start_method="spawn") as fresh:
+        out['reusable="off", spawn'] = median_seconds(lambda: fresh.run(cold, 1), COLD_CALLS, warmup=2)
+    return out
+
+
+def bench_fan_out(rt: Runtime) -> tuple:
+    policy = fan_env.reusable
+    parallel = policy.capacity - 1  # the waiting parent holds one slot
+    ideal = math.ceil(FAN_OUT / parallel) * FAN_SLEEP
+    first = rt.run(reuse_concurrency, FAN_OUT)  # cold: starts the replicas
+    assert first.result == sum(range(FAN_OUT))
+    walls = []
+    for _ in range(5):
+        t = time.perf_counter()
+        assert rt.run(reuse_concurrency, FAN_OUT).result == sum(range(FAN_OUT))
+        walls.append(time.perf_counter() - t)
+    return first.wall_seconds, statistics.median(walls), ideal, parallel
+
+
+def bench_model(rt: Runtime) -> tuple:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _big_model  # noqa: F401  (the task's module; replicas import it by name)
+
+    def total(task) -> float:
+        t = time.perf_counter()
+        for i in range(MODEL_CALLS):
+            rt.run(task, i)
+        return time.perf_counter() - t
+
+    reused = total(_big_model.predict)
+    cold = total(_big_model.predict.override(reusable="off"))
+    return reused, cold, _big_model.LOAD_SECONDS
+
+
+def main() -> None:
+    print(f"bench_runtime: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    with Runtime(time_scale=1.0) as rt:
+        rt.run(noop, 0)
+        print(f"(a) no-op round trip, median of {ROUND_TRIPS} warm calls ({COLD_CALLS} cold ones)")
+        rtt = bench_round_trip(rt)
+        for name, value in rtt.items():
+            print(f"    {name:32s} {us(value)}")
+        warm = rtt["reuse_ref warm replica"]
+        ppe = rtt["ProcessPoolExecutor (spawn)"]
+        pipe = rtt["raw multiprocessing Pipe"]
+        forked = rtt['reusable="off", forkserver']
+        fresh = rtt['reusable="off", spawn']
+        print(f"    warm / ProcessPoolExecutor   = {warm / ppe:6.2f}x   (target <= 1)    {verdict(warm <= ppe)}")
+        print(f"    warm / loky                  = {warm / rtt['loky reusable executor']:6.2f}x")
+        print(f"    warm / raw Pipe              = {warm / pipe:6.2f}x   (target <= 5)    {verdict(warm <= 5 * pipe)}")
+        print(f"    off, spawn / warm            = {fresh / warm:6.0f}x   (target >= 100)  {verdict(fresh >= 100 * warm)}")
+        print(f"    off, forkserver / warm       = {forked / warm:6.0f}x   (target >= 100)  {verdict(forked >= 100 * warm)}")
+        print("    (spawn starts a fresh interpreter per call, as a new container does; the default")
+        print("     forkserver forks a server that has imported reuse_ref already, a cheaper cold start)")
+
+        print(f"\n(b) fan-out: {FAN_OUT} async children sleeping {FAN_SLEEP * 1e3:.0f} ms, ReusePolicy(replicas=2, concurrency=100)")
+        cold_wall, warm_wall, ideal, parallel = bench_fan_out(rt)
+        print(f"    ideal (ceil({FAN_OUT}/{parallel} free slots) x {FAN_SLEEP * 1e3:.0f} ms) {ms(ideal)}")
+        print(f"    first run (cold replicas)    {ms(cold_wall)}")
+        print(f"    warm, median of 5            {ms(warm_wall)}")
+        print(f"    warm / ideal                 = {warm_wall / ideal:6.2f}x   (target <= 1.5)  {verdict(warm_wall <= 1.5 * ideal)}")
+
+    with Runtime(time_scale=1.0) as rt:
+        print(f"\n(c) a 200 MB model loaded at import, {MODEL_CALLS} sequential calls")
+        reused, cold, load = bench_model(rt)
+        print(f"    one load of the module       {ms(load)}")
+        print(f"    with reuse                   {ms(reused)}")
+        print(f'    reusable="off"               {ms(cold)}')
+        print(f"    off / reuse                  = {cold / reused:6.1f}x")
+
+
+if __name__ == "__main__":
+    main()

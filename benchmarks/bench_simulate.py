@@ -1,0 +1,244 @@
+"""How fast is the virtual-clock simulator? reuse_ref.simulate against the same model in SimPy.
+
+The workload: N Poisson arrivals (default one million) at 1 job/s, each job 28 s of work
+spread uniformly over 14-42 s (``poisson(rate=1.0, duration=28.0, jitter=0.5)``), through
+``ReusePolicy(replicas=(1, 10), concurrency=4, scaledown_ttl=60, idle_ttl=600)`` with 10 s
+cold starts. The offered load is 1 x 28 = 28 busy slots of the 40 the pool can grow to
+(70 % of capacity): busy, with a queue now and then, and stable.
+
+The SimPy model runs the same jobs through 10 containers of 4 slots each. Free slots are
+kept in a ``simpy.PriorityStore`` of ``(container, slot)`` tokens, so a job takes a slot
+on the lowest-numbered container with one free, which is reuse_ref's dispatch rule. Per
+job it does the same work as reuse_ref: arrival, queue (FIFO), slot acquisition, service,
+release, and three trace records (queued, start with the container, end).
+
+What the SimPy model leaves out, and reuse_ref does on top: the containers are always
+there (no cold starts, no scale-up or scale-down, no scaledown_ttl or idle_ttl timers, no
+warm/cold bookkeeping, no starvation check), so the SimPy side does strictly less work
+per job. reuse_ref's ``simulate`` also validates the workload, and it pauses Python's
+cyclic garbage collector while it runs (it makes no reference cycles); the SimPy model is
+run as SimPy runs by default.
+
+Run: ``python benchmarks/bench_simulate.py [--jobs N] [--seed S]``. Prints jobs/s for
+each and the ratio. Targets: a million jobs in under 10 s, at least 3x SimPy.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import sys
+import time
+from collections import deque
+
+from reuse_ref import ReusePolicy
+from reuse_ref.simulate import simulate
+from reuse_ref.workloads import poisson
+
+RATE = 1.0          # arrivals per second
+DURATION = 28.0     # mean seconds of work per job
+JITTER = 0.5        # durations uniform over 14 to 42 s
+CONTAINERS = 10
+SLOTS = 4
+COLD_START = 10.0
+POLICY = dict(replicas=(1, CONTAINERS), concurrency=SLOTS, scaledown_ttl=60, idle_ttl=600)
+
+
+def run_reuse_ref(jobs):
+    trace = simulate(ReusePolicy(**POLICY), jobs, cold_start=COLD_START, progress=False)
+    return trace
+
+
+def run_simpy_pool(jobs):
+    """The same pool model on SimPy's engine: autoscaling containers with cold starts,
+    FIFO queue, lowest-id dispatch, and the two TTLs as SimPy timers."""
+    import simpy
+
+    lo, hi = POLICY["replicas"]
+    scaledown_ttl, idle_ttl = POLICY["scaledown_ttl"], POLICY["idle_ttl"]
+    env = simpy.Environment()
+    queue = deque()   # grant events of queued jobs, first come first served
+    running = {}      # ready container -> jobs running on it
+    open_ = set()     # ready containers with a free slot
+    idle = {}         # ready containers running nothing -> since when
+    state = {"starting": 0, "next_id": 1, "last_stop": -math.inf, "empty_since": None}
+    records = []
+    record = records.append
+
+    def live():
+        return len(running) + state["starting"]
+
+    def dispatch():
+        while queue and open_:
+            cid = min(open_)
+            if running[cid] == 0:
+                del idle[cid]
+            while queue and running[cid] < SLOTS:
+                queue.popleft().succeed(cid)
+                running[cid] += 1
+            if running[cid] == SLOTS:
+                open_.discard(cid)
+
+    def scale_up():
+        shortfall = len(queue) - state["starting"] * SLOTS
+        n = max(-(-shortfall // SLOTS), lo - live(), 1 if not live() else 0)
+        for _ in range(min(n, hi - live())):
+            cid = state["next_id"]
+            state["next_id"] += 1
+            state["starting"] += 1
+            record((env.now, "replica_start", cid, None))
+            env.process(cold_start(cid))
+
+    def cold_start(cid):
+        yield env.timeout(COLD_START)
+        state["starting"] -= 1
+        running[cid] = 0
+        open_.add(cid)
+        record((env.now, "replica_ready", cid, None))
+        went_idle(cid)
+        dispatch()
+
+    def went_idle(cid):
+        idle[cid] = env.now
+        env.process(scaledown_timer(cid, env.now))
+
+    def scaledown_timer(cid, since):
+        yield env.timeout(scaledown_ttl)
+        while idle.get(cid) == since and live() > lo:
+            wait = state["last_stop"] + scaledown_ttl - env.now
+            if wait <= 0:
+                state["last_stop"] = env.now
+                stop(cid, "scaledown")
+                return
+            yield env.timeout(wait)
+
+    def stop(cid, reason):
+        del running[cid]
+        idle.pop(cid, None)
+        open_.discard(cid)
+        record((env.now, "replica_stop", cid, reason))
+
+    def idle_timer(since):
+        yield env.timeout(idle_ttl)
+        if state["empty_since"] == since:
+            for cid in list(running):
+                stop(cid, "idle_ttl")
+
+    def job(j):
+        record((env.now, "task_queued", None, j.id))
+        state["empty_since"] = None
+        grant = env.event()
+        queue.append(grant)
+        dispatch()
+        if queue:
+            scale_up()
+        cid = yield grant
+        record((env.now, "task_start", cid, j.id))
+        yield env.timeout(j.duration)
+        record((env.now, "task_end", cid, j.id))
+        running[cid] -= 1
+        open_.add(cid)
+        if running[cid] == 0:
+            went_idle(cid)
+        dispatch()
+        if not queue and not any(running.values()):
+            state["empty_since"] = env.now
+            env.process(idle_timer(env.now))
+
+    def arrivals():
+        for j in jobs:
+            delay = j.at - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            env.process(job(j))
+
+    env.process(arrivals())
+    env.run()
+    return records
+
+
+def run_simpy_slots(jobs):
+    """The smallest SimPy model of the same per-job work: 10 x 4 slots always there."""
+    import simpy
+
+    env = simpy.Environment()
+    free = simpy.PriorityStore(env)
+    for container in range(1, CONTAINERS + 1):
+        for slot in range(SLOTS):
+            free.put((container, slot))
+    records = []
+    record = records.append
+
+    def job(j):
+        record((env.now, "task_queued", None, j.id))
+        token = yield free.get()
+        record((env.now, "task_start", token[0], j.id))
+        yield env.timeout(j.duration)
+        record((env.now, "task_end", token[0], j.id))
+        free.put(token)
+
+    def arrivals():
+        for j in jobs:
+            delay = j.at - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            env.process(job(j))
+
+    env.process(arrivals())
+    env.run()
+    return records
+
+
+def _count(records, kind):
+    return sum(1 for r in records if r[1] == kind)
+
+
+def _timed(fn, jobs):
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn(jobs)
+    return out, time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1_000_000, help="number of jobs (default 1,000,000)")
+    parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument("--simpy", choices=("both", "pool", "slots", "none"), default="both",
+                        help="which SimPy model(s) to time (default both)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"argument --jobs: invalid value {args.jobs}: give a positive number of jobs")
+
+    # a horizon of jobs / rate seconds gives about the requested number of jobs
+    jobs = poisson(RATE, DURATION, args.jobs / RATE, seed=args.seed, jitter=JITTER)
+    n = len(jobs)
+    print(f"{n:,} Poisson jobs (rate {RATE:g}/s, {DURATION:g} s +/- {100 * JITTER:.0f} %) through "
+          f"ReusePolicy(replicas={POLICY['replicas']}, concurrency={SLOTS}, scaledown_ttl={POLICY['scaledown_ttl']}, "
+          f"idle_ttl={POLICY['idle_ttl']}), cold start {COLD_START:g} s; Python {sys.version.split()[0]}")
+
+    trace, ours = _timed(run_reuse_ref, jobs)
+    m = trace.measures()
+    assert m.done == n, "every job must end"
+    print(f"  reuse_ref.simulate      {ours:7.2f} s  {n / ours:>9,.0f} jobs/s   {m.cold_starts} cold starts, "
+          f"utilisation {100 * m.utilisation:.1f} %, wait p95 {m.wait_p95:.2f} s")
+    del trace
+
+    results = {}
+    models = {"pool": ("SimPy, same pool model", run_simpy_pool), "slots": ("SimPy, fixed 40 slots", run_simpy_slots)}
+    for key in (("pool", "slots") if args.simpy == "both" else () if args.simpy == "none" else (args.simpy,)):
+        label, fn = models[key]
+        records, seconds = _timed(fn, jobs)
+        assert _count(records, "task_end") == n, "every job must end"
+        starts = _count(records, "replica_start")
+        extra = f"{starts} cold starts" if key == "pool" else "no replica lifecycle"
+        print(f"  {label:<23} {seconds:7.2f} s  {n / seconds:>9,.0f} jobs/s   {extra}")
+        results[key] = seconds
+        del records
+    for key, seconds in results.items():
+        print(f"ratio: reuse_ref is {seconds / ours:.2f}x as fast as the {models[key][0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""The ``reuse-ref`` command: simulate a policy on a workload file and print its measures.
+
+    reuse-ref simulate --replicas 2,5 --concurrency 1 --idle-ttl 600 --scaledown-ttl 60 \\
+        --cold-start 10 --workload jobs.csv [--json] [--trace trace.csv] [--plot timeline.png]
+
+The workload file is CSV with a header naming ``at`` and ``duration`` (seconds) and
+optionally ``id``, ``name``, ``parent`` and ``retries`` (see
+:func:`reuse_ref.workloads.read_csv`). Bad input (a file, an option value, a policy the
+rules refuse) is reported on stderr with exit status 2, and no output file is written:
+outputs go to temporary files that are renamed into place only once everything succeeded.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from typing import List, Optional, Sequence
+
+from . import __version__
+
+PROG = "reuse-ref"
+EXIT_USAGE = 2
+
+
+class _Fail(Exception):
+    """Bad input: print the message and exit with status 2."""
+
+
+def _replicas(text: str):
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = None
+    if values is None or len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give N (a fixed pool) or MIN,MAX, e.g. 3 or 2,5")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _ttl(text: str):
+    if text.strip().lower() == "none":
+        return None
+    return _seconds_int(text)
+
+
+def _seconds_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number of seconds") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a number of seconds >= 0")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Reference semantics of Flyte 2 container reuse: simulate a ReusePolicy on a workload.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sim = commands.add_parser(
+        "simulate",
+        help="run a workload through a policy on a virtual clock and print the measures",
+        description="Run a workload file through one ReusePolicy on a virtual clock and print the "
+                    "measures of its trace (SPEC 6).",
+    )
+    policy = sim.add_argument_group("policy")
+    policy.add_argument("--replicas", type=_replicas, default=2, metavar="N|MIN,MAX",
+                        help="a fixed pool of N, or autoscaling between MIN and MAX (default 2)")
+    policy.add_argument("--concurrency", type=_positive_int, default=1, metavar="N",
+                        help="tasks one replica runs at once (default 1)")
+    policy.add_argument("--idle-ttl", type=_ttl, default=30, metavar="SECONDS|none",
+                        help="stop every replica after this long with no task; 'none' keeps the "
+                             "environment always on (default 30)")
+    policy.add_argument("--scaledown-ttl", type=_seconds_int, default=30, metavar="SECONDS",
+                        help="idle time before one replica above min stops (default 30)")
+    sim.add_argument("--cold-start", type=_seconds, default=10.0, metavar="SECONDS",
+                     help="seconds from a replica's start to its first task (default 10)")
+    sim.add_argument("--workload", required=True, metavar="FILE.csv",
+                     help="CSV with columns at,duration and optionally id,name,parent,retries")
+    sim.add_argument("--name", default="env", help="the environment's name in the trace (default env)")
+    size = sim.add_argument_group("replica size (for the footprint measures)")
+    size.add_argument("--cpu", metavar="CORES", help='cores per replica, e.g. 2 or "500m"')
+    size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
+    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", help='GPUs per replica, e.g. 1 or "L4:1"')
+    sim.add_argument("--json", action="store_true", help="print the measures as one JSON object")
+    sim.add_argument("--trace", metavar="FILE.csv", help="write the trace records as CSV")
+    sim.add_argument("--plot", metavar="FILE.png", help="save a figure (png, svg or pdf)")
+    sim.add_argument("--figure", choices=("timeline", "occupancy"), default="timeline",
+                     help="which figure --plot saves (default timeline)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``reuse-ref``; returns the exit status (0, or 2 for bad input)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or an argparse usage error (status 2)
+        return int(e.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _simulate(args)
+    except _Fail as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _policy(args):
+    from .policy import ReusePolicy
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            policy = ReusePolicy(replicas=args.replicas, concurrency=args.concurrency,
+                                 idle_ttl=args.idle_ttl, scaledown_ttl=args.scaledown_ttl)
+        except ValueError as e:
+            raise _Fail(_policy_message(e)) from None
+    for w in caught:
+        print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+    return policy
+
+
+def _policy_message(error: ValueError) -> str:
+    """The policy's own message, without pydantic's framing."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        messages = []
+        for item in errors():
+            msg = str(item.get("msg", ""))
+            messages.append(msg[len("Value error, "):] if msg.startswith("Value error, ") else msg)
+        if messages:
+            return "; ".join(messages)
+    return str(error)
+
+
+def _resources(args):
+    given = {k: getattr(args, k) for k in ("cpu", "memory", "gpu") if getattr(args, k) is not None}
+    if not given:
+        return None
+    from .resources import Resources
+
+    if "gpu" in given and given["gpu"].strip().isdigit():
+        given["gpu"] = int(given["gpu"])
+    try:
+        return Resources(**given)
+    except ValueError as e:
+        raise _Fail("--" + _policy_message(e)) from None
+
+
+def _simulate(args) -> int:
+    from .simulate import simulate
+    from .workloads import read_csv
+
+    policy = _policy(args)
+    resources = _resources(args)
+    try:
+        jobs = read_csv(args.workload)
+    except OSError as e:
+        raise _Fail(f"--workload {args.workload}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise _Fail(str(e)) from None
+    try:
+        trace = simulate(policy, jobs, cold_start=args.cold_start, resources=resources, name=args.name)
+    except ValueError as e:
+        raise _Fail(str(e)) from None
+
+    # write every output to a temporary file first; rename them only when all succeeded
+    pending: List[tuple] = []
+    try:
+        if args.trace:
+            tmp = _temp_for(args.trace, "--trace")
+            pending.append((tmp, args.trace))
+            trace.to_csv(tmp)
+        if args.plot:
+            tmp = _temp_for(args.plot, "--plot")
+            pending.append((tmp, args.plot))
+            _save_figure(trace, args.figure, tmp, args.plot)
+        for tmp, final in pending:
+            os.replace(tmp, final)
+        pending.clear()
+    finally:
+        for tmp, _ in pending:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    m = trace.measures()
+    if args.json:
+        out = {"env": args.name, "policy": json.loads(policy.model_dump_json()), "cold_start": args.cold_start}
+        out.update(m.as_dict())
+        print(json.dumps(out))
+    else:
+        print(trace.summary())
+    return 0
+
+
+def _temp_for(path: str, option: str) -> str:
+    directory = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1]
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".reuse-ref-", suffix=suffix, dir=directory)
+    except OSError as e:
+        raise _Fail(f"{option} {path}: cannot write there ({e.strerror or e})") from None
+    os.close(fd)
+    return tmp
+
+
+def _save_figure(trace, kind: str, tmp: str, final: str) -> None:
+    from . import plot
+
+    ext = os.path.splitext(final)[1].lower().lstrip(".")
+    if not ext:
+        raise _Fail(f"--plot {final}: give a file name ending in .png, .svg or .pdf")
+    fig = plot.timeline(trace) if kind == "timeline" else plot.occupancy(trace)
+    try:
+        fig.savefig(tmp, format=ext, dpi=120)
+    except ValueError as e:  # an image format matplotlib does not know
+        raise _Fail(f"--plot {final}: {e}") from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The local runtime: warm replica processes driven by the pool state machine (SPEC 3-5).
+
+``Runtime`` runs tasks on real replica processes (``multiprocessing``, forkserver or
+spawn, never fork), one pool per environment and effective policy, on a real clock
+scaled by ``time_scale``; ``run`` does the same on a default runtime made on first use
+and closed at exit::
+
+    with Runtime(time_scale=0.01) as rt:      # a 30 s TTL lasts 0.3 s
+        run = rt.run(task, 1, 2)
+        run.result, run.trace, run.measures
+
+Modules: ``controller`` (the ``Runtime`` and the one thread that feeds every
+:class:`~reuse_ref.pool.Pool`), ``replica`` (the replica process), ``protocol`` (the
+messages and how user objects are pickled), ``cache`` (task result cache),
+``unpooled`` (tasks without reuse).
+
+Choices where the brief or the SPEC leave room (the book's runtime page can quote them):
+
+* **Every lifecycle decision is the pool's.** The runtime only turns what happens into
+  pool events and carries out the pool's actions. Tasks without reuse
+  (``reusable=None``, ``override(reusable="off")``) cannot be a pool (no policy says "a
+  replica per call"), so a ten-line machine with the pool's interface handles them: a
+  fresh replica per attempt, stopped when the attempt ends (``replica_stop`` reason
+  ``"off"``); its pool is named ``env:off`` when the environment itself reuses.
+* **Pool names.** An environment's pool has its name; a task overridden to another
+  policy gets a pool ``env:2`` (``env:3``...); a second pool of the same name alive at
+  the same time (concurrent runs of a ``scope="run"`` environment) gets ``#2``.
+  Replica ids grow per name and are never reused within a runtime.
+* **Time.** Pools see policy seconds: wall seconds since the runtime started divided by
+  ``time_scale``, so traces read like the simulator's. ``cold_start`` is policy seconds.
+  Task ``timeout`` is wall seconds: it bounds the task's own code, which the scale does
+  not speed up.
+* **Scale-down order on a real clock.** Replicas seldom go idle at the same instant, so
+  the replica idle longest reaches ``scaledown_ttl`` first and stops first; the pool's
+  highest-id rule decides between replicas idle equally long (SPEC 4 rule 3).
+* **Timeouts.** An async attempt is cancelled on its replica (``TaskTimeoutError``;
+  the replica stays). A sync attempt cannot be interrupted: its replica is killed and
+  reported with ``replica_crashed(..., "timeout")``, which fails the attempt (reason
+  ``timeout``) and lets the pool replace the replica. (Reporting ``finish(error=
+  "timeout")`` first would free the slot, and the pool could dispatch a queued task to
+  the replica about to be killed.)
+* **Memory.** A replica whose environment sets ``Resources(memory=...)`` is watched:
+  its RSS is read every ``memory_poll`` s (0.05) and it is killed over the limit
+  (``OOMError``, ``replica_stop`` reason ``oom``).
+* **Cache.** Keys are the task's name, ``cache_version`` and its inputs bound to the
+  signature (defaults applied) minus ``cache_ignore_input_vars``. A hit never reaches a
+  pool: no trace record, counted in ``Runtime.cache_hits`` and ``Run.cached``. The store
+  lives in memory as long as the runtime. ``cache_serialize`` applies to cached tasks.
+* **Interrupts.** ``KeyboardInterrupt`` in the thread waiting in ``run`` (a notebook's
+  interrupt button) stops every replica of the runtime and fails its other runs; the
+  runtime stays usable and the next call starts cold.
+* **Functions travel once per replica**, by reference when the task's module can be
+  imported (so module-level state such as a loaded model is loaded once per replica and
+  shared by that module's tasks), by value (cloudpickle) for functions of ``__main__`` (a
+  notebook, a script) or of modules registered with
+  ``cloudpickle.register_pickle_by_value``; such a function keeps its own copy of the
+  globals it uses.
+* **Replica environment.** ``os.environ`` of the controller when the replica starts,
+  plus the environment's ``env_vars`` and secrets (a secret given by name only takes its
+  value from that environment; ``run`` refuses it if the variable is not set).
+* **Scripts** must guard their top level with ``if __name__ == "__main__":``, as with
+  any ``multiprocessing`` program: replicas import the main module.
+* **Run traces** are the runtime's records between the run's start and end; replicas
+  that were warm before the run began have their start outside that window.
+"""
+from .controller import Run, Runtime, default_runtime, run
+
+__all__ = ["Runtime", "Run", "run", "default_runtime"]

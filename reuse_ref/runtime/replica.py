@@ -1,0 +1,288 @@
+"""The replica process: one warm Python process that runs task attempts (SPEC 3 and 4).
+
+A replica keeps its interpreter between attempts, so module globals, loaded models and
+open connections survive from one call to the next, which is the point of reuse.
+
+Threads. The **main thread** reads the controller's pipe and hands each message to
+where it goes; async attempts go to the **loop thread**, whose asyncio event loop runs
+them, up to the policy's ``concurrency`` at once (the controller never sends more). A
+sync attempt is run by the main thread itself, right where it was read: no thread hop
+on the hot path. Sync attempts never overlap and never share a replica with async ones
+(their policy has ``concurrency == 1``), and they run outside any event loop, so a sync
+task may call ``asyncio.run`` or ``signal.signal``.
+
+Reading is a role (a lock) rather than a thread: the main thread gives it up while it
+runs a sync attempt, and whoever then waits for the answer to a nested call takes it and
+reads until its answer comes (a sync task calling a sync child reads its own reply).
+
+A replica must never outlive its controller: end of file on the pipe ends the process,
+and a **watchdog** thread waits on a second pipe whose other end only the controller
+holds, so a replica busy in a long sync task exits too when the controller dies.
+
+A task that calls another task goes through :class:`_Caller`, installed in
+``reuse_ref.environment.current_caller``: the call becomes a ``CALL`` message, the
+controller routes it to the child's pool, and the ``REPLY`` wakes the waiting coroutine
+(or the blocked sync task).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from ..environment import current_caller, warn_deprecated
+from . import protocol as P
+from .cache import cache_key
+
+_attempt: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("reuse_ref_attempt", default=None)
+"""The attempt (on this replica) that is running in the current context: the parent of nested calls."""
+
+
+def main(conn: Any, alive: Any, env: Dict[str, str], cold_start: float) -> None:
+    """Entry point of a replica process (the target of ``multiprocessing.Process``).
+
+    ``conn`` is the pipe to the controller; ``alive`` the read end of a pipe nobody writes
+    to, which reaches end of file when the controller's process ends; ``env`` the whole
+    ``os.environ`` of the replica (the controller's, plus the environment's ``env_vars``
+    and secrets).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the controller, which stops us
+    threading.Thread(target=_watchdog, args=(alive,), name="reuse-replica-watchdog", daemon=True).start()
+    os.environ.clear()
+    os.environ.update(env)
+    replica = _Replica(conn)
+    # Runtime(cold_start=...) makes cold starts visible; nothing comes before READY but
+    # the end of the pipe, so a replica stopped while it starts leaves at once.
+    if cold_start > 0 and conn.poll(cold_start):
+        _exit_now(0)
+    replica.serve()
+
+
+def _watchdog(alive: Any) -> None:
+    try:
+        alive.poll(None)  # nothing is ever written: it returns at end of file
+    except Exception:
+        pass
+    _exit_now(0)
+
+
+def _exit_now(code: int = 0) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+
+class _Waiter:
+    """A one-shot result slot a thread can block on (a released lock means "set")."""
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.value: Any = None
+
+    def set(self, ok: bool, value: Any) -> None:
+        self.value = (ok, value)
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return self.value is not None
+
+    def wait(self, timeout: float = -1) -> bool:
+        return self._lock.acquire(timeout=timeout)
+
+
+def _settle(fut: "asyncio.Future", ok: bool, value: Any) -> None:
+    if not fut.done():
+        fut.set_result((ok, value))
+
+
+def _unwrap(ok: bool, value: Any) -> Any:
+    if ok:
+        return P.loads(value)
+    raise P.load_error(value)
+
+
+class _Replica:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._send_lock = threading.Lock()
+        self.role = threading.Lock()  # held by the thread that reads the pipe
+        self.blobs: Dict[int, bytes] = {}  # function id -> cloudpickled function, as shipped
+        self.functions: Dict[int, Callable] = {}
+        self.running: Dict[int, asyncio.Task] = {}
+        self.pending: Dict[int, Callable[[bool, Any], None]] = {}  # request id -> how to wake its waiter
+        self.request_ids = itertools.count(1)
+        self.task_refs: Dict[int, tuple] = {}  # id(task) -> (ref, task): each task shipped once
+        self.caller = _Caller(self)
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self._run_loop, name="reuse-replica-loop", daemon=True).start()
+
+    # ------------------------------------------------------------------ threads
+    def send(self, message: tuple) -> None:
+        data = P.encode(message)
+        try:
+            with self._send_lock:
+                self.conn.send_bytes(data)
+        except OSError:  # the controller closed the pipe: this replica was stopped
+            _exit_now(0)
+
+    def serve(self) -> None:
+        """Main thread: say ready; then read, and run each sync attempt that comes."""
+        current_caller.set(self.caller)
+        self.send((P.READY, os.getpid()))
+        role = self.role
+        while True:
+            role.acquire()
+            try:
+                attempt = self.read()
+            finally:
+                role.release()
+            self._run_sync(*attempt)
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def read(self, until: Optional["_Waiter"] = None) -> Any:
+        """Holding the reader role: dispatch messages until a sync attempt arrives (returned),
+        or, with ``until``, until that waiter is set (a sync attempt then would be a bug)."""
+        recv = self.conn.recv_bytes
+        decode = P.decode
+        loop = self.loop
+        while until is None or not until.is_set():
+            try:
+                msg = decode(recv())
+            except (EOFError, OSError):
+                _exit_now(0)
+            kind = msg[0]
+            if kind == P.RUN:
+                _, aid, fid, blob, payload, is_async = msg
+                if blob is not None:
+                    self.blobs[fid] = blob
+                if is_async:
+                    loop.call_soon_threadsafe(self._start_async, aid, fid, payload)
+                elif until is None:
+                    return aid, fid, payload
+                else:  # cannot happen: a sync attempt holds the replica's only slot
+                    threading.Thread(target=self._run_sync, args=(aid, fid, payload), daemon=True).start()
+            elif kind == P.REPLY:
+                wake = self.pending.pop(msg[1], None)
+                if wake is not None:
+                    wake(msg[2], msg[3])
+            elif kind == P.CANCEL:
+                loop.call_soon_threadsafe(self._cancel, msg[1])
+        return None
+
+    # ------------------------------------------------------------------ attempts
+    def _function(self, fid: int) -> Callable:
+        fn = self.functions.get(fid)
+        if fn is None:
+            fn = self.functions[fid] = P.loads(self.blobs[fid])
+        return fn
+
+    def _run_sync(self, aid: int, fid: int, payload: bytes) -> None:
+        _attempt.set(aid)
+        try:
+            fn = self._function(fid)
+            args, kwargs = P.loads(payload)
+            out = (P.DONE, aid, True, P.dumps(fn(*args, **kwargs)))
+        except BaseException as exc:  # SystemExit too: it is the task's failure, not the replica's
+            out = (P.DONE, aid, False, P.dump_error(exc))
+        finally:
+            _attempt.set(None)
+        self.send(out)
+
+    def _start_async(self, aid: int, fid: int, payload: bytes) -> None:
+        self.running[aid] = self.loop.create_task(self._run_async(aid, fid, payload))
+
+    async def _run_async(self, aid: int, fid: int, payload: bytes) -> None:
+        current_caller.set(self.caller)
+        _attempt.set(aid)
+        try:
+            fn = self._function(fid)
+            args, kwargs = P.loads(payload)
+            out = (P.DONE, aid, True, P.dumps(await fn(*args, **kwargs)))
+        except asyncio.CancelledError:
+            return  # timed out: the controller has already failed this attempt
+        except BaseException as exc:
+            out = (P.DONE, aid, False, P.dump_error(exc))
+        finally:
+            self.running.pop(aid, None)
+        self.send(out)
+
+    def _cancel(self, aid: int) -> None:
+        task = self.running.get(aid)
+        if task is not None:
+            task.cancel()
+
+    def task_ref(self, task: Any) -> tuple:
+        """``(ref, bytes or None)``: the task's number on this replica, and its pickle the first time."""
+        entry = self.task_refs.get(id(task))
+        if entry is not None and entry[1] is task:
+            return entry[0], None
+        ref = len(self.task_refs) + 1
+        self.task_refs[id(task)] = (ref, task)  # keeps the task alive, so its id stays its own
+        return ref, P.cloud_dumps(task)
+
+
+class _Caller:
+    """``current_caller`` inside a replica: a task call becomes a request to the controller."""
+
+    def __init__(self, replica: _Replica) -> None:
+        self.replica = replica
+
+    def call(self, task: Any, args: tuple, kwargs: dict) -> Any:
+        if task.options.deprecated:
+            warn_deprecated(task)
+        if task.options.cache:
+            key = cache_key(task, P.bind(task, args, kwargs))
+        else:
+            P.check_args(task, args, kwargs)
+            key = None
+        ref, blob = self.replica.task_ref(task)
+        request = (_attempt.get(), ref, blob, P.dumps((args, kwargs)), key)
+        if task.is_async:
+            return self._acall(request)
+        return _unwrap(*self._blocking(request))
+
+    def _send(self, request: tuple, wake: Callable[[bool, Any], None]) -> None:
+        replica = self.replica
+        rid = next(replica.request_ids)
+        replica.pending[rid] = wake  # before sending: the reply may come at once
+        parent, ref, blob, payload, key = request
+        replica.send((P.CALL, parent, rid, ref, blob, payload, key))
+
+    def _blocking(self, request: tuple) -> Any:
+        """Send the call and block this thread until the answer: read it ourselves when nobody
+        else reads (a sync task's own call), else wait for the reader to hand it over."""
+        replica = self.replica
+        waiter = _Waiter()
+        self._send(request, waiter.set)
+        while not waiter.is_set():
+            if replica.role.acquire(blocking=False):
+                try:
+                    replica.read(until=waiter)
+                finally:
+                    replica.role.release()
+            else:
+                waiter.wait(0.05)  # the reader will set it; look again in case it stopped reading
+        return waiter.value
+
+    async def _acall(self, request: tuple) -> Any:
+        loop = asyncio.get_running_loop()
+        if loop is not self.replica.loop:
+            # an event loop of the task's own (asyncio.run in a sync task): block it
+            return _unwrap(*self._blocking(request))
+        fut = loop.create_future()
+        self._send(request, lambda ok, value: loop.call_soon_threadsafe(_settle, fut, ok, value))
+        return _unwrap(*await fut)

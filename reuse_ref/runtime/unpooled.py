@@ -1,0 +1,153 @@
+"""The cold baseline: tasks that do not reuse (``reusable=None`` or ``override(reusable="off")``).
+
+A :class:`~reuse_ref.pool.Pool` needs a policy, and no policy says "one replica per
+call, stopped when the call ends". Rather than bend the pool, the runtime drives this
+small machine with the same interface (the same events in, the same actions and trace
+records out), so the controller treats both alike. Its rules are short enough to state
+in full:
+
+* every attempt gets a fresh replica: ``submit`` (and a retry) starts one at once; no
+  queue, no limit, no starvation (there is always a next replica);
+* when the replica is ready the attempt is dispatched to it (always a cold start);
+* when the attempt ends, successfully or not, its replica stops, reason ``"off"``;
+* a replica that dies while starting is replaced; one that dies while running fails its
+  attempt, which is retried on a new replica while the task has retries left.
+"""
+from __future__ import annotations
+
+from typing import Dict, Hashable, List, Optional
+
+from ..pool import Action, Dispatch, FailTask, StartReplica, StopReplica
+from ..trace import Record
+
+__all__ = ["Unpooled", "STOP_REASON"]
+
+STOP_REASON = "off"
+"""The ``replica_stop`` reason of a replica that served its one attempt."""
+
+
+class Unpooled:
+    """One fresh replica per attempt; the interface of :class:`~reuse_ref.pool.Pool`."""
+
+    policy = None
+    wakeup_at: Optional[float] = None
+
+    def __init__(self, name: str = "env", *, first_replica_id: int = 1) -> None:
+        self.name = name
+        self.now = 0.0
+        self.records: List[Record] = []
+        self.attempts: Dict[Hashable, int] = {}
+        self.retries: Dict[Hashable, int] = {}
+        self.starting: Dict[int, Hashable] = {}  # replica -> the task it will run
+        self.running: Dict[Hashable, int] = {}  # task -> replica
+        self._next_id = first_replica_id
+
+    def task_of(self, replica: int) -> Optional[Hashable]:
+        """The task a replica was started for."""
+        task = self.starting.get(replica)
+        if task is None:
+            for t, r in self.running.items():
+                if r == replica:
+                    return t
+        return task
+
+    # ------------------------------------------------------------------ events
+    def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
+        self._tick(now)
+        if task in self.attempts:
+            raise ValueError(f"task={task!r} is not valid: it was already submitted to {self.name!r}")
+        self.attempts[task] = 0
+        self.retries[task] = retries
+        self._record("task_queued", None, task)
+        return [self._start(task)]
+
+    def replica_ready(self, now: float, replica: int) -> List[Action]:
+        self._tick(now)
+        task = self.starting.pop(replica, None)
+        if task is None:
+            return []
+        self._record("replica_ready", replica)
+        self.attempts[task] += 1
+        self.running[task] = replica
+        self._record("task_start", replica, task, "cold")
+        return [Dispatch(task, replica, self.attempts[task], False)]
+
+    def finish(self, now: float, task: Hashable, error: Optional[str] = None, message: str = "") -> List[Action]:
+        self._tick(now)
+        replica = self.running.pop(task, None)
+        if replica is None:
+            raise ValueError(f"task={task!r} is not valid: it is not running in {self.name!r}")
+        if error is None:
+            self._record("task_end", replica, task)
+            self.retries.pop(task, None)
+            self._record("replica_stop", replica, None, STOP_REASON)
+            return [StopReplica(replica, STOP_REASON)]
+        return self._fail_attempt(task, replica, error, message, stop=replica)
+
+    def replica_crashed(self, now: float, replica: int, reason: str = "crashed") -> List[Action]:
+        self._tick(now)
+        if replica in self.starting:
+            task = self.starting.pop(replica)
+            self._record("replica_stop", replica, None, reason)
+            return [self._start(task)]
+        task = self.task_of(replica)
+        if task is None:
+            return []
+        del self.running[task]
+        self._record("replica_stop", replica, None, reason)
+        return self._fail_attempt(task, replica, reason, f"replica {replica} of {self.name!r} stopped: {reason}")
+
+    def task_waiting(self, now: float, task: Hashable) -> List[Action]:
+        self._tick(now)
+        return []
+
+    task_resumed = task_waiting
+
+    def advance(self, now: float) -> List[Action]:
+        self._tick(now)
+        return []
+
+    def close(self, now: float, reason: str = "shutdown") -> List[Action]:
+        self._tick(now)
+        actions: List[Action] = []
+        for replica, task in list(self.starting.items()) + [(r, t) for t, r in self.running.items()]:
+            self._record("task_failed", replica if task in self.running else None, task, reason)
+            actions.append(FailTask(task, reason, f"{self.name!r} closed"))
+            self._record("replica_stop", replica, None, reason)
+            actions.append(StopReplica(replica, reason))
+        self.starting.clear()
+        self.running.clear()
+        return actions
+
+    # ------------------------------------------------------------------ helpers
+    def _start(self, task: Hashable) -> StartReplica:
+        rid = self._next_id
+        self._next_id += 1
+        self.starting[rid] = task
+        self._record("replica_start", rid)
+        return StartReplica(rid)
+
+    def _fail_attempt(self, task: Hashable, replica: int, reason: str, message: str,
+                      stop: Optional[int] = None) -> List[Action]:
+        """The attempt failed: record it, stop its replica (``stop``), then retry on a new one or give up."""
+        retry = self.attempts[task] <= self.retries.get(task, 0)
+        self._record("task_failed", replica, task, f"{reason} (retrying)" if retry else reason)
+        actions: List[Action] = []
+        if stop is not None:
+            self._record("replica_stop", stop, None, STOP_REASON)
+            actions.append(StopReplica(stop, STOP_REASON))
+        if retry:
+            self._record("task_queued", None, task, "retry")
+            actions.append(self._start(task))
+        else:
+            self.retries.pop(task, None)
+            actions.append(FailTask(task, reason, message))
+        return actions
+
+    def _record(self, kind: str, replica: Optional[int] = None, task: Hashable = None, reason: str = "") -> None:
+        self.records.append(Record(self.now, kind, replica, task, reason, self.name))
+
+    def _tick(self, now: float) -> None:
+        if now < self.now:
+            raise ValueError(f"now={now!r} is not valid: time must not go backwards ({self.name!r} is at {self.now!r})")
+        self.now = now

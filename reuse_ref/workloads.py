@@ -1,0 +1,427 @@
+"""Workloads for the simulator: a workload is a list of :class:`Job` (SPEC 5).
+
+A job arrives at ``at`` seconds, runs for ``duration`` seconds of work and ends. A job
+with a ``parent`` is a child task: its ``at`` counts from the moment its parent *starts
+running*, not from zero, because a child exists only once its parent has called it
+(see :func:`reuse_ref.simulate.simulate`).
+
+The generators are seeded and use :class:`random.Random` only, so a workload is the same
+on every machine and every run: ``poisson(1.0, 30, 3600, seed=1)`` is a fixed list.
+:func:`read_csv` and :func:`write_csv` are the file format of the ``reuse-ref`` command.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import re
+from operator import itemgetter
+from typing import Callable, Hashable, Iterable, List, NamedTuple, Optional, Sequence
+
+__all__ = [
+    "Job", "poisson", "burst", "bursts", "diurnal", "diurnal_rate", "fan_out", "merge",
+    "read_csv", "write_csv", "check_jobs", "CSV_COLUMNS",
+]
+
+DAY = 86400.0
+
+
+class Job(NamedTuple):
+    """One task call of a workload.
+
+    * ``id``: any hashable, unique in the workload; it becomes the task id in the trace.
+    * ``at``: arrival in seconds. For a top-level job it is absolute; for a child it is
+      the delay after its parent started running.
+    * ``duration``: seconds of the job's own work. A parent then waits, holding its slot,
+      until all its children have ended.
+    * ``name``: a label (the task's function name), kept for the reader.
+    * ``parent``: the ``id`` of the job that calls this one, or ``None``.
+    * ``retries``: how many times a failed attempt (a crashed replica) is tried again.
+    """
+
+    id: Hashable
+    at: float
+    duration: float
+    name: Optional[str] = None
+    parent: Optional[Hashable] = None
+    retries: int = 0
+
+
+# ---------------------------------------------------------------------- checks
+def _number(param: str, value, minimum: float = 0.0, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < minimum or (strict and value == minimum):
+        rel = ">" if strict else ">="
+        raise ValueError(f"{param}={value!r} is not valid: a finite number {rel} {minimum:g}")
+    return float(value)
+
+
+def _count(param: str, value, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{param}={value!r} is not valid: an int >= {minimum}")
+    return value
+
+
+def check_jobs(jobs: Sequence, where: Optional[Callable[[int], str]] = None) -> List[Job]:
+    """Validate a workload and return it as a list of :class:`Job`.
+
+    Checks that every item is a ``Job``; ``at`` and ``duration`` are finite numbers >= 0;
+    ``retries`` is an int >= 0; ids are hashable and unique; every ``parent`` names a job of
+    the workload; and no job is its own ancestor (such a job could never be called).
+    Raises ``ValueError`` whose message starts with ``where(i)`` for the offending item
+    (default ``"workload[i]: "``).
+    """
+    return _checked(jobs, where)[0]
+
+
+def _checked(jobs: Sequence, where: Optional[Callable[[int], str]] = None):
+    """:func:`check_jobs`, also returning the jobs by id and whether any job has a parent."""
+    jobs = list(jobs)
+    by_id = _fast_check(jobs)
+    if by_id is None:  # something is wrong (or unusual): find it item by item
+        by_id = _slow_check(jobs, where)
+    has_parent = list(map(_PARENT, jobs)).count(None) != len(jobs)
+    if has_parent:
+        _check_parents(jobs, by_id, where)
+    return jobs, by_id, has_parent
+
+
+_NUMBERS = {float, int}
+_AT, _DURATION, _PARENT, _RETRIES = (itemgetter(Job._fields.index(f)) for f in ("at", "duration", "parent", "retries"))
+
+
+def _fast_check(jobs: List[Job]):
+    """Whole-list checks at C speed (a million jobs in a fraction of a second); ``None`` if
+    any of them fails, and then :func:`_slow_check` says which item and why."""
+    if not jobs:
+        return {}
+    try:
+        if set(map(type, jobs)) != {Job}:
+            return None
+        ats = list(map(_AT, jobs))
+        durations = list(map(_DURATION, jobs))
+        if not set(map(type, ats)) <= _NUMBERS or not set(map(type, durations)) <= _NUMBERS:
+            return None
+        # a finite sum means no NaN and no infinity, and then min() is reliable
+        if not (math.isfinite(sum(ats)) and math.isfinite(sum(durations)) and min(ats) >= 0 and min(durations) >= 0):
+            return None
+        retries = list(map(_RETRIES, jobs))
+        if set(map(type, retries)) != {int} or min(retries) < 0:
+            return None
+        by_id = {j.id: j for j in jobs}
+    except (TypeError, OverflowError):
+        return None
+    return by_id if len(by_id) == len(jobs) else None
+
+
+def _where(i: int) -> str:
+    return f"workload[{i}]: "
+
+
+def _slow_check(jobs: List, where) -> dict:
+    where = where or _where
+    by_id: dict = {}
+    first: dict = {}
+    for i, job in enumerate(jobs):
+        if type(job) is not Job:
+            if isinstance(job, Job):  # a subclass
+                job = jobs[i] = Job(*job)
+            else:
+                raise ValueError(f"{where(i)}job={job!r} is not valid: a reuse_ref.Job(id, at, duration, ...)")
+        try:
+            _number("at", job.at)
+            _number("duration", job.duration)
+            _count("retries", job.retries)
+        except ValueError as e:
+            raise ValueError(f"{where(i)}{e}") from None
+        try:
+            if job.id in by_id:
+                raise ValueError(f"{where(i)}id={job.id!r} is not valid: ids must be unique (it is also the id of item {first[job.id]})")
+        except TypeError:
+            raise ValueError(f"{where(i)}id={job.id!r} is not valid: a hashable value such as an int or a str") from None
+        by_id[job.id] = job
+        first[job.id] = i
+    return by_id
+
+
+def _check_parents(jobs: List[Job], by_id: dict, where) -> None:
+    where = where or _where
+    for i, job in enumerate(jobs):
+        try:
+            known = job.parent is None or job.parent in by_id
+        except TypeError:
+            known = False
+        if not known:
+            raise ValueError(f"{where(i)}parent={job.parent!r} is not valid: the id of another job of the workload")
+    # every chain of parents must reach a top-level job
+    rooted = set()
+    for i, job in enumerate(jobs):
+        chain = set()
+        j = job
+        while j.parent is not None and j.id not in rooted:
+            if j.id in chain:
+                raise ValueError(f"{where(i)}parent={job.parent!r} is not valid: job {job.id!r} would be its own ancestor")
+            chain.add(j.id)
+            j = by_id[j.parent]
+        rooted |= chain
+
+
+# ---------------------------------------------------------------------- generators
+def _durations(rng: random.Random, duration: float, jitter: float):
+    if jitter == 0:
+        return lambda: duration
+    lo, hi = duration * (1 - jitter), duration * (1 + jitter)
+    return lambda: rng.uniform(lo, hi)
+
+
+def poisson(rate: float, duration: float, horizon: float, seed: int = 0, jitter: float = 0.0,
+            first_id: int = 0, name: Optional[str] = None) -> List[Job]:
+    """Steady traffic: Poisson arrivals at ``rate`` per second from 0 until ``horizon`` seconds.
+
+    Task durations are fixed at ``duration`` seconds, so the offered load is simply
+    ``rate x duration`` busy slots. ``jitter`` (0 to 1) spreads them uniformly over
+    ``duration x [1 - jitter, 1 + jitter]``, which keeps the mean. Fixed or bounded
+    durations are deliberate: with exponential durations a few long tasks would dominate
+    the tail of the queue wait and hide what the policy does. Ids are ``first_id``,
+    ``first_id + 1``, ...
+
+    >>> jobs = poisson(rate=0.5, duration=20, horizon=60, seed=1)
+    >>> len(jobs), jobs[0].duration
+    (29, 20.0)
+    """
+    rate = _number("rate", rate, strict=True)
+    duration = _number("duration", duration)
+    horizon = _number("horizon", horizon)
+    jitter = _number("jitter", jitter)
+    if jitter > 1:
+        raise ValueError(f"jitter={jitter!r} is not valid: a fraction between 0 and 1")
+    rng = random.Random(seed)
+    draw = _durations(rng, duration, jitter)
+    expo = rng.expovariate
+    jobs = []
+    append = jobs.append
+    t = expo(rate)
+    i = first_id
+    while t < horizon:
+        append(Job(i, t, draw(), name))
+        i += 1
+        t += expo(rate)
+    return jobs
+
+
+def burst(n: int, at: float = 0.0, duration: float = 60.0, first_id: int = 0,
+          name: Optional[str] = None) -> List[Job]:
+    """``n`` jobs arriving together at ``at``, each ``duration`` seconds long (a fan of work
+    submitted at once, e.g. a map over a list)."""
+    n = _count("n", n)
+    at = _number("at", at)
+    duration = _number("duration", duration)
+    return [Job(first_id + k, at, duration, name) for k in range(n)]
+
+
+def bursts(n: int, count: int, gap: float, duration: float = 60.0, at: float = 0.0,
+           first_id: int = 0, name: Optional[str] = None) -> List[Job]:
+    """``count`` bursts of ``n`` jobs each; burst ``k`` arrives at ``at + k x gap``.
+
+    With ``gap`` longer than ``scaledown_ttl`` or ``idle_ttl`` the pool shrinks or stops
+    between bursts, and each burst shows the cost of starting again.
+    """
+    n = _count("n", n)
+    count = _count("count", count)
+    gap = _number("gap", gap)
+    at = _number("at", at)
+    duration = _number("duration", duration)
+    return [Job(first_id + b * n + k, at + b * gap, duration, name) for b in range(count) for k in range(n)]
+
+
+def diurnal_rate(t: float, peak_rate: float, trough: float = 0.1, peak_at: float = 14 * 3600.0) -> float:
+    """The arrival rate of :func:`diurnal` at ``t`` seconds: a cosine over one day, ``peak_rate``
+    at ``peak_at`` (14:00 by default) and ``trough x peak_rate`` twelve hours away (02:00)."""
+    phase = (1.0 + math.cos(2.0 * math.pi * (t - peak_at) / DAY)) / 2.0
+    return peak_rate * (trough + (1.0 - trough) * phase)
+
+
+def diurnal(peak_rate: float, horizon: float = DAY, duration: float = 60.0, trough: float = 0.1,
+            peak_at: float = 14 * 3600.0, seed: int = 0, jitter: float = 0.0, first_id: int = 0,
+            name: Optional[str] = None) -> List[Job]:
+    """A day of traffic whose rate follows :func:`diurnal_rate`: quiet at night, busiest at
+    ``peak_at``. Arrivals are a non-homogeneous Poisson process drawn by thinning (candidates
+    at ``peak_rate``, each kept with probability ``rate(t) / peak_rate``); durations as in
+    :func:`poisson`. ``horizon`` may span several days."""
+    peak_rate = _number("peak_rate", peak_rate, strict=True)
+    horizon = _number("horizon", horizon)
+    duration = _number("duration", duration)
+    trough = _number("trough", trough)
+    if trough > 1:
+        raise ValueError(f"trough={trough!r} is not valid: the night rate as a fraction of peak_rate, between 0 and 1")
+    peak_at = _number("peak_at", peak_at, minimum=-math.inf)
+    jitter = _number("jitter", jitter)
+    if jitter > 1:
+        raise ValueError(f"jitter={jitter!r} is not valid: a fraction between 0 and 1")
+    rng = random.Random(seed)
+    draw = _durations(rng, duration, jitter)
+    jobs = []
+    t = rng.expovariate(peak_rate)
+    i = first_id
+    while t < horizon:
+        if rng.random() * peak_rate < diurnal_rate(t, peak_rate, trough, peak_at):
+            jobs.append(Job(i, t, draw(), name))
+            i += 1
+        t += rng.expovariate(peak_rate)
+    return jobs
+
+
+def fan_out(n_children: int, child_duration: float, parent_duration: float = 5.0, at: float = 0.0,
+            child_at: float = 0.0, first_id: int = 0) -> List[Job]:
+    """A parent that calls ``n_children`` tasks of the same environment and waits for them all.
+
+    The parent (id ``first_id``) arrives at ``at``; its children (ids ``first_id + 1`` ...)
+    are called ``child_at`` seconds after it starts. The parent works for
+    ``parent_duration`` seconds, then waits, holding its slot, until every child has ended:
+    the shape that starves a pool whose every slot is held by a waiting parent (SPEC 4
+    rule 6).
+    """
+    n_children = _count("n_children", n_children)
+    child_duration = _number("child_duration", child_duration)
+    parent_duration = _number("parent_duration", parent_duration)
+    at = _number("at", at)
+    child_at = _number("child_at", child_at)
+    parent = Job(first_id, at, parent_duration, "parent")
+    return [parent] + [Job(first_id + 1 + k, child_at, child_duration, "child", first_id)
+                       for k in range(n_children)]
+
+
+def merge(*workloads: Iterable[Job]) -> List[Job]:
+    """Concatenate workloads, renumbering ids 0, 1, 2, ... so that they cannot collide.
+
+    Parent links are renumbered with them (a parent must be in the same workload as its
+    children). ``merge(poisson(...), burst(50, at=600))`` is steady traffic with a spike.
+    """
+    out: List[Job] = []
+    for w in workloads:
+        w = check_jobs(w)
+        base = len(out)
+        new = {job.id: base + k for k, job in enumerate(w)}
+        out.extend(job._replace(id=new[job.id], parent=None if job.parent is None else new[job.parent]) for job in w)
+    return out
+
+
+# ---------------------------------------------------------------------- CSV
+CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries")
+"""The columns of a workload file; ``at`` and ``duration`` are required, the others optional."""
+
+_INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
+
+
+def _parse_id(text: str):
+    """An id that reads as a plain int (``7``, ``-3``; not ``007``) becomes an int, anything else stays a str."""
+    return int(text) if _INT.match(text) else text
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # shortest exact form: the file reads back to the same float
+    return str(value)
+
+
+def write_csv(jobs: Iterable[Job], path) -> None:
+    """Write a workload as CSV with the header ``id,at,duration,name,parent,retries``.
+
+    ``path`` is a path or an open text file. :func:`read_csv` reads it back to the same
+    jobs (ids of type int or str; a str id that looks like an int reads back as the int).
+    """
+    jobs = check_jobs(jobs)
+    if hasattr(path, "write"):
+        _write_rows(jobs, path)
+    else:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            _write_rows(jobs, f)
+
+
+def _write_rows(jobs: List[Job], f) -> None:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for job in jobs:
+        w.writerow([_format(job.id), _format(job.at), _format(job.duration), _format(job.name),
+                    _format(job.parent), _format(job.retries)])
+
+
+def read_csv(path) -> List[Job]:
+    """Read a workload file: a CSV header naming ``at`` and ``duration`` (required) and
+    optionally ``id``, ``name``, ``parent`` and ``retries``, then one job per line.
+
+    ``at`` and ``duration`` are seconds (numbers >= 0); ``id`` defaults to the job's
+    position (0, 1, ...) and reads as an int when it looks like one; an empty ``name`` or
+    ``parent`` means none; ``retries`` defaults to 0. Blank lines are skipped. Any problem
+    raises ``ValueError`` naming the file and the line: ``jobs.csv, line 3: duration='-1'
+    is not valid: ...``.
+    """
+    if hasattr(path, "read"):
+        return _read_rows(path, getattr(path, "name", "<file>"))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return _read_rows(f, os.fspath(path))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{os.fspath(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+
+
+def _read_rows(f, label: str) -> List[Job]:
+    reader = csv.reader(f)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{label}, line 1: the file is empty; it needs a header naming at and duration")
+        columns = [h.strip() for h in header]
+        unknown = [c for c in columns if c not in CSV_COLUMNS]
+        if unknown:
+            raise ValueError(f"{label}, line 1: unknown column {unknown[0]!r}; the columns are {', '.join(CSV_COLUMNS)}")
+        missing = [c for c in ("at", "duration") if c not in columns]
+        if missing:
+            raise ValueError(f"{label}, line 1: the header must name the columns at and duration; "
+                             f"missing {' and '.join(missing)} (found {','.join(columns)})")
+        dup = [c for c in columns if columns.count(c) > 1]
+        if dup:
+            raise ValueError(f"{label}, line 1: column {dup[0]!r} is named twice")
+        pos = {c: k for k, c in enumerate(columns)}
+        jobs: List[Job] = []
+        lines: List[int] = []
+        for row in reader:
+            line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(columns):
+                raise ValueError(f"{label}, line {line}: {len(row)} fields, but the header names {len(columns)}")
+            values = {c: row[k].strip() for c, k in pos.items()}
+            at = _csv_number(label, line, "at", values["at"])
+            duration = _csv_number(label, line, "duration", values["duration"])
+            if "id" in values:
+                if not values["id"]:
+                    raise ValueError(f"{label}, line {line}: id is empty; give every job an id or leave the column out")
+                jid = _parse_id(values["id"])
+            else:
+                jid = len(jobs)
+            name = values.get("name") or None
+            parent = _parse_id(values["parent"]) if values.get("parent") else None
+            retries = 0
+            if values.get("retries"):
+                if not re.fullmatch(r"[0-9]+", values["retries"]):
+                    raise ValueError(f"{label}, line {line}: retries={values['retries']!r} is not valid: an int >= 0")
+                retries = int(values["retries"])
+            jobs.append(Job(jid, at, duration, name, parent, retries))
+            lines.append(line)
+    except csv.Error as e:
+        raise ValueError(f"{label}, line {reader.line_num}: not valid CSV ({e})") from None
+    return check_jobs(jobs, where=lambda i: f"{label}, line {lines[i]}: ")
+
+
+def _csv_number(label: str, line: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{label}, line {line}: {column}={text!r} is not valid: a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{label}, line {line}: {column}={text!r} is not valid: a finite number of seconds >= 0")
+    return value

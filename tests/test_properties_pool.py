@@ -1,0 +1,339 @@
+"""Properties of the pool on random policies and random workloads (hypothesis).
+
+A small checker replays a trace's records with nothing but the rules of SPEC 4 in mind,
+and fails on the first record that breaks one: more replicas than max, fewer than min
+while the environment is alive, a replica holding more than ``concurrency`` tasks, a task
+starting out of FIFO order or on a replica that is not ready, a slot left free while a
+task waits, a replica stopped while busy, a scale-down that is not the highest-id replica
+idle for ``scaledown_ttl``, an ``idle_ttl`` stop before the pool was empty that long, a
+task ending twice or never.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reuse_ref import ReusePolicy, StarvationWarning
+from reuse_ref.pool import READY, Pool, StartReplica
+from reuse_ref.simulate import simulate
+from reuse_ref.workloads import Job
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ------------------------------------------------------------------------------ the checker
+class Replay:
+    """Replays records of one environment and checks the rules as it goes."""
+
+    def __init__(self, policy: ReusePolicy):
+        self.policy = policy
+        self.lo, self.hi = policy.replicas
+        self.c = policy.concurrency
+        self.sd = policy.scaledown_ttl.total_seconds()
+        self.idle = None if policy.idle_ttl is None else policy.idle_ttl.total_seconds()
+        self.state = {}         # live replica -> "starting" | "ready"
+        self.running = {}       # live replica -> set of tasks
+        self.served = set()     # replicas that ran an attempt
+        self.idle_since = {}    # ready replica running nothing -> since when
+        self.interrupted = set()  # tasks of a crashed replica, owed a task_failed record
+        self.queue = deque()
+        self.ended = {}         # task -> how many final records
+        self.queued_once = set()
+        self.alive = False
+        self.empty_since = 0.0  # when the pool last had nothing queued or running
+        self.last_scaledown = -math.inf
+        self.last_id = 0
+        self.now = -math.inf
+
+    def busy(self) -> bool:
+        return bool(self.queue) or any(self.running.values())
+
+    def check_instant(self) -> None:
+        """What must hold once every record of an instant has been read."""
+        assert not self.interrupted, f"crashed attempts never failed: {self.interrupted}"
+        live = len(self.state)
+        assert live <= self.hi
+        if self.alive:
+            assert live >= self.lo, f"{live} live replicas below min {self.lo} at {self.now}"
+        if self.queue:
+            # rule 1: no ready replica keeps a slot free while a task waits
+            for rid, st_ in self.state.items():
+                assert st_ != "ready" or len(self.running[rid]) >= self.c, (self.now, rid)
+            # rule 2: enough replicas are starting for the queue, or the pool is at max
+            starting = sum(st_ == "starting" for st_ in self.state.values())
+            assert len(self.queue) <= starting * self.c or live == self.hi, (self.now, len(self.queue), starting)
+
+    def feed(self, r) -> None:
+        if r.time != self.now:
+            if self.now != -math.inf:
+                self.check_instant()
+            assert r.time > self.now, "records must be in time order"
+            self.now = r.time
+        getattr(self, r.kind)(r)
+
+    def finish(self) -> None:
+        if self.now != -math.inf:
+            self.check_instant()
+        assert all(n == 1 for n in self.ended.values())
+
+    # one method per record kind
+    def replica_start(self, r):
+        assert r.replica > self.last_id, "replica ids increase and are never reused"
+        self.last_id = r.replica
+        self.state[r.replica] = "starting"
+        self.running[r.replica] = set()
+        self.alive = True
+        assert len(self.state) <= self.hi, f"{len(self.state)} replicas above max {self.hi}"
+
+    def replica_ready(self, r):
+        assert self.state.get(r.replica) == "starting"
+        self.state[r.replica] = "ready"
+        self.idle_since[r.replica] = r.time
+
+    def task_queued(self, r):
+        if r.reason == "retry":
+            self.queue.appendleft(r.task)
+        else:
+            assert r.task not in self.queued_once, "a task is queued once (retries aside)"
+            self.queued_once.add(r.task)
+            self.queue.append(r.task)
+
+    def task_start(self, r):
+        assert self.queue and self.queue[0] == r.task, f"{r.task} started out of FIFO order {list(self.queue)[:5]}"
+        self.queue.popleft()
+        assert self.state.get(r.replica) == "ready", "tasks start on ready replicas only"
+        free = [rid for rid, st_ in self.state.items() if st_ == "ready" and len(self.running[rid]) < self.c]
+        assert r.replica == min(free), f"{r.task} went to replica {r.replica}, not the lowest with a free slot {free}"
+        self.running[r.replica].add(r.task)
+        assert len(self.running[r.replica]) <= self.c, f"replica {r.replica} over concurrency"
+        assert r.reason == ("warm" if r.replica in self.served else "cold")
+        self.served.add(r.replica)
+        self.idle_since.pop(r.replica, None)
+
+    def _end_attempt(self, r):
+        if r.task in self.interrupted:
+            self.interrupted.discard(r.task)
+            return True
+        if r.replica is not None and r.task in self.running.get(r.replica, ()):
+            self.running[r.replica].discard(r.task)
+            if not self.running[r.replica]:
+                self.idle_since[r.replica] = r.time
+            if not self.busy():
+                self.empty_since = r.time
+            return True
+        return False
+
+    def task_end(self, r):
+        assert self._end_attempt(r), f"{r.task} ended without running"
+        self.ended[r.task] = self.ended.get(r.task, 0) + 1
+
+    def task_failed(self, r):
+        was_running = self._end_attempt(r)
+        if r.reason.endswith("(retrying)"):
+            assert was_running
+            return
+        if not was_running:  # starvation (or a closed pool) fails queued tasks
+            assert r.task in self.queue
+            self.queue.remove(r.task)
+            if not self.busy():
+                self.empty_since = r.time
+        self.ended[r.task] = self.ended.get(r.task, 0) + 1
+
+    def replica_stop(self, r):
+        assert r.replica in self.state
+        if r.reason in ("crashed", "oom"):
+            self.interrupted |= self.running[r.replica]
+        else:
+            assert not self.running[r.replica], "only an idle replica is stopped by a TTL"
+        if r.reason == "scaledown":
+            assert len(self.state) > self.lo
+            assert r.time >= self.last_scaledown + self.sd, "one scale-down per scaledown_ttl"
+            due = [rid for rid, since in self.idle_since.items() if r.time >= since + self.sd]
+            assert due and r.replica == max(due), f"scaled down {r.replica}, expected the highest of {due}"
+            self.last_scaledown = r.time
+        if r.reason == "idle_ttl":
+            assert self.idle is not None and not self.busy()
+            assert r.time >= self.empty_since + self.idle
+            self.alive = False
+            self.last_scaledown = -math.inf
+        del self.state[r.replica]
+        del self.running[r.replica]
+        self.idle_since.pop(r.replica, None)
+
+    def starvation(self, r):
+        assert self.queue and len(self.state) == self.hi
+        assert all(len(tasks) == self.c for tasks in self.running.values())
+
+
+def replay(trace_or_records, policy) -> Replay:
+    checker = Replay(policy)
+    for r in trace_or_records:
+        checker.feed(r)
+    checker.finish()
+    return checker
+
+
+# ------------------------------------------------------------------------------ strategies
+@st.composite
+def policies(draw):
+    lo = draw(st.integers(0, 3))
+    hi = draw(st.integers(max(lo, 1), 6))
+    idle = draw(st.one_of(st.none(), st.integers(30, 300)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarvationWarning)
+        return ReusePolicy(replicas=(lo, hi), concurrency=draw(st.integers(1, 4)),
+                           scaledown_ttl=draw(st.integers(30, 300)), idle_ttl=idle)
+
+
+# whole and half seconds make many events share an instant, which is where order matters
+times = st.one_of(st.integers(0, 900).map(float), st.integers(0, 1800).map(lambda x: x / 2),
+                  st.floats(0, 900, allow_nan=False))
+durations = st.one_of(st.integers(0, 120).map(float), st.floats(0, 120, allow_nan=False))
+
+
+@st.composite
+def workloads(draw, max_jobs=60):
+    n = draw(st.integers(0, max_jobs))
+    jobs = []
+    for k in range(n):
+        parent = None
+        if k and draw(st.integers(0, 3)) == 0:  # about a quarter are children of an earlier job
+            parent = draw(st.integers(0, k - 1))
+        at = draw(times) / (10 if parent is not None else 1)
+        jobs.append(Job(k, at, draw(durations), parent=parent, retries=draw(st.integers(0, 2))))
+    return jobs
+
+
+crashes = st.lists(st.tuples(times, st.integers(1, 10), st.sampled_from(["crashed", "oom"])), max_size=3)
+
+
+# ------------------------------------------------------------------------------ properties
+@SETTINGS
+@given(policy=policies(), jobs=workloads(), crash=crashes)
+def test_simulated_traces_keep_every_rule(policy, jobs, crash):
+    trace = simulate(policy, jobs, cold_start=10, crashes=crash)
+    checker = replay(trace.records, policy)
+    # every job that was called ends exactly once: done, failed or starved
+    called = checker.queued_once
+    assert set(checker.ended) == called
+    # a job is missing only if an ancestor failed before calling it
+    by_id = {j.id: j for j in jobs}
+    outcome = {}
+    for r in trace.records:
+        if r.kind == "task_end":
+            outcome[r.task] = "done"
+        elif r.kind == "task_failed" and not r.reason.endswith("(retrying)"):
+            outcome[r.task] = r.reason
+    for job in jobs:
+        if job.id not in called:
+            ancestors = []
+            p = job.parent
+            while p is not None:
+                ancestors.append(p)
+                p = by_id[p].parent
+            assert any(outcome.get(a, "done") != "done" for a in ancestors), f"job {job.id} never called"
+    # a parent that is done saw all its children done, and ended no earlier than they did
+    end_time = {r.task: r.time for r in trace.records if r.kind == "task_end"}
+    for job in jobs:
+        if job.parent is not None and outcome.get(job.parent) == "done":
+            assert outcome.get(job.id) == "done"
+            assert end_time[job.parent] >= end_time[job.id]
+    m = trace.measures()
+    assert m.done + m.failed + m.starved == m.tasks == len(called)
+    assert m.peak_replicas <= policy.max_replicas
+    assert 0.0 <= m.utilisation <= 1.0 + 1e-9
+
+
+@SETTINGS
+@given(policy=policies(), jobs=workloads(), crash=crashes)
+def test_same_input_same_trace(policy, jobs, crash):
+    assert simulate(policy, jobs, crashes=crash).records == simulate(policy, list(jobs), crashes=crash).records
+
+
+@SETTINGS
+@given(policy=policies(), jobs=workloads(max_jobs=30))
+def test_without_parents_nothing_fails_and_every_job_is_done(policy, jobs):
+    jobs = [j._replace(parent=None) for j in jobs]
+    trace = simulate(policy, jobs)
+    m = trace.measures()
+    assert (m.done, m.failed, m.starved) == (len(jobs), 0, 0)
+
+
+# ------------------------------------------------------------------------------ the pool by hand
+def brute_force_wakeup(pool: Pool):
+    """``wakeup_at`` worked out from scratch, the slow way (what the pool caches)."""
+    times = []
+    idle = [r.idle_since for r in pool.replicas.values() if r.state == READY and not r.running]
+    if pool.live > pool.min and idle:
+        t = min(idle) + pool.scaledown_ttl
+        if pool._last_scaledown is not None:
+            t = max(t, pool._last_scaledown + pool.scaledown_ttl)
+        times.append(t)
+    if pool.alive and pool._empty_since is not None and pool.idle_ttl is not None:
+        times.append(pool._empty_since + pool.idle_ttl)
+    return min(times) if times else None
+
+
+def check_bookkeeping(pool: Pool) -> None:
+    """The incremental sets the pool keeps instead of scanning must equal a scan."""
+    ready = [r for r in pool.replicas.values() if r.state == READY]
+    assert pool._open == {r.id for r in ready if len(r.running) < pool.concurrency}
+    assert set(pool._idle) == {r.id for r in ready if not r.running}
+    since = [r.idle_since for r in pool._idle.values()]
+    assert since == sorted(since), "_idle is kept in order of idle_since"
+    assert pool._starting == sum(r.state != READY for r in pool.replicas.values())
+    assert pool.wakeup_at == brute_force_wakeup(pool)
+    assert pool.free_slots == sum(pool.concurrency - len(r.running) for r in ready)
+    assert pool.running == {t: r.id for r in pool.replicas.values() for t in r.running}
+
+
+events = st.lists(st.tuples(st.sampled_from(["submit", "ready", "finish", "fail", "crash", "wait", "resume",
+                                             "advance", "wake"]),
+                            st.integers(0, 40), st.integers(0, 50)), max_size=80)
+
+
+@SETTINGS
+@given(policy=policies(), script=events)
+def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, script):
+    """Any sequence of legal events (the driver's choices made at random) keeps the pool's
+    incremental bookkeeping equal to a scan and its records within the rules."""
+    pool = Pool(policy, name="random")
+    now = 0.0
+    next_task = 0
+    starting = []
+    for op, dt, pick in script:
+        now += dt
+        if op == "wake":
+            if pool.wakeup_at is None:
+                continue
+            now = max(now - dt, pool.wakeup_at)
+        actions = []
+        if op == "submit":
+            actions = pool.submit(now, next_task, retries=pick % 3)
+            next_task += 1
+        elif op == "ready" and starting:
+            actions = pool.replica_ready(now, starting.pop(pick % len(starting)))
+        elif op in ("finish", "fail", "wait", "resume") and pool.running:
+            task = sorted(pool.running)[pick % len(pool.running)]
+            if op == "finish":
+                actions = pool.finish(now, task)
+            elif op == "fail":
+                actions = pool.finish(now, task, error="error")
+            elif op == "wait":
+                actions = pool.task_waiting(now, task)
+            else:
+                actions = pool.task_resumed(now, task)
+        elif op == "crash" and pool.replicas:
+            rid = sorted(pool.replicas)[pick % len(pool.replicas)]
+            actions = pool.replica_crashed(now, rid)
+        else:
+            actions = pool.advance(now)
+        starting += [a.replica for a in actions if isinstance(a, StartReplica)]
+        check_bookkeeping(pool)
+        if pool.wakeup_at is not None:
+            assert pool.wakeup_at > now, "the pool never asks to be woken in the past"
+    replay(pool.records, policy)

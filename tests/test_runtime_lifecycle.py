@@ -1,0 +1,154 @@
+"""No replica outlives its runtime: close, interrupt, interpreter exit, controller death (issue 4)."""
+from __future__ import annotations
+
+import _thread
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import cloudpickle
+import psutil
+import pytest
+
+import reuse_ref
+from reuse_ref import ReusePolicy, Runtime, TaskEnvironment
+from reuse_ref.errors import ReuseRefError
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+pytestmark = pytest.mark.timeout(60)
+
+SCALE = 0.01
+
+
+def alive(pids):
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def wait_for(predicate, timeout=5.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+life = TaskEnvironment("rt_life", reusable=ReusePolicy(replicas=(2, 3), concurrency=1))
+
+
+@life.task
+def sleepy(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@life.task
+def pid() -> int:
+    return os.getpid()
+
+
+def started(rt, task_prefix):
+    return [r for r in rt.trace if r.kind == "task_start" and str(r.task).startswith(task_prefix)]
+
+
+def test_close_stops_every_replica_even_a_busy_one():
+    rt = Runtime(time_scale=SCALE)
+    rt.run(pid)
+    errors = []
+
+    def long_run():
+        try:
+            rt.run(sleepy, 30)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            errors.append(exc)
+
+    worker = threading.Thread(target=long_run)
+    worker.start()
+    assert wait_for(lambda: started(rt, "sleepy"))
+    pids = rt.replica_pids
+    assert len(alive(pids)) == 2
+    start = time.monotonic()
+    rt.close()
+    worker.join(10)
+    assert time.monotonic() - start < 5
+    assert alive(pids) == [] and alive(rt.replica_pids) == []
+    assert len(errors) == 1 and isinstance(errors[0], ReuseRefError)
+
+
+def test_an_interrupt_stops_every_replica_and_the_runtime_goes_on():
+    with Runtime(time_scale=SCALE) as rt:
+        first = rt.run(pid).result
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                rt.run(sleepy, 30)
+        finally:
+            timer.cancel()
+        pids = rt.replica_pids
+        assert first in pids and alive(pids) == [], "no replica survives an interrupt"
+        again = rt.run(pid).result
+        assert again not in pids, "the next call starts cold"
+    assert alive(rt.replica_pids) == []
+
+
+SCRIPT = """
+import os, sys, time, threading
+import reuse_ref
+from reuse_ref import ReusePolicy, TaskEnvironment
+
+env = TaskEnvironment("exit_env", reusable=ReusePolicy(replicas=2))
+
+@env.task
+def sleepy(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    rt = reuse_ref.runtime.default_runtime() if mode == "exit" else reuse_ref.Runtime(time_scale=0.01)
+    first = reuse_ref.run(sleepy, 0) if mode == "exit" else rt.run(sleepy, 0)
+    threading.Thread(target=rt.run, args=(sleepy, 60), daemon=True).start()
+    while len([r for r in rt.trace if r.kind == "task_start"]) < 2:
+        time.sleep(0.01)
+    print(" ".join(map(str, rt.replica_pids)), flush=True)
+    if mode == "kill":
+        os.kill(os.getpid(), 9)   # the controller dies without any cleanup
+    # mode "exit": the interpreter exits with a replica busy in a 60 s task
+"""
+
+
+@pytest.mark.parametrize("mode", ["exit", "kill"])
+def test_replicas_end_with_the_interpreter_or_when_the_controller_dies(tmp_path, mode):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
+                          timeout=40, env=env, cwd=tmp_path)
+    assert proc.stdout.strip(), proc.stderr
+    pids = [int(p) for p in proc.stdout.split()]
+    assert len(pids) == 2
+    assert wait_for(lambda: not alive(pids), timeout=10), f"replicas {alive(pids)} outlived their controller"
+
+
+def test_module_level_run_uses_a_default_runtime():
+    run = reuse_ref.run(pid)
+    rt = reuse_ref.runtime.default_runtime()
+    assert run.result in rt.replica_pids and rt.time_scale == 1.0
+    pids = rt.replica_pids
+    rt.close()
+    assert alive(pids) == []
+    assert reuse_ref.runtime.default_runtime() is not rt, "a closed default runtime is replaced"
+    reuse_ref.runtime.default_runtime().close()

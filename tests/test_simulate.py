@@ -1,0 +1,224 @@
+"""simulate(): the virtual-clock driver of the pool (SPEC 5), end to end on small workloads."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from reuse_ref import ReusePolicy, Resources, StarvationWarning
+from reuse_ref.simulate import simulate
+from reuse_ref.trace import Trace
+from reuse_ref.workloads import Job, burst, bursts, fan_out, merge, poisson
+
+
+def policy(**kw) -> ReusePolicy:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarvationWarning)
+        return ReusePolicy(**kw)
+
+
+def stops(trace):
+    return [(r.time, r.replica, r.reason) for r in trace.records if r.kind == "replica_stop"]
+
+
+def ends(trace):
+    """task -> (time, outcome) of its final record."""
+    out = {}
+    for r in trace.records:
+        if r.kind == "task_end":
+            out[r.task] = (r.time, "done")
+        elif r.kind == "task_failed" and not r.reason.endswith("(retrying)"):
+            out[r.task] = (r.time, r.reason)
+    return out
+
+
+def first(trace, kind, task):
+    return next(r for r in trace.records if r.kind == kind and r.task == task)
+
+
+# --- the pool's scenarios, through the driver -----------------------------------------------
+
+def test_scale_down_walk_through_of_seed_003():
+    trace = simulate(policy(replicas=(1, 5), scaledown_ttl=60, idle_ttl=600), burst(5, duration=90), cold_start=10)
+    assert stops(trace) == [(160.0, 5, "scaledown"), (220.0, 4, "scaledown"), (280.0, 3, "scaledown"),
+                            (340.0, 2, "scaledown"), (700.0, 1, "idle_ttl")]
+    assert trace.records[-1].time == 700.0  # the run goes on until the timers are done
+
+
+def test_fixed_pool_never_scales_down():
+    trace = simulate(policy(replicas=3, idle_ttl=None), bursts(4, 3, gap=500, duration=30))
+    assert stops(trace) == []
+    m = trace.measures()
+    assert m.cold_starts == 3 and m.peak_replicas == 3 and m.done == 12
+
+
+def test_cold_autoscaling_pool_under_one_job_starts_min():
+    trace = simulate(policy(replicas=(2, 5)), burst(1, duration=5))
+    assert trace.measures().cold_starts == 2
+
+
+def test_running_tasks_never_exceed_capacity():
+    p = policy(replicas=(1, 3), concurrency=2)
+    trace = simulate(p, burst(50, duration=20), cold_start=10)
+    assert max(trace.series().busy) == p.capacity
+    m = trace.measures()
+    assert m.peak_replicas == 3 and m.done == 50
+    # 50 tasks, 6 at a time, 20 s each, after one 10 s cold start: 9 rounds
+    assert m.makespan == 10 + 9 * 20
+
+
+def test_idle_ttl_none_keeps_min_replicas_forever():
+    trace = simulate(policy(replicas=(1, 3), idle_ttl=None, scaledown_ttl=30), burst(6, duration=10))
+    assert [reason for *_, reason in stops(trace)] == ["scaledown", "scaledown"]
+    assert trace.series().replicas[-1] == 1
+
+
+def test_fan_out_starves_one_slot_and_completes_with_two():
+    workload = fan_out(3, child_duration=10, parent_duration=5)
+    starved = simulate(policy(replicas=1, concurrency=1), workload, cold_start=10)
+    m = starved.measures()
+    assert (m.tasks, m.done, m.starved, m.failed) == (4, 0, 4, 0)
+    # the children fail the moment the parent starts waiting, and the parent with them
+    assert {task: outcome for task, outcome in ends(starved).items()} == {k: (15.0, "starvation") for k in range(4)}
+    assert sum(r.kind == "starvation" for r in starved.records) == 1
+
+    for ok in (policy(replicas=2, concurrency=1), policy(replicas=1, concurrency=2)):
+        trace = simulate(ok, workload, cold_start=10)
+        m = trace.measures()
+        assert (m.done, m.starved) == (4, 0)
+        # the parent ends last, when its last child does
+        assert ends(trace)[0][0] == max(t for t, _ in ends(trace).values())
+
+
+def test_a_child_is_called_when_its_parent_starts_plus_its_at():
+    jobs = [Job("p", 100.0, 30.0), Job("c", 7.0, 5.0, parent="p")]
+    trace = simulate(policy(replicas=2), jobs, cold_start=10)
+    assert first(trace, "task_start", "p").time == 110.0
+    assert first(trace, "task_queued", "c").time == 117.0
+    # the parent's own 30 s of work outlast the child: it is not waiting at all
+    assert ends(trace) == {"c": (122.0, "done"), "p": (140.0, "done")}
+
+
+def test_a_parent_waits_for_a_child_that_is_called_late():
+    jobs = [Job("p", 0.0, 5.0), Job("c", 20.0, 5.0, parent="p")]
+    trace = simulate(policy(replicas=2), jobs, cold_start=10)
+    # the parent works 10..15, waits holding its slot, the child runs 30..35
+    assert ends(trace) == {"c": (35.0, "done"), "p": (35.0, "done")}
+    assert trace.measures().busy_slot_seconds == 25 + 5
+
+
+def test_children_of_a_parent_that_never_started_are_never_called():
+    jobs = [Job("gp", 0.0, 5.0), Job("p", 0.0, 5.0, parent="gp"), Job("c", 0.0, 5.0, parent="p")]
+    trace = simulate(policy(replicas=1), jobs, cold_start=10)
+    assert ends(trace) == {"p": (15.0, "starvation"), "gp": (15.0, "starvation")}
+    assert all(r.task != "c" for r in trace.records)
+
+
+# --- same-instant order and timers ------------------------------------------------------------
+
+def test_an_arrival_takes_a_slot_freed_at_the_same_instant():
+    jobs = [Job(0, 0.0, 20.0), Job(1, 30.0, 5.0)]
+    trace = simulate(policy(replicas=(1, 2)), jobs, cold_start=10)
+    assert trace.measures().cold_starts == 1
+    assert first(trace, "task_start", 1).reason == "warm"
+
+
+def test_an_arrival_exactly_when_idle_ttl_runs_out_still_finds_the_environment():
+    jobs = [Job(0, 0.0, 10.0), Job(1, 80.0, 10.0)]  # empty from 20; idle_ttl due at 80
+    trace = simulate(policy(replicas=1, idle_ttl=60), jobs, cold_start=10)
+    assert first(trace, "task_start", 1).time == 80.0
+    assert stops(trace) == [(150.0, 1, "idle_ttl")]
+
+
+def test_workload_order_does_not_matter_only_arrival_times_do():
+    jobs = poisson(0.2, 20, 600, seed=3)
+    a = simulate(policy(replicas=(0, 3)), jobs)
+    b = simulate(policy(replicas=(0, 3)), list(reversed(jobs)))
+    assert a.records == b.records
+
+
+# --- crashes --------------------------------------------------------------------------------------
+
+def test_crash_retries_the_attempts_it_held():
+    jobs = [Job("a", 0, 20, retries=1), Job("b", 0, 20, retries=0)]
+    trace = simulate(policy(replicas=2), jobs, cold_start=10, crashes=[(15, 1)])
+    # replica 3 replaces replica 1 at 15, is ready at 25, and runs a's second attempt to 45
+    assert ends(trace) == {"a": (45.0, "done"), "b": (30.0, "done")}
+    assert [(r.time, r.replica) for r in trace.records if r.kind == "replica_start"] == [(0.0, 1), (0.0, 2), (15.0, 3)]
+    assert stops(trace)[0] == (15.0, 1, "crashed")
+    assert ("task_failed", "a", "crashed (retrying)") in [(r.kind, r.task, r.reason) for r in trace.records]
+
+
+def test_crash_without_retries_fails_the_job_and_its_waiting_parent():
+    jobs = [Job("p", 0, 5), Job("c", 0, 50, parent="p")]
+    trace = simulate(policy(replicas=2), jobs, cold_start=10, crashes=[(30, 2, "oom")])
+    assert ends(trace) == {"c": (30.0, "oom"), "p": (30.0, "oom")}
+
+
+def test_crashing_a_replica_that_is_not_there_changes_nothing():
+    jobs = burst(3, duration=5)
+    assert simulate(policy(replicas=1), jobs, crashes=[(1, 99)]).records == simulate(policy(replicas=1), jobs).records
+
+
+# --- determinism, the trace, bad input --------------------------------------------------------
+
+def test_same_input_gives_identical_records():
+    jobs = merge(poisson(0.3, 25, 1800, seed=7, jitter=0.5), fan_out(6, 30, at=900.0), bursts(10, 3, gap=400))
+    p = policy(replicas=(1, 4), concurrency=2, scaledown_ttl=45, idle_ttl=300)
+    one = simulate(p, jobs, crashes=[(1000, 2)])
+    two = simulate(p, list(jobs), crashes=[(1000, 2)])
+    assert one.records == two.records and len(one.records) > 100
+
+
+def test_every_job_ends_exactly_once():
+    jobs = merge(poisson(0.5, 20, 900, seed=2), fan_out(4, 10, at=300.0))
+    trace = simulate(policy(replicas=(0, 3), concurrency=2), jobs, crashes=[(310, 1), (400, 3)])
+    finals = [r.task for r in trace.records
+              if r.kind == "task_end" or (r.kind == "task_failed" and not r.reason.endswith("(retrying)"))]
+    assert sorted(finals) == sorted(j.id for j in jobs)
+
+
+def test_trace_carries_the_policy_and_resources():
+    p = policy(replicas=1)
+    trace = simulate(p, burst(2, duration=10), resources={"cpu": 2, "memory": "1Gi"}, name="api")
+    assert isinstance(trace, Trace)
+    assert trace.policies == {"api": p} and trace.resources == {"api": Resources(cpu=2, memory="1Gi")}
+    assert {r.env for r in trace.records} == {"api"}
+    m = trace.measures()
+    assert m.cpu_seconds == 2 * m.replica_seconds and m.gib_seconds == m.replica_seconds
+
+
+def test_empty_workload_gives_an_empty_trace():
+    trace = simulate(policy(replicas=2), [])
+    assert trace.records == [] and trace.measures().tasks == 0
+
+
+def test_progress_bar_on_request_and_not_for_small_workloads(capsys):
+    simulate(policy(replicas=2), burst(3, duration=1), progress=True)
+    assert "job" in capsys.readouterr().err
+    simulate(policy(replicas=2), burst(3, duration=1))
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(policy="p"), "policy="),
+    (dict(cold_start=-1), "cold_start=-1"),
+    (dict(cold_start=float("nan")), "cold_start=nan"),
+    (dict(workload=[Job(1, 0, -5)]), "workload[0]: duration=-5"),
+    (dict(workload=[Job(1, 0, 5), Job(1, 3, 5)]), "workload[1]: id=1"),
+    (dict(workload=[Job(1, 0, 5, parent=9)]), "workload[0]: parent=9"),
+    (dict(workload=[Job(1, 0, 5, parent=2), Job(2, 0, 5, parent=1)]), "own ancestor"),
+    (dict(workload=[(1, 0, 5)]), "workload[0]: job=(1, 0, 5)"),
+    (dict(workload=[Job([1], 0, 5)]), "workload[0]: id=[1]"),
+    (dict(workload=[Job(1, "soon", 5)]), "workload[0]: at='soon'"),
+    (dict(workload=[Job(1, 0, 5, retries=-1)]), "retries=-1"),
+    (dict(crashes=[(5,)]), "crashes item"),
+    (dict(crashes=[(5, 1, "boom")]), "'crashed' or 'oom'"),
+    (dict(resources=3), "resources=3"),
+])
+def test_bad_input_is_a_value_error_naming_it(kwargs, fragment):
+    args = dict(policy=policy(replicas=1), workload=burst(1))
+    args.update(kwargs)
+    with pytest.raises(ValueError) as info:
+        simulate(**args)
+    assert fragment in str(info.value)

@@ -1,0 +1,203 @@
+"""Trace measures (SPEC 6) on a small hand-made trace whose answers are worked out by hand."""
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import warnings
+
+import pytest
+
+from reuse_ref import ReusePolicy, Resources, StarvationWarning
+from reuse_ref.trace import CSV_COLUMNS, Measures, Record, Trace, percentile
+
+R = Record
+
+
+def hand_made(with_final_stop: bool = True) -> Trace:
+    """Environment "e", concurrency 2: tasks A and B run together on replica 1, C arrives
+    later, fails once and is retried, then fails for good; D starves; replica 2 starts for
+    C but never runs anything."""
+    records = [
+        R(0, "task_queued", None, "A", "", "e"),
+        R(0, "replica_start", 1, None, "", "e"),
+        R(0, "task_queued", None, "B", "", "e"),
+        R(10, "replica_ready", 1, None, "", "e"),
+        R(10, "task_start", 1, "A", "cold", "e"),
+        R(10, "task_start", 1, "B", "warm", "e"),
+        R(12, "task_queued", None, "C", "", "e"),
+        R(12, "replica_start", 2, None, "", "e"),
+        R(20, "task_end", 1, "A", "", "e"),
+        R(20, "task_start", 1, "C", "warm", "e"),
+        R(22, "replica_ready", 2, None, "", "e"),
+        R(30, "task_end", 1, "B", "", "e"),
+        R(40, "task_failed", 1, "C", "error (retrying)", "e"),
+        R(40, "task_queued", None, "C", "retry", "e"),
+        R(40, "task_start", 1, "C", "warm", "e"),
+        R(50, "task_failed", 1, "C", "error", "e"),
+        R(52, "replica_stop", 2, None, "scaledown", "e"),
+        R(60, "task_queued", None, "D", "", "e"),
+        R(61, "starvation", None, None, "Starvation in 'e': every slot, all of them, is held", "e"),
+        R(61, "task_failed", None, "D", "starvation", "e"),
+    ]
+    if with_final_stop:
+        records.append(R(100, "replica_stop", 1, None, "idle_ttl", "e"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarvationWarning)
+        policy = ReusePolicy(replicas=(1, 2), concurrency=2, idle_ttl=40, scaledown_ttl=30)
+    return Trace(records, {"e": policy}, {"e": Resources(cpu=2, memory="4Gi", gpu=1)})
+
+
+def test_measures_of_the_hand_made_trace():
+    m = hand_made().measures()
+    assert m == Measures(
+        tasks=4,              # A, B, C, D (C's retry is not a new task)
+        done=2,               # A, B
+        failed=1,             # C, for good at 50
+        starved=1,            # D
+        cold_starts=2,        # replicas 1 and 2
+        warm_starts=3,        # B, and both attempts of C, went to replica 1 after A
+        wait_p50=10.0,        # waits: A 10, B 10, C 20 - 12 = 8 (D never started)
+        wait_p95=10.0,        # nearest rank: ceil(0.95 x 3) = 3rd of [8, 10, 10]
+        wait_max=10.0,
+        makespan=61.0,        # first queued at 0, last ended (D) at 61
+        replica_seconds=140.0,  # replica 1: 0..100, replica 2: 12..52
+        busy_slot_seconds=60.0,  # A 10 + B 20 + C 20 + C's retry 10
+        utilisation=60.0 / (140.0 * 2),
+        peak_replicas=2,
+        cpu_seconds=280.0,    # 2 cores x 140 s
+        gib_seconds=560.0,    # 4 GiB x 140 s
+        gpu_seconds=140.0,
+    )
+    assert m.done + m.failed + m.starved == m.tasks
+
+
+def test_a_replica_still_live_at_the_end_counts_until_the_last_record():
+    m = hand_made(with_final_stop=False).measures()
+    assert m.replica_seconds == 61.0 + 40.0
+
+
+def test_an_attempt_still_running_at_the_end_counts_until_the_last_record():
+    records = [R(0, "replica_start", 1), R(5, "replica_ready", 1), R(5, "task_queued", None, "x"),
+               R(5, "task_start", 1, "x", "cold"), R(25, "task_queued", None, "y"), R(30, "task_start", 1, "y", "warm")]
+    m = Trace(records).measures()
+    assert m.busy_slot_seconds == 25.0 + 0.0
+    assert (m.tasks, m.done, m.makespan) == (2, 0, 0.0)  # nothing has ended yet
+    assert m.utilisation == 25.0 / 30.0  # no policy: concurrency counts as 1
+
+
+def test_measures_of_an_empty_trace_are_zero():
+    assert Trace([]).measures() == Measures()
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([4, 1, 3, 2], 50) == 2
+    assert percentile([4, 1, 3, 2], 95) == 4
+    assert percentile([4, 1, 3, 2], 25) == 1
+    assert percentile([7.5], 95) == 7.5
+    assert percentile([], 50) == 0.0
+    assert percentile(list(range(1, 101)), 95) == 95
+    for p in (0, -1, 101):
+        with pytest.raises(ValueError, match=f"p={p}"):
+            percentile([1], p)
+
+
+def test_series_steps_after_all_records_at_each_time():
+    s = hand_made().series()
+    at = {t: (n, q, b) for t, n, q, b in zip(s.times, s.replicas, s.queued, s.busy)}
+    assert s.times == sorted(set(s.times))
+    assert at[0] == (1, 2, 0)
+    assert at[10] == (1, 0, 2)
+    assert at[12] == (2, 1, 2)
+    assert at[20] == (2, 0, 2)
+    assert at[40] == (2, 0, 1)   # C failed, queued again and restarted at the same instant
+    assert at[50] == (2, 0, 0)
+    assert at[61] == (1, 0, 0)   # D left the queue when it starved
+    assert at[100] == (0, 0, 0)
+
+
+def test_several_environments_are_measured_together_or_apart():
+    a = [R(0, "replica_start", 1, None, "", "a"), R(0, "task_queued", None, 1, "", "a"),
+         R(10, "replica_ready", 1, None, "", "a"), R(10, "task_start", 1, 1, "cold", "a"),
+         R(30, "task_end", 1, 1, "", "a"), R(40, "replica_stop", 1, None, "idle_ttl", "a")]
+    b = [R(5, "replica_start", 1, None, "", "b"), R(5, "task_queued", None, 1, "", "b"),
+         R(15, "replica_ready", 1, None, "", "b"), R(15, "task_start", 1, 1, "cold", "b"),
+         R(20, "task_end", 1, 1, "", "b"), R(25, "replica_stop", 1, None, "idle_ttl", "b")]
+    records = sorted(a + b, key=lambda r: r.time)
+    pa, pb = ReusePolicy(replicas=1, concurrency=2), ReusePolicy(replicas=1, concurrency=4)
+    trace = Trace(records, {"a": pa, "b": pb})
+    assert trace.envs == ["a", "b"]
+    both = trace.measures()
+    assert both.tasks == 2 and both.peak_replicas == 2  # same ids in two environments: two replicas
+    assert both.replica_seconds == 40 + 20
+    assert both.utilisation == (20 + 5) / (40 * 2 + 20 * 4)
+    assert trace.measures("a").utilisation == 20 / 80
+    assert trace.measures("b").wait_max == 10
+    with pytest.raises(ValueError, match="env='c'"):
+        trace.measures("c")
+
+
+def test_records_out_of_time_order_are_measured_in_time_order():
+    records = hand_made().records
+    shuffled = records[10:] + records[:10]
+    assert Trace(shuffled, hand_made().policies).measures().replica_seconds == 140.0
+
+
+def test_csv_has_the_columns_and_reads_back_to_the_same_records():
+    trace = hand_made()
+    buffer = io.StringIO()
+    trace.to_csv(buffer)
+    rows = list(csv.reader(io.StringIO(buffer.getvalue())))
+    assert rows[0] == list(CSV_COLUMNS) == ["time", "kind", "replica", "task", "reason", "env"]
+    assert len(rows) == len(trace.records) + 1
+    assert rows[1] == ["0.0", "task_queued", "", "A", "", "e"]
+    assert rows[5] == ["10.0", "task_start", "1", "A", "cold", "e"]
+    back = Trace.from_csv(io.StringIO(buffer.getvalue()))
+    assert back.records == [r._replace(time=float(r.time)) for r in trace.records]
+
+
+def test_csv_round_trip_through_a_file_keeps_int_task_ids(tmp_path):
+    trace = Trace([R(0.5, "task_queued", None, 7, "", "e"), R(1.25, "task_queued", None, "t-1", "", "e")])
+    path = tmp_path / "trace.csv"
+    trace.to_csv(path)
+    assert Trace.from_csv(path).records == trace.records
+
+
+def test_reading_a_file_that_is_not_a_trace_names_the_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("time,kind,replica,task,reason,env\n0,task_queued,,a,,e\nsoon,task_end,1,a,,e\n")
+    with pytest.raises(ValueError, match="line 3"):
+        Trace.from_csv(path)
+    path.write_text("at,duration\n")
+    with pytest.raises(ValueError, match="line 1"):
+        Trace.from_csv(path)
+
+
+def test_dataframe_has_one_row_per_record_and_the_csv_columns():
+    pytest.importorskip("pandas")
+    df = hand_made().to_dataframe()
+    assert list(df.columns) == list(CSV_COLUMNS)
+    assert len(df) == len(hand_made().records)
+    assert str(df["replica"].dtype) == "Int64"
+    assert df["kind"].value_counts()["task_start"] == 4
+
+
+def test_dataframe_without_pandas_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        hand_made().to_dataframe()
+
+
+def test_summary_names_the_environment_policy_and_measures():
+    text = hand_made().summary()
+    assert "environment 'e'" in text and "ReusePolicy(replicas=(1, 2)" in text
+    assert "tasks              4 (done 2, failed 1, starved 1)" in text
+    assert "p95 10 s" in text and "21.4 %" in text
+
+
+def test_measures_as_dict_is_json_ready():
+    import json
+
+    d = hand_made().measures().as_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert list(d)[:3] == ["tasks", "done", "failed"]
