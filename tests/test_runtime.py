@@ -268,6 +268,8 @@ def test_starvation_is_raised_for_one_replica_of_concurrency_one(rt, parent, chi
     message = str(info.value)
     assert "rt_solo" in message and "replicas" in message and 'reusable="off"' in message
     assert records(rt.trace, "rt_solo", "starvation")
+    failed = {r.task: r.reason for r in records(rt.trace, "rt_solo", "task_failed")}
+    assert failed and set(failed.values()) == {"starvation"}, "the waiting parent starved too, as in the simulator"
 
 
 @pytest.mark.parametrize("parent, child", [(pair_parent, pair_child), (shared_aparent, shared_achild)],

@@ -73,6 +73,16 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
+
+# A task that fails with one of the reference's own errors (a parent whose child starved,
+# say) is recorded with the same reason the simulator gives it (SPEC 4 and 6).
+_FAILURE_REASONS = {
+    "StarvationError": "starvation",
+    "TaskTimeoutError": "timeout",
+    "OOMError": "oom",
+    "ReplicaCrashedError": "crashed",
+}
+
 class _Waiter:
     """A one-shot result a user thread waits for; it wakes every ``poll`` s so that an
     interrupt (``KeyboardInterrupt``) is raised promptly in the waiting thread."""
@@ -227,7 +237,7 @@ class _Controller:
         self.policies: Dict[str, Any] = {}
         self.resources: Dict[str, Any] = {}
         self.pids: List[int] = []
-        self.handles: List[_Handle] = []  # every replica ever started, to make sure none survives
+        self.handles: set = set()  # every replica started and not yet reaped: none may survive
         self.closed = False
         self.failure: Optional[BaseException] = None
         self.thread: Optional[threading.Thread] = None
@@ -367,7 +377,8 @@ class _Controller:
             call.error = value[:4] + (f"task {call.task.name!r} on {h.where()}",)
             call.detail = None
             message = f"{value[1]}: {value[2]}"
-            self._do(ps, ps.pool.finish(self.now(ps), call.key, error="error", message=message))
+            reason = _FAILURE_REASONS.get(value[1], "error")
+            self._do(ps, ps.pool.finish(self.now(ps), call.key, error=reason, message=message))
 
     def _nested(self, h: _Handle, msg: tuple) -> None:
         _, parent_aid, request, ref, blob, payload, key = msg
@@ -627,7 +638,7 @@ class _Controller:
         h = _Handle(ps, rid, process, parent, limit)
         ps.replicas[rid] = h
         self.pids.append(process.pid)
-        self.handles.append(h)
+        self.handles.add(h)
         self.sel.register(parent, selectors.EVENT_READ, h)
         if limit:
             try:
@@ -667,7 +678,8 @@ class _Controller:
             pass
 
     def _reap(self, h: _Handle) -> None:
-        if h.process.exitcode is None:
+        """The stopped process has exited: release what it held (its sentinel is an open file)."""
+        if h.reaped or h.process.exitcode is None:
             return
         try:
             self.sel.unregister(h.process.sentinel)
@@ -676,6 +688,11 @@ class _Controller:
         h.reaped = True
         if h in self.retiring:
             self.retiring.remove(h)
+        self.handles.discard(h)
+        try:
+            h.process.close()
+        except ValueError:
+            pass
 
     def _crash(self, h: _Handle, reason: str, detail: Optional[str] = None) -> None:
         """A replica died or must die (rule 5): kill it, and tell its pool which attempts it took."""
@@ -770,7 +787,7 @@ class _Controller:
                 command[1].waiter.set(False, error)
             elif command[0] in ("reset", "close"):
                 command[1].set()
-        for h in self.handles:
+        for h in list(self.handles):
             if not h.retired:
                 try:
                     h.conn.close()
@@ -779,6 +796,7 @@ class _Controller:
             if h.process.exitcode is None:
                 self._kill(h)
                 h.process.join(5)
+            self._reap(h)
         self.closed = True
         for fd in (self.wake_r, self.wake_w, self.alive_w):
             try:
@@ -794,8 +812,9 @@ class Run:
 
     ``trace`` holds the records the runtime made while the run was going on (SPEC 6), in
     policy seconds; when other runs share the runtime at the same time, their records are
-    in it too. ``cached`` is true when the result came from the cache (no record then).
-    ``wall_seconds`` is the time ``run`` waited.
+    in it too. ``cached`` is true when the call did not run itself: its result came from
+    the cache, or from an identical call running at the same time (``cache_serialize``);
+    such a call leaves no record. ``wall_seconds`` is the time ``run`` waited.
     """
 
     def __init__(self, task: Task, result: Any, controller: Any, start: int, end: int,
@@ -849,7 +868,9 @@ class Runtime:
     * ``cold_start``: extra policy seconds a replica waits before it is ready, so that
       cold starts show (the real start of a Python process is paid anyway).
     * ``start_method``: ``"forkserver"`` (default where available: replicas fork from a
-      server that has imported ``reuse_ref`` already) or ``"spawn"``; never ``"fork"``.
+      server that has imported ``reuse_ref`` already) or ``"spawn"`` (a fresh interpreter
+      per replica, slower to start); never ``"fork"``. The environment variable
+      ``REUSE_REF_START_METHOD`` sets the default.
       As with any ``multiprocessing`` program, a script must guard its top level with
       ``if __name__ == "__main__":``, because replicas import the main module.
     * ``memory_poll``: seconds between two looks at the memory of replicas whose
@@ -871,7 +892,8 @@ class Runtime:
         stop_grace = _number("stop_grace", stop_grace, positive=False)
         methods = multiprocessing.get_all_start_methods()
         if start_method is None:
-            start_method = "forkserver" if "forkserver" in methods else "spawn"
+            start_method = os.environ.get("REUSE_REF_START_METHOD") or (
+                "forkserver" if "forkserver" in methods else "spawn")
         if start_method not in ("spawn", "forkserver") or start_method not in methods:
             allowed = [m for m in ("forkserver", "spawn") if m in methods]
             raise ValueError(f"start_method={start_method!r} is not valid: one of {allowed} "
