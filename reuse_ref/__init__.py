@@ -16,6 +16,9 @@ from .errors import (
 )
 from .policy import ReusePolicy
 from .resources import Resources
+from .simulate import simulate
+from .trace import Measures, Record, Trace
+from .workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson, read_csv, write_csv
 
 __version__ = "0.1.0"
 
@@ -38,5 +41,8 @@ def __getattr__(name: str):
 __all__ = [
     "ReusePolicy", "Resources", "TaskEnvironment", "Task", "TaskOptions",
     "StarvationWarning", "DeprecatedTaskWarning", "StarvationError", "ReplicaCrashedError",
-    "OOMError", "TaskTimeoutError", "RemoteTaskError", "Runtime", "Run", "run", "__version__",
+    "OOMError", "TaskTimeoutError", "RemoteTaskError", "Runtime", "Run", "run",
+    "simulate", "Job", "Trace", "Measures", "Record",
+    "poisson", "burst", "bursts", "diurnal", "fan_out", "merge", "read_csv", "write_csv",
+    "__version__",
 ]

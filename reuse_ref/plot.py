@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from .trace import RETRYING, Measures, Trace
+from .trace import Measures, Trace
 
 __all__ = ["timeline", "occupancy", "compare", "STOP_MARKERS"]
 

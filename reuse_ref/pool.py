@@ -349,7 +349,7 @@ class Pool:
             for r in self._idle.values():  # in order of idle_since: the ones idle long enough come first
                 if now < r.idle_since + ttl:
                     break
-                if victim is None or r.id < victim.id:
+                if victim is None or r.id > victim.id:
                     victim = r
             if victim is None:
                 return

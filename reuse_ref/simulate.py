@@ -31,7 +31,6 @@ for.
 """
 from __future__ import annotations
 
-import gc
 import math
 from heapq import heappop, heappush
 from operator import itemgetter
@@ -40,7 +39,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from .policy import ReusePolicy
 from .pool import Dispatch, FailTask, Pool, StartReplica
 from .resources import Resources
-from .trace import Trace
+from .trace import Trace, gc_paused
 from .workloads import Job, _checked
 
 __all__ = ["simulate", "Job"]
@@ -137,7 +136,7 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
     kid_error = {}       # parent -> (reason, message) of its first child that failed
 
     heap: list = []
-    seq = len(top)       # top-level arrivals use seq 0 .. len(top) - 1, other events count on
+    seq = 0              # orders heap events of one kind at one instant: first scheduled, first taken
     for t, rid, reason in crash_events:
         heappush(heap, (t, _CRASH, seq, rid, reason))
         seq += 1
@@ -196,7 +195,7 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
 
     bar = None
     if progress or (progress is None and len(jobs) > _PROGRESS_AUTO):
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         bar = tqdm(total=len(jobs), unit="job", desc=f"simulate {name}", mininterval=0.5)
     shown = 0
 
@@ -213,90 +212,87 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
     finish = pool.finish
     # The run allocates millions of small tuples (records, events) and no reference
     # cycles, so the cyclic garbage collector would only slow it down (by about a quarter).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        while True:
-            due = pool._wakeup  # pool.wakeup_at, read without the property call
-            if due is not None and due < next_wake:
-                heappush(heap, (due, _WAKE, seq, None, None))
-                seq += 1
-                wakes.append(due)
-                next_wake = due
-            if bar is not None and ended - shown >= 4096:
-                bar.update(ended - shown)
-                shown = ended
-            if heap:
-                head = heap[0]
-                first = next_at < head[0] or (next_at == head[0] and head[1] >= ARRIVE)
-            elif i < n_top:
-                first = True
-            else:
-                break
-            if first:
-                job = top[i]
-                i += 1
-                next_at = top[i].at if i < n_top else inf
-                now = job.at
-                actions = submit(now, job.id, job.retries)
-                if actions:
-                    a = actions[0]
-                    if len(actions) == 1 and type(a) is Dispatch and not related:  # the usual answer
-                        heappush(heap, (now + by_id[a.task].duration, WORK, seq, a.task, a.attempt))
-                        seq += 1
-                    else:
-                        carry(actions, now)
-                continue
-            now, kind, _, x, y = heappop(heap)
-            if kind == WORK:
-                # x: task, y: attempt; an attempt lost to a crash or a failed child is stale
-                if may_be_stale and (running.get(x) is None or attempts[x] != y):
-                    continue
-                if related and x in open_kids:
-                    if x in kid_error:  # a child failed: so does every attempt of the parent
-                        error, message = kid_error[x]
-                        carry(pool.finish(now, x, error=error, message=message), now)
-                    elif open_kids[x] > 0:
-                        waiting.add(x)
-                        carry(pool.task_waiting(now, x), now)
-                    else:
-                        carry(pool.finish(now, x), now)
-                        job_ended(x, now)
+    with gc_paused():
+        try:
+            while True:
+                due = pool._wakeup  # pool.wakeup_at, read without the property call
+                if due is not None and due < next_wake:
+                    heappush(heap, (due, _WAKE, seq, None, None))
+                    seq += 1
+                    wakes.append(due)
+                    next_wake = due
+                if bar is not None and ended - shown >= 4096:
+                    bar.update(ended - shown)
+                    shown = ended
+                if heap:
+                    head = heap[0]
+                    first = next_at < head[0] or (next_at == head[0] and head[1] >= ARRIVE)
+                elif i < n_top:
+                    first = True
                 else:
-                    actions = finish(now, x)
+                    break
+                if first:
+                    job = top[i]
+                    i += 1
+                    next_at = top[i].at if i < n_top else inf
+                    now = job.at
+                    actions = submit(now, job.id, job.retries)
                     if actions:
-                        carry(actions, now)
-                    if related:
-                        job_ended(x, now)
+                        a = actions[0]
+                        if len(actions) == 1 and type(a) is Dispatch and not related:  # the usual answer
+                            heappush(heap, (now + by_id[a.task].duration, WORK, seq, a.task, a.attempt))
+                            seq += 1
+                        else:
+                            carry(actions, now)
+                    continue
+                now, kind, _, x, y = heappop(heap)
+                if kind == WORK:
+                    # x: task, y: attempt; an attempt lost to a crash or a failed child is stale
+                    if may_be_stale and (running.get(x) is None or attempts[x] != y):
+                        continue
+                    if related and x in open_kids:
+                        if x in kid_error:  # a child failed: so does every attempt of the parent
+                            error, message = kid_error[x]
+                            carry(pool.finish(now, x, error=error, message=message), now)
+                        elif open_kids[x] > 0:
+                            waiting.add(x)
+                            carry(pool.task_waiting(now, x), now)
+                        else:
+                            carry(pool.finish(now, x), now)
+                            job_ended(x, now)
                     else:
-                        ended += 1
-            elif kind == _READY:
-                carry(pool.replica_ready(now, x), now)
-            elif kind == _ARRIVE:
-                if x.parent in gone:  # the parent failed before it called this child
-                    skipped += 1 + _descendants(x.id, children)
-                else:
-                    carry(pool.submit(now, x.id, x.retries), now)
-            elif kind == _WAKE:
-                wakes.pop()
-                next_wake = wakes[-1] if wakes else math.inf
-                due = pool.wakeup_at
-                if due is not None and due <= now:
-                    carry(pool.advance(now), now)
+                        actions = finish(now, x)
+                        if actions:
+                            carry(actions, now)
+                        if related:
+                            job_ended(x, now)
+                        else:
+                            ended += 1
+                elif kind == _READY:
+                    carry(pool.replica_ready(now, x), now)
+                elif kind == _ARRIVE:
+                    if x.parent in gone:  # the parent failed before it called this child
+                        skipped += 1 + _descendants(x.id, children)
+                    else:
+                        carry(pool.submit(now, x.id, x.retries), now)
+                elif kind == _WAKE:
+                    wakes.pop()
+                    next_wake = wakes[-1] if wakes else math.inf
                     due = pool.wakeup_at
                     if due is not None and due <= now:
-                        raise RuntimeError(f"pool {name!r} asked to be woken at {due!r} but did nothing at {now!r}")
-                # otherwise something happened meanwhile and the pool's timers moved
-            else:  # _CRASH
-                carry(pool.replica_crashed(now, x, y), now)
-                if waiting:
-                    waiting.intersection_update(running)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-        if bar is not None:
-            bar.update(ended + skipped - shown)
-            bar.close()
+                        carry(pool.advance(now), now)
+                        due = pool.wakeup_at
+                        if due is not None and due <= now:
+                            raise RuntimeError(f"pool {name!r} asked to be woken at {due!r} but did nothing at {now!r}")
+                    # otherwise something happened meanwhile and the pool's timers moved
+                else:  # _CRASH
+                    carry(pool.replica_crashed(now, x, y), now)
+                    if waiting:
+                        waiting.intersection_update(running)
+        finally:
+            if bar is not None:
+                bar.update(ended + skipped - shown)
+                bar.close()
 
     if ended + skipped != len(jobs):  # a broken invariant, not bad input
         raise RuntimeError(f"simulation of {name!r} ended with {len(jobs) - ended - skipped} job(s) that never ended")

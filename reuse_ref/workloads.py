@@ -64,7 +64,8 @@ def _count(param: str, value, minimum: int = 0) -> int:
 
 
 def check_jobs(jobs: Sequence, where: Optional[Callable[[int], str]] = None) -> List[Job]:
-    """Validate a workload and return it as a list of :class:`Job`.
+    """Validate a workload and return it as a list of :class:`Job` (with ``at`` and
+    ``duration`` as floats, so that traces carry float times).
 
     Checks that every item is a ``Job``; ``at`` and ``duration`` are finite numbers >= 0;
     ``retries`` is an int >= 0; ids are hashable and unique; every ``parent`` names a job of
@@ -87,7 +88,6 @@ def _checked(jobs: Sequence, where: Optional[Callable[[int], str]] = None):
     return jobs, by_id, has_parent
 
 
-_NUMBERS = {float, int}
 _AT, _DURATION, _PARENT, _RETRIES = (itemgetter(Job._fields.index(f)) for f in ("at", "duration", "parent", "retries"))
 
 
@@ -101,8 +101,8 @@ def _fast_check(jobs: List[Job]):
             return None
         ats = list(map(_AT, jobs))
         durations = list(map(_DURATION, jobs))
-        if not set(map(type, ats)) <= _NUMBERS or not set(map(type, durations)) <= _NUMBERS:
-            return None
+        if set(map(type, ats)) != {float} or set(map(type, durations)) != {float}:
+            return None  # ints are fine, but the slow path turns them into floats
         # a finite sum means no NaN and no infinity, and then min() is reliable
         if not (math.isfinite(sum(ats)) and math.isfinite(sum(durations)) and min(ats) >= 0 and min(durations) >= 0):
             return None
@@ -130,11 +130,13 @@ def _slow_check(jobs: List, where) -> dict:
             else:
                 raise ValueError(f"{where(i)}job={job!r} is not valid: a reuse_ref.Job(id, at, duration, ...)")
         try:
-            _number("at", job.at)
-            _number("duration", job.duration)
+            at = _number("at", job.at)
+            duration = _number("duration", job.duration)
             _count("retries", job.retries)
         except ValueError as e:
             raise ValueError(f"{where(i)}{e}") from None
+        if type(job.at) is not float or type(job.duration) is not float:
+            job = jobs[i] = job._replace(at=at, duration=duration)
         try:
             if job.id in by_id:
                 raise ValueError(f"{where(i)}id={job.id!r} is not valid: ids must be unique (it is also the id of item {first[job.id]})")
@@ -186,9 +188,9 @@ def poisson(rate: float, duration: float, horizon: float, seed: int = 0, jitter:
     the tail of the queue wait and hide what the policy does. Ids are ``first_id``,
     ``first_id + 1``, ...
 
-    >>> jobs = poisson(rate=0.5, duration=20, horizon=60, seed=1)
-    >>> len(jobs), jobs[0].duration
-    (29, 20.0)
+    >>> jobs = poisson(rate=0.1, duration=30, horizon=3600, seed=1)  # about 360 expected
+    >>> len(jobs), jobs[0].duration, round(jobs[0].at, 2)
+    (360, 30.0, 1.44)
     """
     rate = _number("rate", rate, strict=True)
     duration = _number("duration", duration)

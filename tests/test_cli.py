@@ -10,7 +10,7 @@ import pytest
 from reuse_ref import ReusePolicy, __version__
 from reuse_ref.cli import main
 from reuse_ref.simulate import simulate
-from reuse_ref.workloads import Job, read_csv
+from reuse_ref.workloads import read_csv
 
 JSON_KEYS = {"tasks", "cold_starts", "warm_starts", "wait_p50", "wait_p95", "wait_max", "makespan",
              "replica_seconds", "utilisation", "peak_replicas", "starved"}
@@ -179,3 +179,16 @@ def test_unknown_plot_format_exit_2_and_nothing_written(capsys, jobs_csv, tmp_pa
 def test_console_script_module_runs(jobs_csv):
     done = subprocess.run([sys.executable, "-m", "reuse_ref.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_replica_size_gives_the_footprint(capsys, jobs_csv):
+    status, out, _ = run(capsys, *sim_args(jobs_csv, "--cpu", "500m", "--memory", "2Gi", "--gpu", "L4:1", "--json"))
+    assert status == 0
+    data = json.loads(out)
+    rs = data["replica_seconds"]
+    assert (data["cpu_seconds"], data["gib_seconds"], data["gpu_seconds"]) == (0.5 * rs, 2 * rs, rs)
+
+
+def test_bad_replica_size_exit_2(capsys, jobs_csv):
+    status, _, err = run(capsys, *sim_args(jobs_csv, "--memory", "lots"))
+    assert status == 2 and "memory='lots' is not valid" in err

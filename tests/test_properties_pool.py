@@ -22,7 +22,7 @@ from reuse_ref.pool import READY, Pool, StartReplica
 from reuse_ref.simulate import simulate
 from reuse_ref.workloads import Job
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------------------ the checker

@@ -222,3 +222,103 @@ def test_bad_input_is_a_value_error_naming_it(kwargs, fragment):
     with pytest.raises(ValueError) as info:
         simulate(**args)
     assert fragment in str(info.value)
+
+
+# --- workloads ---------------------------------------------------------------------------------
+
+def test_poisson_is_seeded_and_steady():
+    from reuse_ref.workloads import poisson
+
+    a, b = poisson(0.5, 20, 3600, seed=4), poisson(0.5, 20, 3600, seed=4)
+    assert a == b and a != poisson(0.5, 20, 3600, seed=5)
+    assert 1600 < len(a) < 2000  # 1800 expected
+    assert all(0 <= j.at < 3600 for j in a) and [j.at for j in a] == sorted(j.at for j in a)
+    assert {j.duration for j in a} == {20.0}
+    spread = poisson(0.5, 20, 3600, seed=4, jitter=0.5)
+    assert min(j.duration for j in spread) >= 10 and max(j.duration for j in spread) <= 30
+    assert len({j.duration for j in spread}) > 100
+
+
+def test_burst_and_bursts_arrive_together():
+    from reuse_ref.workloads import burst, bursts
+
+    assert burst(3, at=7, duration=2) == [Job(0, 7.0, 2.0), Job(1, 7.0, 2.0), Job(2, 7.0, 2.0)]
+    jobs = bursts(4, 3, gap=100, at=10)
+    assert [j.at for j in jobs] == [10.0] * 4 + [110.0] * 4 + [210.0] * 4
+    assert [j.id for j in jobs] == list(range(12))
+
+
+def test_diurnal_is_busiest_in_the_afternoon_and_quiet_at_night():
+    from reuse_ref.workloads import diurnal, diurnal_rate
+
+    assert diurnal_rate(14 * 3600, 2.0) == 2.0
+    assert diurnal_rate(2 * 3600, 2.0, trough=0.1) == pytest.approx(0.2)
+    jobs = diurnal(0.2, seed=1)
+    hour = [0] * 24
+    for j in jobs:
+        hour[int(j.at // 3600)] += 1
+    assert sum(hour[12:17]) > 4 * sum(hour[0:5])
+    assert jobs == diurnal(0.2, seed=1)
+
+
+def test_fan_out_is_a_parent_and_its_children():
+    jobs = fan_out(3, child_duration=10, parent_duration=2, at=5, first_id=10)
+    assert jobs[0] == Job(10, 5.0, 2.0, "parent")
+    assert [(j.id, j.parent, j.at) for j in jobs[1:]] == [(11, 10, 0.0), (12, 10, 0.0), (13, 10, 0.0)]
+
+
+def test_merge_renumbers_ids_and_parent_links():
+    jobs = merge(burst(2), fan_out(2, 5))
+    assert [j.id for j in jobs] == [0, 1, 2, 3, 4]
+    assert [j.parent for j in jobs] == [None, None, None, 2, 2]
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: poisson(0, 1, 10), "rate=0"),
+    (lambda: poisson(1, -1, 10), "duration=-1"),
+    (lambda: poisson(1, 1, 10, jitter=2), "jitter=2"),
+    (lambda: burst(-1), "n=-1"),
+    (lambda: bursts(2, 2, gap=-5), "gap=-5"),
+    (lambda: fan_out(True, 5), "n_children=True"),
+])
+def test_generators_refuse_bad_arguments(call, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
+        call()
+
+
+def test_workload_csv_round_trip(tmp_path):
+    from reuse_ref.workloads import read_csv, write_csv
+
+    jobs = merge(poisson(0.1, 12.5, 600, seed=1, jitter=0.3), fan_out(2, 5, at=30.0))
+    jobs.append(Job("named", 1.0 / 3, 2.0, name="x, y", retries=2))
+    path = tmp_path / "w.csv"
+    write_csv(jobs, path)
+    assert path.read_text().splitlines()[0] == "id,at,duration,name,parent,retries"
+    assert read_csv(path) == jobs
+
+
+def test_workload_csv_with_only_the_required_columns(tmp_path):
+    from reuse_ref.workloads import read_csv
+
+    path = tmp_path / "w.csv"
+    path.write_text("duration,at\n5,0\n\n7,1.5\n")
+    assert read_csv(path) == [Job(0, 0.0, 5.0), Job(1, 1.5, 7.0)]
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("at\n0\n", "line 1: the header must name the columns at and duration; missing duration"),
+    ("at,duration\n0,5\n1,five\n", "line 3: duration='five'"),
+    ("at,duration\n0,5\n1,inf\n", "line 3: duration='inf'"),
+    ("at,duration,retries\n0,5,1.5\n", "line 2: retries='1.5'"),
+    ("id,at,duration,parent\na,0,5,b\nb,0,5,a\n", "line 2: parent='b'"),
+    ("id,at,duration\n,0,5\n", "line 2: id is empty"),
+    ("at,at,duration\n0,0,5\n", "line 1: column 'at' is named twice"),
+])
+def test_workload_csv_errors_name_the_line(tmp_path, text, fragment):
+    from reuse_ref.workloads import read_csv
+
+    path = tmp_path / "w.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        read_csv(path)
+    assert str(info.value).startswith(f"{path}, ") and fragment in str(info.value)

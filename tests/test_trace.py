@@ -201,3 +201,58 @@ def test_measures_as_dict_is_json_ready():
     d = hand_made().measures().as_dict()
     assert json.loads(json.dumps(d)) == d
     assert list(d)[:3] == ["tasks", "done", "failed"]
+
+
+# --- figures drawn from a trace ---------------------------------------------------------------
+
+def _legend(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_timeline_has_a_lane_per_replica_and_marks_each_stop_reason():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    fig = plot.timeline(hand_made())
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["replica 1", "replica 2"]
+    assert ax.get_xlabel() == "time (s)" and "e: ReusePolicy(replicas=(1, 2)" in ax.get_title()
+    labels = _legend(ax)
+    for label in ("cold start", "idle", "1 task running", "2 tasks running", "stopped: scaledown_ttl",
+                  "stopped: idle_ttl", "starvation"):
+        assert label in labels
+    assert "crashed" not in labels
+    plt.close(fig)
+
+
+def test_occupancy_and_compare_figures():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    fig = plot.occupancy(hand_made())
+    top, bottom = fig.axes
+    assert top.get_ylabel() == "replicas" and bottom.get_xlabel() == "time (s)"
+    assert "max replicas (2)" in _legend(top) and "queued tasks" in _legend(bottom)
+    plt.close(fig)
+    fig = plot.compare({"hand made": hand_made(), "same again": hand_made().measures()})
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "footprint (replica-seconds)"
+    assert ax.get_ylabel() == "95th-percentile queue wait (s)"
+    assert sorted(t.get_text() for t in ax.texts) == ["hand made", "same again"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="results"):
+        plot.compare({})
+
+
+def test_figures_of_an_empty_trace_do_not_fail():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    for fig in (plot.timeline(Trace([])), plot.occupancy(Trace([]))):
+        plt.close(fig)
