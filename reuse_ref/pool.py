@@ -11,7 +11,7 @@ machine, so they agree by construction.
 
 After every event the rules of SPEC 4 run in order: 1 dispatch, 2 scale up, 3 scale down,
 4 environment idle, 6 starvation (rule 5, crash, is the ``replica_crashed`` event itself).
-Every event and action is appended to :attr:`Pool.records` (SPEC 6).
+Every event and action is appended to the pool's ``records`` list (SPEC 6).
 """
 from __future__ import annotations
 
