@@ -7,9 +7,9 @@ import re
 import warnings
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
 
 from ._validate import as_seconds, bad, seconds, strict_int
 from .errors import DeprecatedTaskWarning

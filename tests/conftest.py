@@ -26,3 +26,17 @@ def rejects():
             assert fragment in message, f"{fragment!r} (what is allowed) not in: {message}"
 
     return check
+
+
+@pytest.fixture
+def rt():
+    """A runtime at time_scale 0.01 that must leave no replica process behind."""
+    from reuse_ref import Runtime
+    from runtime_support import SCALE, alive
+
+    runtime = Runtime(time_scale=SCALE)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        assert alive(runtime.replica_pids) == []

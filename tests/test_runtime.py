@@ -12,54 +12,17 @@ import time
 import warnings
 
 import cloudpickle
-import psutil
 import pytest
 
 from reuse_ref import ReusePolicy, Runtime, TaskEnvironment
 from reuse_ref.errors import StarvationError, StarvationWarning
 
 # Ship this module's functions by value, as a notebook's would be: replicas need not import it.
+from runtime_support import SCALE, alive, records, wait_for
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 pytestmark = pytest.mark.timeout(60)
-
-SCALE = 0.01  # 30 policy seconds = 0.3 s of wall time
-
-
-def alive(pids):
-    """The pids still running (a zombie waiting to be reaped does not count)."""
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-def wait_for(predicate, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
-@pytest.fixture
-def rt():
-    runtime = Runtime(time_scale=SCALE)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        assert alive(runtime.replica_pids) == []
-
-
-def records(trace, env, kind=None):
-    return [r for r in trace if r.env == env and (kind is None or r.kind == kind)]
 
 
 # ---------------------------------------------------------------------- tasks

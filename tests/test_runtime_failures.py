@@ -11,7 +11,6 @@ import time
 from datetime import timedelta
 
 import cloudpickle
-import psutil
 import pytest
 
 from reuse_ref import Resources, ReusePolicy, Runtime, TaskEnvironment
@@ -24,36 +23,11 @@ from reuse_ref.errors import (
     TaskTimeoutError,
 )
 
+from runtime_support import SCALE, records
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 pytestmark = pytest.mark.timeout(60)
-
-SCALE = 0.01
-
-
-def alive(pids):
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-@pytest.fixture
-def rt():
-    runtime = Runtime(time_scale=SCALE)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        assert alive(runtime.replica_pids) == []
-
-
-def records(trace, env, kind=None):
-    return [r for r in trace if r.env == env and (kind is None or r.kind == kind)]
 
 
 def first_time(marker: str) -> bool:

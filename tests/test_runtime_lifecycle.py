@@ -10,39 +10,17 @@ import threading
 import time
 
 import cloudpickle
-import psutil
 import pytest
 
 import reuse_ref
 from reuse_ref import ReusePolicy, Runtime, TaskEnvironment
 from reuse_ref.errors import ReuseRefError
 
+from runtime_support import SCALE, alive, wait_for
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 pytestmark = pytest.mark.timeout(60)
-
-SCALE = 0.01
-
-
-def alive(pids):
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-def wait_for(predicate, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 life = TaskEnvironment("rt_life", reusable=ReusePolicy(replicas=(2, 3), concurrency=1))

@@ -83,22 +83,14 @@ _FAILURE_REASONS = {
     "ReplicaCrashedError": "crashed",
 }
 
-class _Waiter:
-    """A one-shot result a user thread waits for; it wakes every ``poll`` s so that an
+
+class _Waiter(P.OneShot):
+    """A run's result, waited for by a user thread; it wakes every ``poll`` s so that an
     interrupt (``KeyboardInterrupt``) is raised promptly in the waiting thread."""
 
-    __slots__ = ("_lock", "value")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self.value: Any = None
-
-    def set(self, ok: bool, value: Any) -> None:
-        self.value = (ok, value)
-        self._lock.release()
-
-    def wait(self, alive: Callable[[], bool], poll: float = 0.1) -> Tuple[bool, Any]:
+    def result(self, alive: Callable[[], bool], poll: float = 0.1) -> Tuple[bool, Any]:
         acquire = self._lock.acquire
         while not acquire(timeout=poll):
             if not alive() and not acquire(timeout=poll):  # the controller is gone: nobody will answer
@@ -947,7 +939,7 @@ class Runtime:
         start = time.perf_counter()
         c.post(("run", run))
         try:
-            ok, value = waiter.wait(self._thread.is_alive)
+            ok, value = waiter.result(self._thread.is_alive)
         except BaseException:  # an interrupt: no replica may go on running this run's work
             self._reset()
             raise

@@ -30,6 +30,7 @@ import io
 import os
 import pickle
 import sys
+import threading
 import traceback
 import types
 import weakref
@@ -233,3 +234,28 @@ def check_task(task: Any, where: str = "run") -> None:
             f"@env.task (a reuse_ref.Task), not {type(task).__name__}; decorate the function "
             f"with @env.task of a TaskEnvironment"
         )
+
+
+class OneShot:
+    """A one-shot ``(ok, value)`` result a thread can block on: a released lock means "set".
+
+    Used on both sides of the pipe: by a user thread waiting in ``Runtime.run`` and by a
+    sync task on a replica waiting for a nested call.
+    """
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.value: Any = None
+
+    def set(self, ok: bool, value: Any) -> None:
+        self.value = (ok, value)
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return self.value is not None
+
+    def wait(self, timeout: float = -1) -> bool:
+        return self._lock.acquire(timeout=timeout)

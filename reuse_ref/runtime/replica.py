@@ -80,25 +80,7 @@ def _exit_now(code: int = 0) -> None:
     os._exit(code)
 
 
-class _Waiter:
-    """A one-shot result slot a thread can block on (a released lock means "set")."""
-
-    __slots__ = ("_lock", "value")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self.value: Any = None
-
-    def set(self, ok: bool, value: Any) -> None:
-        self.value = (ok, value)
-        self._lock.release()
-
-    def is_set(self) -> bool:
-        return self.value is not None
-
-    def wait(self, timeout: float = -1) -> bool:
-        return self._lock.acquire(timeout=timeout)
+_Waiter = P.OneShot
 
 
 def _settle(fut: "asyncio.Future", ok: bool, value: Any) -> None:

@@ -11,7 +11,6 @@ Do not add an ``__init__.py`` here: the package would be named ``site``, like th
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
 import tempfile
