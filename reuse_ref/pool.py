@@ -11,6 +11,10 @@ machine, so they agree by construction.
 
 After every event the rules of SPEC 4 run in order: 1 dispatch, 2 scale up, 3 scale down,
 4 environment idle, 6 starvation (rule 5, crash, is the ``replica_crashed`` event itself).
+:meth:`Pool._apply` states them in full. The two most common events take a shortcut when
+only part of them can fire, with the proof next to it: a task arriving to a free slot
+(:meth:`Pool._start_at_once`) and an attempt ending on a replica that stays busy
+(:meth:`Pool.finish`).
 Every event and action is appended to the pool's ``records`` list (SPEC 6).
 """
 from __future__ import annotations
@@ -124,17 +128,21 @@ class Pool:
 
     # ------------------------------------------------------------------ events
     def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
-        """A task arrives; it joins the back of the FIFO queue."""
+        """A task arrives; it joins the back of the FIFO queue (or, when the queue is empty and
+        a slot is free, starts at once: :meth:`_start_at_once`)."""
         if now < self.now:
             self._backwards(now)
         self.now = now
         if task in self.attempts:
             raise ValueError(f"task={task!r} is not valid: it was already submitted to pool {self.name!r}; give each task a new id")
-        self.attempts[task] = 0
         if retries:  # no entry means no retries
             self.retries[task] = retries
-        self.queue.append(task)
         self.records.append(_new(Record, (now, "task_queued", None, task, "", self.name)))
+        wake = self._wakeup
+        if self._open and not self.queue and (wake is None or now < wake):
+            return self._start_at_once(now, task)  # all that the rules do here
+        self.attempts[task] = 0
+        self.queue.append(task)
         return self._apply([])
 
     def replica_ready(self, now: float, replica: int) -> List[Action]:
@@ -164,19 +172,28 @@ class Pool:
         if self.waiting:
             self.waiting.discard(task)
         r = self.replicas[rid]
-        del r.running[task]
+        running = r.running
+        del running[task]
         self._open.add(rid)
-        if not r.running:
+        if not running:
             r.idle_since = now
             self._idle[rid] = r
-        actions: List[Action] = []
-        if error is None:
-            self.records.append(_new(Record, (now, "task_end", rid, task, "", self.name)))
-            if self.retries:
-                self.retries.pop(task, None)
-        else:
+        if error is not None:
+            actions: List[Action] = []
             self._fail_attempt(now, task, rid, error, message, actions)
-        return self._apply(actions)
+            return self._apply(actions)
+        self.records.append(_new(Record, (now, "task_end", rid, task, "", self.name)))
+        if self.retries:
+            self.retries.pop(task, None)
+        wake = self._wakeup
+        if running and not self.queue and (wake is None or now < wake):
+            # No rule can fire, so _apply is skipped: with nothing queued, rules 1, 2 and 6
+            # have nothing to do (and rule 2 never finds a live pool below min, since every
+            # event that removes a replica runs it); and the timers of rules 3 and 4 are as
+            # they were, none of them due, because the replica still runs a task: it did not
+            # go idle, nor did the pool become empty.
+            return []
+        return self._apply([])
 
     def replica_crashed(self, now: float, replica: int, reason: str = "crashed") -> List[Action]:
         """A replica died (rule 5): it is removed, its running attempts fail (and are retried
@@ -282,6 +299,36 @@ class Pool:
             self._starve(now, actions)
         self._wakeup = wake
         return actions
+
+    def _start_at_once(self, now: float, task: Hashable) -> List[Action]:
+        """:meth:`_apply` after ``submit`` when the queue was empty, a ready replica has a
+        free slot and no timer was due: rule 1 starts the task at once on the lowest such id
+        (attempt 1), and that is all the rules do.
+
+        Why nothing else can happen: rules 2 and 6 need a queue (and rule 2 never finds a live
+        pool below min, since every event that removes a replica runs it); rule 4 needs an
+        empty pool, which this task ends. Rule 3 was not due before, and taking a replica off
+        the idle list can only move its due time later. So ``wakeup_at`` changes only if the
+        replica was idle (as every replica is while the pool is empty): then the pool is no
+        longer empty and only rule 3's time is left, worked out again.
+        """
+        rid = min(self._open)
+        r = self.replicas[rid]
+        running = r.running
+        if not running:
+            del self._idle[rid]
+            r.idle_since = None
+            self._empty_since = None
+            self._wakeup = self._scaledown_due()
+        running[task] = None
+        if len(running) == self.concurrency:
+            self._open.discard(rid)
+        self.running[task] = rid
+        self.attempts[task] = 1
+        served = r.served
+        r.served = served + 1
+        self.records.append(_new(Record, (now, "task_start", rid, task, "warm" if served else "cold", self.name)))
+        return [_new(Dispatch, (task, rid, 1, served > 0))]
 
     def _scaledown_due(self) -> Optional[float]:
         """When rule 3 may next stop a replica, or None while the pool is at min or none is idle."""

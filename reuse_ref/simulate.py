@@ -207,7 +207,8 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
     inf = math.inf
     next_at = top[0].at if top else inf
     WORK, ARRIVE = _WORK, _ARRIVE
-    may_be_stale = related or bool(crash_events)  # only crashes and failed children end attempts early
+    # only crashes and failed children end attempts early; without them every attempt runs its course
+    may_be_stale = related or bool(crash_events)
     submit = pool.submit
     finish = pool.finish
     # The run allocates millions of small tuples (records, events) and no reference
@@ -236,19 +237,24 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
                     i += 1
                     next_at = top[i].at if i < n_top else inf
                     now = job.at
-                    actions = submit(now, job.id, job.retries)
-                    if actions:
-                        a = actions[0]
-                        if len(actions) == 1 and type(a) is Dispatch and not related:  # the usual answer
-                            heappush(heap, (now + by_id[a.task].duration, WORK, seq, a.task, a.attempt))
-                            seq += 1
-                        else:
-                            carry(actions, now)
+                    task = job.id
+                    actions = submit(now, task, job.retries)
+                    if len(actions) == 1 and type(actions[0]) is Dispatch and actions[0].task is task and not related:
+                        # the usual answer, carried out here: the job starts at once (its first attempt)
+                        heappush(heap, (now + job.duration, WORK, seq, task, 1))
+                        seq += 1
+                    elif actions:
+                        carry(actions, now)
                     continue
                 now, kind, _, x, y = heappop(heap)
-                if kind == WORK:
+                if kind == WORK and not may_be_stale:  # the usual event: an attempt ends, its job is done
+                    actions = finish(now, x)
+                    if actions:
+                        carry(actions, now)
+                    ended += 1
+                elif kind == WORK:
                     # x: task, y: attempt; an attempt lost to a crash or a failed child is stale
-                    if may_be_stale and (running.get(x) is None or attempts[x] != y):
+                    if running.get(x) is None or attempts[x] != y:
                         continue
                     if related and x in open_kids:
                         if x in kid_error:  # a child failed: so does every attempt of the parent
