@@ -11,9 +11,9 @@ machine, so they agree by construction.
 
 After every event the rules of SPEC 4 run in order: 1 dispatch, 2 scale up, 3 scale down,
 4 environment idle, 6 starvation (rule 5, crash, is the ``replica_crashed`` event itself).
-:meth:`Pool._apply` states them in full. The two most common events take a shortcut when
+``Pool._apply`` states them in full. The two most common events take a shortcut when
 only part of them can fire, with the proof next to it: a task arriving to a free slot
-(:meth:`Pool._start_at_once`) and an attempt ending on a replica that stays busy
+(``Pool._start_at_once``) and an attempt ending on a replica that stays busy
 (:meth:`Pool.finish`).
 Every event and action is appended to the pool's ``records`` list (SPEC 6).
 """
@@ -129,7 +129,7 @@ class Pool:
     # ------------------------------------------------------------------ events
     def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
         """A task arrives; it joins the back of the FIFO queue (or, when the queue is empty and
-        a slot is free, starts at once: :meth:`_start_at_once`)."""
+        a slot is free, starts at once: ``_start_at_once``)."""
         if now < self.now:
             self._backwards(now)
         self.now = now
