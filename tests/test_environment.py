@@ -9,19 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from reuse_ref import DeprecatedTaskWarning, ReusePolicy, Resources, StarvationWarning, Task, TaskEnvironment, TaskOptions
+from reuse_ref import DeprecatedTaskWarning, ReusePolicy, Resources, Task, TaskEnvironment, TaskOptions
 from reuse_ref.environment import current_caller
 
-
-def _id(value: object) -> str:
-    return "object()" if type(value) is object else repr(value)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_starvation():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StarvationWarning)
-        yield
+from model_support import _id, _quiet_starvation  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture

@@ -12,21 +12,10 @@ from reuse_ref import ReusePolicy, StarvationWarning, TaskEnvironment
 from reuse_ref.errors import STARVATION_REMEDIES
 from reuse_ref.policy import MIN_TTL_SECONDS
 
+from model_support import _id, _quiet_starvation  # noqa: F401 (autouse fixture)
+
 REPLICAS_ALLOWED = "0 <= min <= max and max >= 1"
 TTL_ALLOWED = "at least 30 s"
-
-
-def _id(value: object) -> str:
-    """Stable test ids: repr, except for bare objects whose repr is an address."""
-    return "object()" if type(value) is object else repr(value)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_starvation():
-    """Starvation has its own tests below; elsewhere a (1, 1) policy is just an input."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StarvationWarning)
-        yield
 
 
 # --- defaults ---------------------------------------------------------------------------
