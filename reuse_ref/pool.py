@@ -20,6 +20,7 @@ Every event and action is appended to the pool's ``records`` list (SPEC 6).
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections import deque
 from typing import Dict, Hashable, List, NamedTuple, Optional, Set, Union
 
@@ -120,7 +121,7 @@ class Pool:
         self._next_id = first_replica_id
         self._starting = 0
         # kept up to date by every event so that no rule has to scan the replicas:
-        self._open: Set[int] = set()  # ready replicas with a free slot
+        self._open: List[int] = []  # ready replicas with a free slot, in id order: rule 1 takes the first
         self._idle: Dict[int, Replica] = {}  # ready replicas running nothing, in order of idle_since
         self._empty_since: Optional[float] = None
         self._last_scaledown: Optional[float] = None
@@ -154,7 +155,7 @@ class Pool:
         r.state = READY
         r.idle_since = now
         self._starting -= 1
-        self._open.add(replica)
+        insort(self._open, replica)
         self._idle[replica] = r
         self.records.append(Record(now, "replica_ready", replica, None, "", self.name))
         return self._apply([])
@@ -174,7 +175,8 @@ class Pool:
         r = self.replicas[rid]
         running = r.running
         del running[task]
-        self._open.add(rid)
+        if len(running) + 1 == self.concurrency:  # it was full: now it has a free slot
+            insort(self._open, rid)
         if not running:
             r.idle_since = now
             self._idle[rid] = r
@@ -312,7 +314,7 @@ class Pool:
         replica was idle (as every replica is while the pool is empty): then the pool is no
         longer empty and only rule 3's time is left, worked out again.
         """
-        rid = min(self._open)
+        rid = self._open[0]
         r = self.replicas[rid]
         running = r.running
         if not running:
@@ -322,7 +324,7 @@ class Pool:
             self._wakeup = self._scaledown_due()
         running[task] = None
         if len(running) == self.concurrency:
-            self._open.discard(rid)
+            del self._open[0]
         self.running[task] = rid
         self.attempts[task] = 1
         served = r.served
@@ -346,7 +348,7 @@ class Pool:
         queue = self.queue
         open_ = self._open
         while queue and open_:
-            rid = min(open_)
+            rid = open_[0]
             r = self.replicas[rid]
             running = r.running
             if not running:
@@ -365,7 +367,7 @@ class Pool:
                 self.records.append(_new(Record, (now, "task_start", rid, task, "warm" if served else "cold", self.name)))
                 actions.append(_new(Dispatch, (task, rid, attempt, served > 0)))
             if not free:
-                open_.discard(rid)
+                del open_[0]
 
     def _scale_up(self, now: float, actions: List[Action]) -> None:
         """Rule 2: start enough replicas for the queue (never past max); keep at least min."""
@@ -464,7 +466,8 @@ class Pool:
         if r.state == STARTING:
             self._starting -= 1
         else:
-            self._open.discard(r.id)
+            if len(r.running) < self.concurrency:
+                self._open.remove(r.id)
             self._idle.pop(r.id, None)
 
     def _stop_all(self, now: float, reason: str, actions: List[Action]) -> None:

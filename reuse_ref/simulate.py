@@ -213,7 +213,7 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
     finish = pool.finish
     # The run allocates millions of small tuples (records, events) and no reference
     # cycles, so the cyclic garbage collector would only slow it down (by about a quarter).
-    with gc_paused():
+    with gc_paused(long_lived=True):
         try:
             while True:
                 due = pool._wakeup  # pool.wakeup_at, read without the property call

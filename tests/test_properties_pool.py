@@ -281,7 +281,7 @@ def brute_force_wakeup(pool: Pool):
 def check_bookkeeping(pool: Pool) -> None:
     """The incremental sets the pool keeps instead of scanning must equal a scan."""
     ready = [r for r in pool.replicas.values() if r.state == READY]
-    assert pool._open == {r.id for r in ready if len(r.running) < pool.concurrency}
+    assert pool._open == [r.id for r in sorted(ready, key=lambda r: r.id) if len(r.running) < pool.concurrency]
     assert set(pool._idle) == {r.id for r in ready if not r.running}
     since = [r.idle_since for r in pool._idle.values()]
     assert since == sorted(since), "_idle is kept in order of idle_since"
