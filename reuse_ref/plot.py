@@ -79,29 +79,28 @@ def _lanes(records, end: float) -> Dict[Tuple[str, int], _Lane]:
             lanes[key].busy.append((since, t, n))
         count[key] = (t, n + delta)
 
-    for r in records:
-        kind = r.kind
+    for time, kind, replica, task, reason, env in records:
         if kind == "replica_start":
-            lanes[(r.env, r.replica)] = _Lane(r.time)
+            lanes[(env, replica)] = _Lane(time)
         elif kind == "replica_ready":
-            lane = lanes.get((r.env, r.replica))
+            lane = lanes.get((env, replica))
             if lane is not None:
-                lane.ready = r.time
+                lane.ready = time
         elif kind == "task_start":
-            key = (r.env, r.replica)
-            where[(r.env, r.task)] = key
+            key = (env, replica)
+            where[(env, task)] = key
             if key in lanes:
-                change(key, r.time, +1)
+                change(key, time, +1)
         elif kind in ("task_end", "task_failed"):
-            key = where.pop((r.env, r.task), None)
+            key = where.pop((env, task), None)
             if key is not None and key in lanes:
-                change(key, r.time, -1)
+                change(key, time, -1)
         elif kind == "replica_stop":
-            key = (r.env, r.replica)
+            key = (env, replica)
             lane = lanes.get(key)
             if lane is not None:
-                change(key, r.time, 0)
-                lane.stop, lane.reason = r.time, r.reason
+                change(key, time, 0)
+                lane.stop, lane.reason = time, reason
     for key, (since, n) in count.items():
         if n and end > since and lanes[key].stop is None:
             lanes[key].busy.append((since, end, n))
@@ -117,8 +116,8 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None):
     stopped (see :data:`STOP_MARKERS`). Starvation is a dashed red line. Returns the Figure.
     """
     env, title = _env_and_title(trace, env)
-    records = trace._select(env)
-    end = records[-1].time if records else 0.0
+    records = trace._select(env)  # rows: (time, kind, replica, task, reason, env)
+    end = records[-1][0] if records else 0.0
     lanes = _lanes(records, end)
     concurrency = max([trace._concurrency(e) for e in ({k[0] for k in lanes} or {env})] or [1])
     fig, ax = _new_axes(ax, figsize=(10, 1.2 + 0.32 * max(len(lanes), 3)))
@@ -154,7 +153,7 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None):
             ax.plot([lane.stop], [y], marker=marker, color=color, markersize=7, linestyle="none", zorder=3)
             if lane.reason not in seen_reasons:
                 seen_reasons.append(lane.reason)
-    starved = [r.time for r in records if r.kind == "starvation"]
+    starved = [r[0] for r in records if r[1] == "starvation"]
     for t in starved:
         ax.axvline(t, color="tab:red", linestyle="--", linewidth=1)
 

@@ -16,9 +16,10 @@ import os
 from itertools import islice
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Dict, Hashable, Iterator, List, NamedTuple, Optional, Tuple
 
-__all__ = ["Record", "KINDS", "STOP_REASONS", "Trace", "Measures", "Series", "percentile", "CSV_COLUMNS", "gc_paused"]
+__all__ = ["Record", "Row", "KINDS", "STOP_REASONS", "Trace", "Measures", "Series", "percentile", "CSV_COLUMNS", "gc_paused"]
 
 KINDS = (
     "replica_start", "replica_ready", "task_queued", "task_start", "task_end",
@@ -38,7 +39,11 @@ RETRYING = " (retrying)"
 
 class Record(NamedTuple):
     """One line of a trace: at ``time`` (policy seconds), in environment ``env``, ``kind``
-    happened to ``replica`` and/or ``task``, for ``reason`` (stops and failures)."""
+    happened to ``replica`` and/or ``task``, for ``reason`` (stops and failures).
+
+    A pool writes its records as plain tuples in this field order (a :data:`Row`), which
+    are cheaper to make by the million; :attr:`Trace.records` gives them these names.
+    """
 
     time: float
     kind: str
@@ -46,6 +51,12 @@ class Record(NamedTuple):
     task: Optional[Hashable] = None
     reason: str = ""
     env: str = ""
+
+
+Row = Tuple[float, str, Optional[int], Optional[Hashable], str, str]
+"""A record as a pool writes it: a plain tuple in :class:`Record`'s field order."""
+
+_as_record = partial(tuple.__new__, Record)  # Row -> Record, at C speed
 
 
 def percentile(values: List[float], p: float) -> float:
@@ -167,43 +178,55 @@ class Series(NamedTuple):
 class Trace:
     """The records of one simulation or runtime session, with the policies that made them.
 
-    ``Trace(records, policies={env: ReusePolicy}, resources={env: Resources or None})``.
-    Records are kept in the order they happened. The measures of SPEC 6 are computed
-    from the records alone (see :meth:`measures`).
+    ``Trace(records, policies={env: ReusePolicy}, resources={env: Resources or None})``,
+    where ``records`` are :class:`Record` s or plain tuples in the same field order (the
+    rows a :class:`~reuse_ref.pool.Pool` writes). A trace is read-only. Records are kept
+    in the order they happened. The measures of SPEC 6 are computed from the records
+    alone (see :meth:`measures`), and so are the series, the CSV and the DataFrame.
     """
 
     def __init__(self, records, policies=None, resources=None):
-        self.records = list(records)
+        self._rows: List[Row] = list(records)
+        self._records: Optional[List[Record]] = None
         self.policies = dict(policies or {})
         self.resources = dict(resources or {})
 
+    @property
+    def records(self) -> List[Record]:
+        """The records as :class:`Record` named tuples, in the order they happened.
+
+        Made from the rows on first read (about a quarter of a microsecond a record) and
+        kept; the measures, series and exports read the rows and do not need them.
+        """
+        if self._records is None:
+            self._records = list(map(_as_record, self._rows))
+        return self._records
+
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._rows)
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
 
     def __repr__(self) -> str:
         envs = ", ".join(self.envs) or "no environment"
-        return f"<Trace of {envs}: {len(self.records)} records>"
+        return f"<Trace of {envs}: {len(self._rows)} records>"
 
     # ------------------------------------------------------------------ selection
     @property
     def envs(self) -> List[str]:
         """The environments named in the records (or the policies), in order of appearance."""
         seen = dict.fromkeys(self.policies)
-        for r in self.records:
-            if r.env not in seen:
-                seen[r.env] = None
+        seen.update(dict.fromkeys(map(_env, self._rows)))
         return list(seen)
 
-    def _select(self, env: Optional[str]) -> List[Record]:
+    def _select(self, env: Optional[str]) -> List[Row]:
         if env is None:
-            records = self.records
+            records = self._rows
         else:
             if env not in self.envs:
                 raise ValueError(f"env={env!r} is not valid: one of the trace's environments {self.envs}")
-            records = [r for r in self.records if r.env == env]
+            records = [r for r in self._rows if _env(r) == env]
         # one pool's records are always in time order; merged ones may not be (sorted is stable)
         times = list(map(_time, records))
         if not all(map(operator.le, times, islice(times, 1, None))):
@@ -219,7 +242,7 @@ class Trace:
         with gc_paused():
             return self._measures(self._select(env))
 
-    def _measures(self, records: List[Record]) -> Measures:
+    def _measures(self, records: List[Row]) -> Measures:
         if not records:
             return Measures()
         queued: Dict[Any, float] = {}       # (env, task) -> first task_queued
@@ -231,47 +254,46 @@ class Trace:
         busy = 0.0
         live = peak = 0
         last_end = None
-        for r in records:
-            kind = r.kind
+        for time, kind, replica, task, reason, env in records:
             if kind == "task_start":
-                key = (r.env, r.task)
-                attempt[key] = r.time
+                key = (env, task)
+                attempt[key] = time
                 if key not in first_start:
-                    first_start[key] = r.time
-                if r.reason == "warm":
+                    first_start[key] = time
+                if reason == "warm":
                     warm += 1
             elif kind == "task_end":
-                start = attempt.pop((r.env, r.task), None)
+                start = attempt.pop((env, task), None)
                 if start is not None:
-                    busy += r.time - start
+                    busy += time - start
                 done += 1
-                last_end = r.time
+                last_end = time
             elif kind == "task_queued":
-                key = (r.env, r.task)
+                key = (env, task)
                 if key not in queued:
-                    queued[key] = r.time
+                    queued[key] = time
             elif kind == "task_failed":
-                start = attempt.pop((r.env, r.task), None)
+                start = attempt.pop((env, task), None)
                 if start is not None:
-                    busy += r.time - start
-                if not r.reason.endswith(RETRYING):
-                    if r.reason == "starvation":
+                    busy += time - start
+                if not reason.endswith(RETRYING):
+                    if reason == "starvation":
                         starved += 1
                     else:
                         failed += 1
-                    last_end = r.time
+                    last_end = time
             elif kind == "replica_start":
-                alive[(r.env, r.replica)] = r.time
+                alive[(env, replica)] = time
                 cold += 1
                 live += 1
                 if live > peak:
                     peak = live
             elif kind == "replica_stop":
-                start = alive.pop((r.env, r.replica), None)
+                start = alive.pop((env, replica), None)
                 if start is not None:
-                    rs_env[r.env] = rs_env.get(r.env, 0.0) + (r.time - start)
+                    rs_env[env] = rs_env.get(env, 0.0) + (time - start)
                     live -= 1
-        end = records[-1].time
+        end = records[-1][0]
         for (e, _), start in alive.items():
             rs_env[e] = rs_env.get(e, 0.0) + (end - start)
         for start in attempt.values():
@@ -338,36 +360,35 @@ class Trace:
             return self._series(self._select(env))
 
     @staticmethod
-    def _series(records: List[Record]) -> Series:
+    def _series(records: List[Row]) -> Series:
         times: List[float] = []
         reps: List[int] = []
         queue: List[int] = []
         busy: List[int] = []
         running = set()
         live = q = b = 0
-        for r in records:
-            kind = r.kind
+        for time, kind, _, task, reason, env in records:
             if kind == "task_queued":
                 q += 1
             elif kind == "task_start":
                 q -= 1
                 b += 1
-                running.add((r.env, r.task))
+                running.add((env, task))
             elif kind == "task_end" or kind == "task_failed":
-                key = (r.env, r.task)
+                key = (env, task)
                 if key in running:
                     running.discard(key)
                     b -= 1
-                elif kind == "task_failed" and not r.reason.endswith(RETRYING):
+                elif kind == "task_failed" and not reason.endswith(RETRYING):
                     q -= 1
             elif kind == "replica_start":
                 live += 1
             elif kind == "replica_stop":
                 live -= 1
-            if times and times[-1] == r.time:
+            if times and times[-1] == time:
                 reps[-1], queue[-1], busy[-1] = live, q, b
             else:
-                times.append(r.time)
+                times.append(time)
                 reps.append(live)
                 queue.append(q)
                 busy.append(b)
@@ -389,9 +410,9 @@ class Trace:
     def _write_csv(self, f) -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(CSV_COLUMNS)
-        for r in self.records:
-            w.writerow((repr(float(r.time)), r.kind, "" if r.replica is None else r.replica,
-                        "" if r.task is None else r.task, r.reason, r.env))
+        for time, kind, replica, task, reason, env in self._rows:
+            w.writerow((repr(float(time)), kind, "" if replica is None else replica,
+                        "" if task is None else task, reason, env))
 
     @classmethod
     def from_csv(cls, path_or_file, policies=None, resources=None) -> "Trace":
@@ -409,12 +430,13 @@ class Trace:
         except ImportError:
             raise ImportError("Trace.to_dataframe needs pandas, which is not installed: "
                               "pip install pandas (or pip install 'reuse-ref[test]')") from None
-        df = pd.DataFrame.from_records(self.records, columns=list(CSV_COLUMNS))
+        df = pd.DataFrame.from_records(self._rows, columns=list(CSV_COLUMNS))
         df["replica"] = df["replica"].astype("Int64")
         return df
 
 
 _time = operator.itemgetter(0)  # Record.time
+_env = operator.itemgetter(5)  # Record.env
 
 
 @contextmanager

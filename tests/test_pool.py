@@ -12,6 +12,7 @@ import pytest
 from reuse_ref import ReusePolicy, StarvationWarning
 from reuse_ref.errors import STARVATION_REMEDIES
 from reuse_ref.pool import Dispatch, FailTask, Pool, StartReplica, StopReplica
+from reuse_ref.trace import Record, Trace
 
 
 def policy(**kw) -> ReusePolicy:
@@ -20,8 +21,13 @@ def policy(**kw) -> ReusePolicy:
         return ReusePolicy(**kw)
 
 
+def records(pool: Pool):
+    """The pool's rows, named (as a Trace names them)."""
+    return Trace(pool.records).records
+
+
 def stops(pool: Pool):
-    return [(r.time, r.kind, r.replica, r.reason) for r in pool.records if r.kind == "replica_stop"]
+    return [(r.time, r.kind, r.replica, r.reason) for r in records(pool) if r.kind == "replica_stop"]
 
 
 def run_timers(pool: Pool, until: float = float("inf")):
@@ -228,7 +234,7 @@ def test_parent_and_child_on_one_slot_starve():
     message = actions[0].message
     assert "'solo'" in message and repr(p) in message and "parent" in message
     assert STARVATION_REMEDIES in message
-    kinds = [(r.kind, r.task) for r in pool.records if r.time == 12.0]
+    kinds = [(r.kind, r.task) for r in records(pool) if r.time == 12.0]
     assert kinds == [("starvation", None), ("task_failed", "child")]
     # the parent sees the failure where it awaits, and fails with the same reason
     assert pool.finish(12.0, "parent", error="starvation") == [FailTask("parent", "starvation", "")]
@@ -243,7 +249,7 @@ def test_two_replicas_do_not_starve():
     pool.finish(20.0, "child")
     assert pool.task_resumed(20.0, "parent") == []
     pool.finish(20.0, "parent")
-    assert not any(r.kind in ("starvation", "task_failed") for r in pool.records)
+    assert not any(r.kind in ("starvation", "task_failed") for r in records(pool))
 
 
 def test_concurrency_two_does_not_starve():
@@ -251,7 +257,7 @@ def test_concurrency_two_does_not_starve():
     start_ready(pool, 10.0, pool.submit(0.0, "parent"))
     assert pool.submit(11.0, "child") == [Dispatch("child", 1, 1, True)]
     assert pool.task_waiting(11.0, "parent") == []
-    assert [r.kind for r in pool.records].count("starvation") == 0
+    assert [r.kind for r in records(pool)].count("starvation") == 0
 
 
 def test_no_starvation_while_a_replica_is_still_starting():
@@ -275,7 +281,7 @@ def test_crash_fails_only_the_attempts_it_held_and_retries_them_first_in_order()
     assert actions == [StartReplica(3)]  # replaced; no task failed for good
     assert list(pool.queue) == ["t1", "t2", "t5", "t6"]  # retried at the head, in order
     assert pool.running == {"t3": 2, "t4": 2}
-    failed = [(r.task, r.reason) for r in pool.records if r.kind == "task_failed"]
+    failed = [(r.task, r.reason) for r in records(pool) if r.kind == "task_failed"]
     assert sorted(failed) == [("t1", "crashed (retrying)"), ("t2", "crashed (retrying)")]
     assert pool.replica_ready(30.0, 3) == [Dispatch("t1", 3, 2, False), Dispatch("t2", 3, 2, True)]
     assert stops(pool) == [(20.0, "replica_stop", 1, "crashed")]

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from reuse_ref import ReusePolicy, StarvationWarning
 from reuse_ref.pool import READY, Pool, StartReplica
 from reuse_ref.simulate import simulate
+from reuse_ref.trace import Trace
 from reuse_ref.workloads import Job
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -336,4 +337,4 @@ def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, sc
         check_bookkeeping(pool)
         if pool.wakeup_at is not None:
             assert pool.wakeup_at > now, "the pool never asks to be woken in the past"
-    replay(pool.records, policy)
+    replay(Trace(pool.records).records, policy)

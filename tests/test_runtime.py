@@ -182,7 +182,7 @@ def test_burst_scales_up_then_down_one_replica_per_scaledown_ttl(rt):
     for stop in stops:
         idle_since = {}
         for r in trace:
-            if r.time > stop.time or r is stop:
+            if r.time > stop.time or r == stop:
                 break
             if r.kind in ("replica_ready", "task_end"):
                 idle_since[r.replica] = r.time

@@ -256,3 +256,41 @@ def test_figures_of_an_empty_trace_do_not_fail():
 
     for fig in (plot.timeline(Trace([])), plot.occupancy(Trace([]))):
         plt.close(fig)
+
+
+def test_rows_and_records_give_the_same_trace():
+    """A pool writes plain tuples (rows); a Trace of rows names them on first read, and
+    everything derived from it is what a Trace of Records gives."""
+    named = hand_made()
+    rows = [tuple(r) for r in named.records]
+    assert all(type(r) is tuple for r in rows)
+    plain = Trace(rows, named.policies, named.resources)
+    assert plain.measures() == named.measures()
+    assert plain.series() == named.series()
+    assert plain.envs == named.envs == ["e"]
+    assert len(plain) == len(named) == len(rows)
+    records = plain.records
+    assert all(type(r) is Record for r in records) and records == named.records
+    assert plain.records is records, "named once, then kept"
+    assert list(plain) == records
+    a, b = io.StringIO(), io.StringIO()
+    plain.to_csv(a)
+    named.to_csv(b)
+    assert a.getvalue() == b.getvalue()
+
+
+def test_a_pool_writes_rows_in_record_field_order():
+    from reuse_ref.pool import Pool
+
+    pool = Pool(ReusePolicy(replicas=1), name="p")
+    pool.submit(0.0, "t")
+    pool.replica_ready(5.0, 1)
+    pool.finish(7.5, "t")
+    assert all(type(r) is tuple and len(r) == len(Record._fields) for r in pool.records)
+    assert [(r.time, r.kind, r.replica, r.task, r.env) for r in Trace(pool.records).records] == [
+        (0.0, "task_queued", None, "t", "p"),
+        (0.0, "replica_start", 1, None, "p"),
+        (5.0, "replica_ready", 1, None, "p"),
+        (5.0, "task_start", 1, "t", "p"),
+        (7.5, "task_end", 1, "t", "p"),
+    ]
