@@ -14,7 +14,10 @@ After every event the rules of SPEC 4 run in order: 1 dispatch, 2 scale up, 3 sc
 ``Pool._apply`` states them in full. The two most common events take a shortcut when
 only part of them can fire, with the proof next to it: a task arriving to a free slot
 (``Pool._start_at_once``) and an attempt ending on a replica that stays busy
-(:meth:`Pool.finish`).
+(:meth:`Pool.finish`). A driver that makes millions of calls (the simulator) may offer a
+task with :meth:`Pool.start_if_free` first: the same event as ``submit`` in that usual
+case, answered with the replica's id instead of a list holding a new ``Dispatch``, in
+the manner of h11's ``send_with_data_passthrough``.
 Every event and action is appended to the pool's ``records`` list (SPEC 6) as a plain
 tuple in the field order of :class:`~reuse_ref.trace.Record`, the rows a
 :class:`~reuse_ref.trace.Trace` is made of (``Trace(pool.records).records`` names them).
@@ -134,7 +137,11 @@ class Pool:
     # ------------------------------------------------------------------ events
     def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
         """A task arrives; it joins the back of the FIFO queue (or, when the queue is empty and
-        a slot is free, starts at once: ``_start_at_once``)."""
+        a slot is free, starts at once: :meth:`start_if_free`). ``retries``: how many times a
+        failed attempt is tried again."""
+        rid = self.start_if_free(now, task, retries)
+        if rid is not None:
+            return [_new(Dispatch, (task, rid, 1, self.replicas[rid].served > 1))]
         if now < self.now:
             self._backwards(now)
         self.now = now
@@ -143,12 +150,29 @@ class Pool:
         if retries:  # no entry means no retries
             self.retries[task] = retries
         self.records.append((now, "task_queued", None, task, "", self.name))
-        wake = self._wakeup
-        if self._open and not self.queue and (wake is None or now < wake):
-            return self._start_at_once(now, task)  # all that the rules do here
         self.attempts[task] = 0
         self.queue.append(task)
         return self._apply([])
+
+    def start_if_free(self, now: float, task: Hashable, retries: int = 0) -> Optional[int]:
+        """:meth:`submit` in its usual case, for a driver that carries out the answer itself.
+
+        When nothing is queued, a ready replica has a free slot and no timer is due, the
+        task starts at once (attempt 1) on the lowest such id, which is returned: the
+        records and the state are exactly what ``submit`` leaves, and ``submit`` would
+        have answered ``[Dispatch(task, replica, 1, warm)]`` (``warm``: the replica ran a
+        task before). In any other case, a bad call included, nothing happens and the
+        answer is ``None``: call ``submit``, which queues the task or says what is wrong.
+        """
+        wake = self._wakeup
+        if (not self._open or self.queue or (wake is not None and now >= wake)
+                or now < self.now or task in self.attempts):
+            return None
+        self.now = now
+        if retries:  # no entry means no retries
+            self.retries[task] = retries
+        self.records.append((now, "task_queued", None, task, "", self.name))
+        return self._start_at_once(now, task)  # all that the rules do here
 
     def replica_ready(self, now: float, replica: int) -> List[Action]:
         """A started replica finished its cold start and can take tasks."""
@@ -306,10 +330,10 @@ class Pool:
         self._wakeup = wake
         return actions
 
-    def _start_at_once(self, now: float, task: Hashable) -> List[Action]:
-        """:meth:`_apply` after ``submit`` when the queue was empty, a ready replica has a
+    def _start_at_once(self, now: float, task: Hashable) -> int:
+        """:meth:`_apply` after a task arrives when the queue was empty, a ready replica has a
         free slot and no timer was due: rule 1 starts the task at once on the lowest such id
-        (attempt 1), and that is all the rules do.
+        (attempt 1), and that is all the rules do. Returns that id.
 
         Why nothing else can happen: rules 2 and 6 need a queue (and rule 2 never finds a live
         pool below min, since every event that removes a replica runs it); rule 4 needs an
@@ -334,7 +358,7 @@ class Pool:
         served = r.served
         r.served = served + 1
         self.records.append((now, "task_start", rid, task, "warm" if served else "cold", self.name))
-        return [_new(Dispatch, (task, rid, 1, served > 0))]
+        return rid
 
     def _scaledown_due(self) -> Optional[float]:
         """When rule 3 may next stop a replica, or None while the pool is at min or none is idle."""

@@ -10,6 +10,10 @@ moves time forward and carries out the pool's actions; every decision is the poo
 * and when nothing else happens first, the pool is woken at ``pool.wakeup_at`` with
   ``advance`` so that its timers (scale-down, idle TTL) fire.
 
+A job with no parent or children arrives with ``pool.start_if_free``, which answers in
+the usual case (a free slot, nothing queued) with the replica the job started on, and
+otherwise with ``None``; then ``pool.submit`` takes the job. Both are the same event.
+
 Events at the same instant are taken in a fixed order, so a trace is exactly
 reproducible: replicas becoming ready, then attempts ending, then crashes, then arrivals
 (workload order first, then children in the order they were called), then the pool's
@@ -210,6 +214,7 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
     # only crashes and failed children end attempts early; without them every attempt runs its course
     may_be_stale = related or bool(crash_events)
     submit = pool.submit
+    start_if_free = pool.start_if_free
     finish = pool.finish
     # The run allocates millions of small tuples (records, events) and no reference
     # cycles, so the cyclic garbage collector would only slow it down (by about a quarter).
@@ -233,18 +238,17 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
                 else:
                     break
                 if first:
-                    job = top[i]
+                    task, now, duration, _, _, retries = top[i]  # a Job
                     i += 1
                     next_at = top[i].at if i < n_top else inf
-                    now = job.at
-                    task = job.id
-                    actions = submit(now, task, job.retries)
-                    if len(actions) == 1 and type(actions[0]) is Dispatch and actions[0].task is task and not related:
-                        # the usual answer, carried out here: the job starts at once (its first attempt)
-                        heappush(heap, (now + job.duration, WORK, seq, task, 1))
+                    if not related and start_if_free(now, task, retries) is not None:
+                        # the usual case: the job started at once (attempt 1); its work ends after duration
+                        heappush(heap, (now + duration, WORK, seq, task, 1))
                         seq += 1
-                    elif actions:
-                        carry(actions, now)
+                    else:
+                        actions = submit(now, task, retries)
+                        if actions:
+                            carry(actions, now)
                     continue
                 now, kind, _, x, y = heappop(heap)
                 if kind == WORK and not may_be_stale:  # the usual event: an attempt ends, its job is done

@@ -199,7 +199,8 @@ class Trace:
         kept; the measures, series and exports read the rows and do not need them.
         """
         if self._records is None:
-            self._records = list(map(_as_record, self._rows))
+            with gc_paused(long_lived=True):
+                self._records = list(map(_as_record, self._rows))
         return self._records
 
     def __len__(self) -> int:

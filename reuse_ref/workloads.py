@@ -106,8 +106,8 @@ def _fast_check(jobs: List[Job]):
         # a finite sum means no NaN and no infinity, and then min() is reliable
         if not (math.isfinite(sum(ats)) and math.isfinite(sum(durations)) and min(ats) >= 0 and min(durations) >= 0):
             return None
-        retries = list(map(_RETRIES, jobs))
-        if set(map(type, retries)) != {int} or min(retries) < 0:
+        retries = set(map(_RETRIES, jobs))  # a few distinct values: check those
+        if {type(r) for r in retries} != {int} or min(retries) < 0:
             return None
         by_id = {j.id: j for j in jobs}
     except (TypeError, OverflowError):

@@ -346,3 +346,23 @@ def test_close_fails_what_is_left_and_stops_every_replica():
     assert FailTask("b", "shutdown", "pool 'env' closed") in actions
     assert StopReplica(1, "shutdown") in actions
     assert pool.live == 0 and pool.wakeup_at is None and not pool.running and not pool.queue
+
+
+def test_start_if_free_is_submit_when_a_slot_is_free_and_nothing_else():
+    pool = Pool(policy(replicas=1, concurrency=2))
+    assert pool.start_if_free(0.0, "a") is None, "no ready replica yet: submit queues it"
+    start_ready(pool, 10.0, pool.submit(0.0, "a"))  # a runs on replica 1; one slot is free
+    n = len(pool.records)
+    assert pool.start_if_free(5.0, "b") is None  # time going backwards...
+    assert pool.start_if_free(11.0, "a") is None  # ...and a task id used before are left to submit
+    assert len(pool.records) == n and "b" not in pool.attempts
+    with pytest.raises(ValueError, match="backwards"):
+        pool.submit(5.0, "b")
+    with pytest.raises(ValueError, match="already submitted"):
+        pool.submit(11.0, "a")
+    assert pool.start_if_free(11.0, "b", retries=2) == 1
+    assert pool.running == {"a": 1, "b": 1} and pool.retries == {"b": 2}
+    assert records(pool)[-2:] == [Record(11.0, "task_queued", None, "b", "", "env"),
+                                  Record(11.0, "task_start", 1, "b", "warm", "env")]
+    assert pool.start_if_free(12.0, "c") is None, "both slots are busy"
+    assert pool.submit(12.0, "c") == [] and list(pool.queue) == ["c"]

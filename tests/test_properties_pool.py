@@ -10,6 +10,7 @@ task ending twice or never.
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections import deque
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reuse_ref import ReusePolicy, StarvationWarning
-from reuse_ref.pool import READY, Pool, StartReplica
+from reuse_ref.pool import READY, Dispatch, Pool, StartReplica
 from reuse_ref.simulate import simulate
 from reuse_ref.trace import Trace
 from reuse_ref.workloads import Job
@@ -292,6 +293,14 @@ def check_bookkeeping(pool: Pool) -> None:
     assert pool.running == {t: r.id for r in pool.replicas.values() for t in r.running}
 
 
+def pool_state(pool: Pool):
+    """Everything a pool knows, as comparable values."""
+    replicas = [(r.id, r.state, list(r.running), r.idle_since, r.served) for r in pool.replicas.values()]
+    return (pool.now, pool.alive, replicas, list(pool.queue), dict(pool.running), set(pool.waiting),
+            dict(pool.attempts), dict(pool.retries), list(pool.records), pool._next_id, pool._starting,
+            list(pool._open), list(pool._idle), pool._empty_since, pool._last_scaledown, pool._wakeup)
+
+
 events = st.lists(st.tuples(st.sampled_from(["submit", "ready", "finish", "fail", "crash", "wait", "resume",
                                              "advance", "wake"]),
                             st.integers(0, 40), st.integers(0, 50)), max_size=80)
@@ -314,7 +323,17 @@ def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, sc
             now = max(now - dt, pool.wakeup_at)
         actions = []
         if op == "submit":
+            # start_if_free is submit's usual case: on a copy, it does what submit does and
+            # answers with the replica of the Dispatch, or does nothing at all
+            twin = copy.deepcopy(pool)
+            before = pool_state(twin)
+            rid = twin.start_if_free(now, next_task, retries=pick % 3)
             actions = pool.submit(now, next_task, retries=pick % 3)
+            if rid is None:
+                assert pool_state(twin) == before
+            else:
+                warm = pool.replicas[rid].served > 1
+                assert actions == [Dispatch(next_task, rid, 1, warm)] and pool_state(twin) == pool_state(pool)
             next_task += 1
         elif op == "ready" and starting:
             actions = pool.replica_ready(now, starting.pop(pick % len(starting)))

@@ -282,7 +282,7 @@ def test_rows_and_records_give_the_same_trace():
 def test_a_pool_writes_rows_in_record_field_order():
     from reuse_ref.pool import Pool
 
-    pool = Pool(ReusePolicy(replicas=1), name="p")
+    pool = Pool(ReusePolicy(replicas=(1, 2)), name="p")
     pool.submit(0.0, "t")
     pool.replica_ready(5.0, 1)
     pool.finish(7.5, "t")
