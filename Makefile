@@ -31,6 +31,8 @@ notebooks: $(STAMP)
 ## bench: the side-by-side benchmarks (ratios)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_simulate.py
+	@if command -v valgrind >/dev/null; then $(PY) benchmarks/bench_instructions.py; \
+	else echo "bench_instructions.py not run: it needs valgrind"; fi
 	$(PY) benchmarks/bench_runtime.py
 
 clean:
