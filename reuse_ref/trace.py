@@ -255,26 +255,28 @@ class Trace:
         busy = 0.0
         live = peak = 0
         last_end = None
+        # tasks and replicas are known by (env, id); by id alone when there is one env
+        one_env = len(set(map(_env, records))) == 1
         for time, kind, replica, task, reason, env in records:
             if kind == "task_start":
-                key = (env, task)
+                key = task if one_env else (env, task)
                 attempt[key] = time
                 if key not in first_start:
                     first_start[key] = time
                 if reason == "warm":
                     warm += 1
             elif kind == "task_end":
-                start = attempt.pop((env, task), None)
+                start = attempt.pop(task if one_env else (env, task), None)
                 if start is not None:
                     busy += time - start
                 done += 1
                 last_end = time
             elif kind == "task_queued":
-                key = (env, task)
+                key = task if one_env else (env, task)
                 if key not in queued:
                     queued[key] = time
             elif kind == "task_failed":
-                start = attempt.pop((env, task), None)
+                start = attempt.pop(task if one_env else (env, task), None)
                 if start is not None:
                     busy += time - start
                 if not reason.endswith(RETRYING):
@@ -368,15 +370,16 @@ class Trace:
         busy: List[int] = []
         running = set()
         live = q = b = 0
+        one_env = len(set(map(_env, records))) == 1  # then a task is known by its id alone
         for time, kind, _, task, reason, env in records:
             if kind == "task_queued":
                 q += 1
             elif kind == "task_start":
                 q -= 1
                 b += 1
-                running.add((env, task))
+                running.add(task if one_env else (env, task))
             elif kind == "task_end" or kind == "task_failed":
-                key = (env, task)
+                key = task if one_env else (env, task)
                 if key in running:
                     running.discard(key)
                     b -= 1
