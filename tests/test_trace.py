@@ -294,3 +294,44 @@ def test_a_pool_writes_rows_in_record_field_order():
         (5.0, "task_start", 1, "t", "p"),
         (7.5, "task_end", 1, "t", "p"),
     ]
+
+
+def test_gc_paused_restores_the_collector_and_promotes_what_a_simulation_keeps():
+    import gc
+
+    from reuse_ref.trace import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        temporary = [[] for _ in range(100)]
+    assert gc.isenabled() and temporary
+    with gc_paused(long_lived=True):
+        kept = [[] for _ in range(100)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert any(o is kept[0] for o in gc.get_objects(generation=2)), "moved to the oldest generation"
+    assert not any(o is kept[0] for o in gc.get_objects(generation=0))
+    gc.disable()
+    try:
+        with gc_paused(long_lived=True):
+            pass
+        assert not gc.isenabled(), "a collector paused by the caller stays paused"
+    finally:
+        gc.enable()
+
+
+def test_gc_paused_leaves_objects_the_caller_froze_frozen():
+    import gc
+
+    from reuse_ref.trace import gc_paused
+
+    mine = [[] for _ in range(10)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused(long_lived=True):
+            kept = [[] for _ in range(10)]
+        assert gc.get_freeze_count() == frozen, "gc.unfreeze would have released the caller's objects"
+        assert mine and kept
+    finally:
+        gc.unfreeze()
