@@ -164,14 +164,7 @@ def run_simpy_pool(jobs):
             state["empty_since"] = env.now
             env.process(idle_timer(env.now))
 
-    def arrivals():
-        for j in jobs:
-            delay = j.at - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            env.process(job(j))
-
-    env.process(arrivals())
+    env.process(_arrivals(env, jobs, job))
     env.run()
     return records
 
@@ -196,16 +189,18 @@ def run_simpy_slots(jobs):
         record((env.now, "task_end", token[0], j.id))
         free.put(token)
 
-    def arrivals():
-        for j in jobs:
-            delay = j.at - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            env.process(job(j))
-
-    env.process(arrivals())
+    env.process(_arrivals(env, jobs, job))
     env.run()
     return records
+
+
+def _arrivals(env, jobs, job):
+    """The SimPy process that starts ``job(j)`` for each job at its arrival time."""
+    for j in jobs:
+        delay = j.at - env.now
+        if delay > 0:
+            yield env.timeout(delay)
+        env.process(job(j))
 
 
 def _count(records, kind):

@@ -170,11 +170,17 @@ def _check_parents(jobs: List[Job], by_id: dict, where) -> None:
 
 
 # ---------------------------------------------------------------------- generators
-def _durations(rng: random.Random, duration: float, jitter: float):
+def _durations(seed: int, duration: float, jitter):
+    """The generator's random source (seeded) and its draw of one job's duration: uniform
+    over ``duration`` +/- ``jitter`` x ``duration``, or exactly ``duration`` without jitter."""
+    jitter = _number("jitter", jitter)
+    if jitter > 1:
+        raise ValueError(f"jitter={jitter!r} is not valid: a fraction between 0 and 1")
+    rng = random.Random(seed)
     if jitter == 0:
-        return lambda: duration
+        return rng, lambda: duration
     lo, hi = duration * (1 - jitter), duration * (1 + jitter)
-    return lambda: rng.uniform(lo, hi)
+    return rng, lambda: rng.uniform(lo, hi)
 
 
 def poisson(rate: float, duration: float, horizon: float, seed: int = 0, jitter: float = 0.0,
@@ -195,11 +201,7 @@ def poisson(rate: float, duration: float, horizon: float, seed: int = 0, jitter:
     rate = _number("rate", rate, strict=True)
     duration = _number("duration", duration)
     horizon = _number("horizon", horizon)
-    jitter = _number("jitter", jitter)
-    if jitter > 1:
-        raise ValueError(f"jitter={jitter!r} is not valid: a fraction between 0 and 1")
-    rng = random.Random(seed)
-    draw = _durations(rng, duration, jitter)
+    rng, draw = _durations(seed, duration, jitter)
     expo = rng.expovariate
     jobs = []
     append = jobs.append
@@ -258,11 +260,7 @@ def diurnal(peak_rate: float, horizon: float = DAY, duration: float = 60.0, trou
     if trough > 1:
         raise ValueError(f"trough={trough!r} is not valid: the night rate as a fraction of peak_rate, between 0 and 1")
     peak_at = _number("peak_at", peak_at, minimum=-math.inf)
-    jitter = _number("jitter", jitter)
-    if jitter > 1:
-        raise ValueError(f"jitter={jitter!r} is not valid: a fraction between 0 and 1")
-    rng = random.Random(seed)
-    draw = _durations(rng, duration, jitter)
+    rng, draw = _durations(seed, duration, jitter)
     jobs = []
     t = rng.expovariate(peak_rate)
     i = first_id

@@ -8,7 +8,7 @@ import pytest
 from reuse_ref import ReusePolicy, Resources, StarvationWarning
 from reuse_ref.simulate import simulate
 from reuse_ref.trace import Trace
-from reuse_ref.workloads import Job, burst, bursts, fan_out, merge, poisson
+from reuse_ref.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson
 
 
 def policy(**kw) -> ReusePolicy:
@@ -277,6 +277,9 @@ def test_merge_renumbers_ids_and_parent_links():
     (lambda: poisson(0, 1, 10), "rate=0"),
     (lambda: poisson(1, -1, 10), "duration=-1"),
     (lambda: poisson(1, 1, 10, jitter=2), "jitter=2"),
+    (lambda: poisson(1, 1, 10, jitter="x"), "jitter='x'"),
+    (lambda: diurnal(0.01, jitter=1.5), "jitter=1.5"),
+    (lambda: diurnal(0.01, trough=2), "trough=2"),
     (lambda: burst(-1), "n=-1"),
     (lambda: bursts(2, 2, gap=-5), "gap=-5"),
     (lambda: fan_out(True, 5), "n_children=True"),
