@@ -33,7 +33,7 @@ from typing import Dict, Hashable, List, NamedTuple, Optional, Set, Union
 
 from .errors import STARVATION_REMEDIES
 from .policy import ReusePolicy
-from .trace import Row
+from .records import RETRYING, Row
 
 __all__ = [
     "Pool", "Replica", "StartReplica", "StopReplica", "Dispatch", "FailTask", "Action",
@@ -468,7 +468,7 @@ class Pool:
     def _fail_attempt(self, now: float, task: Hashable, rid: int, reason: str, message: str,
                       actions: List[Action]) -> None:
         if self.attempts[task] <= self.retries.get(task, 0):
-            self.records.append((now, "task_failed", rid, task, f"{reason} (retrying)", self.name))
+            self.records.append((now, "task_failed", rid, task, reason + RETRYING, self.name))
             self.queue.appendleft(task)
             self.records.append((now, "task_queued", None, task, "retry", self.name))
         else:

@@ -19,29 +19,19 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Dict, Hashable, Iterator, List, NamedTuple, Optional, Tuple
 
-__all__ = ["Record", "Row", "KINDS", "STOP_REASONS", "Trace", "Measures", "Series", "percentile", "CSV_COLUMNS", "gc_paused"]
+from .records import KINDS, RETRYING, STOP_REASONS, Row  # noqa: F401 (KINDS, STOP_REASONS: kept importable from here)
 
-KINDS = (
-    "replica_start", "replica_ready", "task_queued", "task_start", "task_end",
-    "task_failed", "replica_stop", "starvation",
-)
-"""The record kinds of SPEC 6, in the order a task's life meets them."""
-
-STOP_REASONS = ("scaledown", "idle_ttl", "crashed", "oom", "shutdown")
-"""Why a replica stops: rule 3, rule 4, rule 5 (twice), and a pool being closed."""
+__all__ = ["Record", "Trace", "Measures", "Series", "percentile", "CSV_COLUMNS", "gc_paused"]
 
 CSV_COLUMNS = ("time", "kind", "replica", "task", "reason", "env")
 """The columns of :meth:`Trace.to_csv`, one per :class:`Record` field."""
-
-RETRYING = " (retrying)"
-"""The suffix of a ``task_failed`` reason when the failed attempt will be tried again."""
 
 
 class Record(NamedTuple):
     """One line of a trace: at ``time`` (policy seconds), in environment ``env``, ``kind``
     happened to ``replica`` and/or ``task``, for ``reason`` (stops and failures).
 
-    A pool writes its records as plain tuples in this field order (a :data:`Row`), which
+    A pool writes its records as plain tuples in this field order (a :data:`~reuse_ref.records.Row`), which
     are cheaper to make by the million; :attr:`Trace.records` gives them these names.
     """
 
@@ -52,9 +42,6 @@ class Record(NamedTuple):
     reason: str = ""
     env: str = ""
 
-
-Row = Tuple[float, str, Optional[int], Optional[Hashable], str, str]
-"""A record as a pool writes it: a plain tuple in :class:`Record`'s field order."""
 
 _as_record = partial(tuple.__new__, Record)  # Row -> Record, at C speed
 
