@@ -980,6 +980,12 @@ class Runtime:
         """Calls answered from the cache (they do not appear in the trace)."""
         return self._c.cache.hits
 
+    @property
+    def cache_misses(self) -> int:
+        """Calls of cached tasks that found no stored result (a call waiting for an identical
+        one under ``cache_serialize`` counts here: nothing was stored when it looked)."""
+        return self._c.cache.misses
+
     def now(self) -> float:
         """Policy seconds since the runtime started (the trace's clock)."""
         return (time.monotonic() - self._c.t0) / self.time_scale

@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import io
+import linecache
 import os
 import pickle
 import sys
@@ -51,6 +52,9 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../reuse_ref/
 
 Error = Tuple[Optional[bytes], str, str, str, str]
+
+_CODE_REDUCE = cloudpickle.Pickler.dispatch_table[types.CodeType]
+"""cloudpickle's own reducer of code objects, which :class:`_Pickler` wraps."""
 
 
 def encode(message: tuple) -> bytes:
@@ -94,15 +98,85 @@ def _task_function_ref(func: Any) -> Optional[Tuple[str, str]]:
     return None
 
 
+def _source_span(code: types.CodeType) -> Tuple[int, list]:
+    """``(first, lines)``: the source lines of ``code`` as this process's linecache has them
+    (a script's file, or a notebook cell that IPython registered), from its first line to
+    its last; ``(0, [])`` when there is no source to be had."""
+    try:
+        numbers = [line for _, _, line in code.co_lines() if line]
+    except Exception:
+        return 0, []
+    first = min([code.co_firstlineno] + numbers)
+    last = max(numbers, default=first)
+    lines = linecache.getlines(code.co_filename)
+    if not lines or first < 1:
+        return 0, []
+    return first, lines[first - 1:last]
+
+
+def _code_with_source(make: Any, args: tuple, filename: str, first: int, lines: list) -> types.CodeType:
+    """Rebuild a code object shipped by value under its own file name, and teach this
+    process's linecache its source lines, so a traceback raised on a replica shows them."""
+    code = make(*args)
+    if code.co_filename != filename:
+        code = code.replace(co_filename=filename)
+    if lines:
+        remember_source(filename, first, lines)
+    return code
+
+
+def remember_source(filename: str, first: int, lines: list) -> None:
+    """Put ``lines`` (line ``first`` onwards) of ``filename`` into linecache.
+
+    The entry has no modification time, which tells linecache it did not come from a file
+    it can check (as IPython does for notebook cells), so it is kept. Spans of several
+    functions of one file merge into one entry; lines nobody sent stay empty.
+    """
+    entry = linecache.cache.get(filename)
+    known = list(entry[2]) if entry is not None and len(entry) == 4 and entry[1] is None else []
+    end = first - 1 + len(lines)
+    if len(known) < end:
+        known.extend("\n" for _ in range(end - len(known)))
+    known[first - 1:end] = lines
+    linecache.cache[filename] = (sum(map(len, known)), None, known, filename)
+
+
 class _Pickler(cloudpickle.Pickler):
-    """cloudpickle, except that a task's function goes by reference when it can (see above)."""
+    """cloudpickle, except that a task's function goes by reference when it can (see above),
+    and that code shipped by value keeps its file name and carries its source lines.
+
+    cloudpickle 3.1.3 and later rename every code object it ships to ``<dynamic-code>``
+    (so that its bytes do not depend on where the function was defined). A replica then
+    cannot show where in the user's code an error was raised. The source of a function
+    from a notebook cell is in the controller's linecache only, so it travels with the
+    code: each code object once per pickle, its own lines only.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._spans: dict = {}  # filename -> [(first, last)] already carried in this pickle
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is types.FunctionType:
+        kind = type(obj)
+        if kind is types.FunctionType:
             ref = _task_function_ref(obj)
             if ref is not None:
                 return _task_function, ref
+        elif kind is types.CodeType:
+            return self._reduce_code(obj)
         return super().reducer_override(obj)
+
+    def _reduce_code(self, code: types.CodeType) -> Any:
+        make, args = _CODE_REDUCE(code)
+        filename = code.co_filename
+        first, lines = _source_span(code)
+        spans = self._spans.setdefault(filename, [])
+        last = first + len(lines) - 1
+        if any(a <= first and last <= b for a, b in spans):
+            first, lines = 0, []  # an enclosing function already carries these lines
+        elif lines:
+            spans.append((first, last))
+        return _code_with_source, (make, args, filename, first, lines)
 
 
 def cloud_dumps(obj: Any) -> bytes:
