@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -73,7 +74,14 @@ def test_an_interrupt_stops_every_replica_and_the_runtime_goes_on():
 
         def interrupt_when_running():
             if wait_for(lambda: started(rt, "sleepy") or stop.is_set(), timeout=30) and not stop.is_set():
+                handler = signal.getsignal(signal.SIGINT)
                 _thread.interrupt_main()
+                if not stop.wait(20):  # the interrupt never arrived: say what we saw, and end the run
+                    print(f"interrupt_main did not interrupt: SIGINT handler {handler!r}, "
+                          f"threads {[t.name for t in threading.enumerate()]}", file=sys.stderr, flush=True)
+                    rt.close()
+            elif not stop.is_set():
+                print("the task never started", file=sys.stderr, flush=True)
 
         interrupter = threading.Thread(target=interrupt_when_running, daemon=True)
         interrupter.start()
