@@ -13,6 +13,7 @@ __all__ = [
     "StarvationError",
     "ReplicaCrashedError",
     "OOMError",
+    "TaskCancelledError",
     "TaskTimeoutError",
     "RemoteTaskError",
 ]
@@ -65,6 +66,11 @@ class TaskTimeoutError(ReuseRefError, TimeoutError):
 
     An async attempt is cancelled; a sync attempt costs its replica, which is replaced.
     """
+
+
+class TaskCancelledError(ReuseRefError):
+    """A task was cancelled because the parent that called it failed or ended first (rule 7):
+    no work runs for a parent that is gone."""
 
 
 class RemoteTaskError(ReuseRefError):

@@ -2,15 +2,17 @@
 
 Sans-I/O, in the manner of h11: a :class:`Pool` is fed events, each a method call that
 carries the time it happened (``submit``, ``replica_ready``, ``finish``,
-``replica_crashed``, ``task_waiting``/``task_resumed``, ``advance``), and answers with a
+``replica_crashed``, ``cancel``, ``starve``, ``advance``), and answers with a
 list of actions for its driver to carry out (:class:`StartReplica`, :class:`StopReplica`,
 :class:`Dispatch`, :class:`FailTask`). :attr:`Pool.wakeup_at` says when the pool must next be
 woken with ``advance`` if nothing else happens. It never reads a clock, sleeps, or starts a
 process: the simulator (virtual clock) and the runtime (real processes) drive the same
 machine, so they agree by construction.
 
-After every event the rules of SPEC 4 run in order: 1 dispatch, 2 scale up, 3 scale down,
-4 environment idle, 6 starvation (rule 5, crash, is the ``replica_crashed`` event itself).
+After every event the rules run in order: 1 dispatch, 2 scale up, 3 scale down, 4
+environment idle (rule 5, crash, is the ``replica_crashed`` event itself). Rules 6
+(starvation) and 7 (failure propagation) need every pool of a run at once: they live in
+:mod:`reuse_ref.pools`, which calls :meth:`Pool.starve` and :meth:`Pool.cancel`.
 ``Pool._apply`` states them in full. The two most common events take a shortcut when
 only part of them can fire, with the proof next to it: a task arriving to a free slot
 (``Pool._start_at_once``) and an attempt ending on a replica that stays busy
@@ -29,9 +31,8 @@ from __future__ import annotations
 import math
 from bisect import insort
 from collections import deque
-from typing import Dict, Hashable, List, NamedTuple, Optional, Set, Union
+from typing import Dict, Hashable, List, NamedTuple, Optional, Union
 
-from .errors import STARVATION_REMEDIES
 from .policy import ReusePolicy
 from .records import RETRYING, Row
 
@@ -121,7 +122,6 @@ class Pool:
         self.replicas: Dict[int, Replica] = {}  # insertion order is id order
         self.queue: deque = deque()
         self.running: Dict[Hashable, int] = {}  # task -> replica
-        self.waiting: Set[Hashable] = set()  # running tasks blocked on a task of this pool
         self.attempts: Dict[Hashable, int] = {}
         self.retries: Dict[Hashable, int] = {}
         self.records: List[Row] = []  # (time, kind, replica, task, reason, env), as in Record
@@ -198,8 +198,6 @@ class Pool:
         rid = self.running.pop(task, None)
         if rid is None:
             raise ValueError(f"task={task!r} is not valid: it is not running in pool {self.name!r}")
-        if self.waiting:
-            self.waiting.discard(task)
         r = self.replicas[rid]
         running = r.running
         del running[task]
@@ -237,22 +235,34 @@ class Pool:
         actions: List[Action] = []
         for task in reversed(list(r.running)):  # requeued at the head in their original order
             del self.running[task]
-            self.waiting.discard(task)
             self._fail_attempt(now, task, replica, reason, f"replica {replica} of {self.name!r} stopped: {reason}", actions)
         return self._apply(actions)
 
-    def task_waiting(self, now: float, task: Hashable) -> List[Action]:
-        """A running task now waits on a task of this same pool, holding its slot (rule 6)."""
-        self._tick(now)
-        if task in self.running:
-            self.waiting.add(task)
-        return self._apply([])
+    def cancel(self, now: float, task: Hashable, message: str = "") -> List[Action]:
+        """Rule 7: ``task`` is no longer wanted (the parent that called it failed or ended).
 
-    def task_resumed(self, now: float, task: Hashable) -> List[Action]:
-        """A waiting task has what it waited for and runs again."""
+        A queued task leaves the queue; a running attempt gives its slot back at once (the
+        driver stops the work: an async attempt is cancelled on its replica). Either way the
+        task is recorded ``task_failed`` with reason ``cancelled`` and is never retried. A
+        task that already ended is left alone (the answer is empty).
+        """
         self._tick(now)
-        self.waiting.discard(task)
-        return self._apply([])
+        rid = self.running.get(task)
+        if rid is not None:
+            return self.finish(now, task, error="cancelled", message=message)
+        if task not in self.attempts or task not in self.queue:
+            return []
+        self.queue.remove(task)
+        return self._apply([self._fail(now, task, None, "cancelled", message)])
+
+    def starve(self, now: float, message: str) -> List[Action]:
+        """Rule 6, as decided by :class:`~reuse_ref.pools.Pools`: every queued task can never
+        start, and fails now with reason ``starvation`` (the ``starvation`` record itself is
+        written once per deadlock, by the pools)."""
+        self._tick(now)
+        queued = list(self.queue)
+        self.queue.clear()
+        return self._apply([self._fail(now, task, None, "starvation", message) for task in queued])
 
     def advance(self, now: float) -> List[Action]:
         """Time passed with nothing else happening: apply the timed rules (3 and 4)."""
@@ -267,7 +277,6 @@ class Pool:
             rid = self.running.pop(task, None)
             actions.append(self._fail(now, task, rid, reason, f"pool {self.name!r} closed"))
         self.queue.clear()
-        self.waiting.clear()
         self._stop_all(now, reason, actions)
         self._wakeup = None  # no replica and not alive: no timer left
         return actions
@@ -282,6 +291,13 @@ class Pool:
     def wakeup_at(self) -> Optional[float]:
         """When the timed rules next need an ``advance``, or ``None`` if only an event can change things."""
         return self._wakeup
+
+    @property
+    def saturated(self) -> bool:
+        """No free slot, no replica starting and no room to start one: a queued task starts
+        only when a running one ends (rule 6 asks whether any can)."""
+        return (not self._open and not self._starting and bool(self.running)
+                and len(self.replicas) >= self.max)
 
     @property
     def free_slots(self) -> int:
@@ -325,8 +341,6 @@ class Pool:
                 wake = None  # no replica and not alive: no timer left
             elif wake is None or due < wake:
                 wake = due
-        if queue and self._starving():
-            self._starve(now, actions)
         self._wakeup = wake
         return actions
 
@@ -433,29 +447,6 @@ class Pool:
             self._last_scaledown = now
             self._stop(now, victim, "scaledown", actions)
 
-    def _starving(self) -> bool:
-        """Rule 6: queued work, no free or coming slot, no room to grow, and every running task waits here."""
-        if self._starting or self.live < self.max or not self.running:
-            return False
-        if self._open:
-            return False
-        return len(self.waiting) == len(self.running)
-
-    def _starve(self, now: float, actions: List[Action]) -> None:
-        waiting = ", ".join(str(t) for t in self.waiting)
-        message = (
-            f"Starvation in environment {self.name!r} with {self.policy!r}: every slot "
-            f"({self.live} replica(s) x concurrency {self.concurrency}) is held by a task waiting "
-            f"for another task of the same environment ({waiting}), and the pool is at its maximum "
-            f"of {self.max} replica(s), so the {len(self.queue)} queued task(s) can never start. "
-            f"To fix it, {STARVATION_REMEDIES}."
-        )
-        self.records.append((now, "starvation", None, None, message, self.name))
-        queued = list(self.queue)
-        self.queue.clear()
-        for task in queued:
-            actions.append(self._fail(now, task, None, "starvation", message))
-
     # ------------------------------------------------------------------ helpers
     def _tick(self, now: float) -> None:
         if now < self.now:
@@ -467,7 +458,7 @@ class Pool:
 
     def _fail_attempt(self, now: float, task: Hashable, rid: int, reason: str, message: str,
                       actions: List[Action]) -> None:
-        if self.attempts[task] <= self.retries.get(task, 0):
+        if reason != "cancelled" and self.attempts[task] <= self.retries.get(task, 0):
             self.records.append((now, "task_failed", rid, task, reason + RETRYING, self.name))
             self.queue.appendleft(task)
             self.records.append((now, "task_queued", None, task, "retry", self.name))

@@ -38,6 +38,8 @@ class Job(NamedTuple):
     * ``name``: a label (the task's function name), kept for the reader.
     * ``parent``: the ``id`` of the job that calls this one, or ``None``.
     * ``retries``: how many times a failed attempt (a crashed replica) is tried again.
+    * ``env``: the environment whose pool runs it, when a simulation has several; ``None``
+      means the only one (or, for a child, its parent's).
     """
 
     id: Hashable
@@ -46,6 +48,7 @@ class Job(NamedTuple):
     name: Optional[str] = None
     parent: Optional[Hashable] = None
     retries: int = 0
+    env: Optional[str] = None
 
 
 # ---------------------------------------------------------------------- checks
@@ -88,7 +91,8 @@ def _checked(jobs: Sequence, where: Optional[Callable[[int], str]] = None):
     return jobs, by_id, has_parent
 
 
-_AT, _DURATION, _PARENT, _RETRIES = (itemgetter(Job._fields.index(f)) for f in ("at", "duration", "parent", "retries"))
+_AT, _DURATION, _PARENT, _RETRIES, _ENV = (itemgetter(Job._fields.index(f))
+                                           for f in ("at", "duration", "parent", "retries", "env"))
 
 
 def _fast_check(jobs: List[Job]):
@@ -108,6 +112,8 @@ def _fast_check(jobs: List[Job]):
             return None
         retries = set(map(_RETRIES, jobs))  # a few distinct values: check those
         if {type(r) for r in retries} != {int} or min(retries) < 0:
+            return None
+        if any(e is not None and (type(e) is not str or not e) for e in set(map(_ENV, jobs))):
             return None
         by_id = {j.id: j for j in jobs}
     except (TypeError, OverflowError):
@@ -133,6 +139,8 @@ def _slow_check(jobs: List, where) -> dict:
             at = _number("at", job.at)
             duration = _number("duration", job.duration)
             _count("retries", job.retries)
+            if job.env is not None and (type(job.env) is not str or not job.env):
+                raise ValueError(f"env={job.env!r} is not valid: the name of an environment (a non-empty str) or None")
         except ValueError as e:
             raise ValueError(f"{where(i)}{e}") from None
         if type(job.at) is not float or type(job.duration) is not float:
@@ -308,7 +316,7 @@ def merge(*workloads: Iterable[Job]) -> List[Job]:
 
 
 # ---------------------------------------------------------------------- CSV
-CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries")
+CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries", "env")
 """The columns of a workload file; ``at`` and ``duration`` are required, the others optional."""
 
 _INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
@@ -343,10 +351,12 @@ def write_csv(jobs: Iterable[Job], path) -> None:
 
 def _write_rows(jobs: List[Job], f) -> None:
     w = csv.writer(f, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    envs = any(job.env is not None for job in jobs)  # the env column only when some job names one
+    w.writerow(CSV_COLUMNS if envs else CSV_COLUMNS[:-1])
     for job in jobs:
-        w.writerow([_format(job.id), _format(job.at), _format(job.duration), _format(job.name),
-                    _format(job.parent), _format(job.retries)])
+        row = [_format(job.id), _format(job.at), _format(job.duration), _format(job.name),
+               _format(job.parent), _format(job.retries)]
+        w.writerow(row + [_format(job.env)] if envs else row)
 
 
 def read_csv(path) -> List[Job]:
@@ -410,7 +420,7 @@ def _read_rows(f, label: str) -> List[Job]:
                 if not re.fullmatch(r"[0-9]+", values["retries"]):
                     raise ValueError(f"{label}, line {line}: retries={values['retries']!r} is not valid: an int >= 0")
                 retries = int(values["retries"])
-            jobs.append(Job(jid, at, duration, name, parent, retries))
+            jobs.append(Job(jid, at, duration, name, parent, retries, values.get("env") or None))
             lines.append(line)
     except csv.Error as e:
         raise ValueError(f"{label}, line {reader.line_num}: not valid CSV ({e})") from None

@@ -11,6 +11,7 @@ import pytest
 
 from reuse_ref import ReusePolicy, StarvationWarning
 from reuse_ref.errors import STARVATION_REMEDIES
+from reuse_ref.pools import Pools
 from reuse_ref.pool import Dispatch, FailTask, Pool, StartReplica, StopReplica
 from reuse_ref.trace import Record, Trace
 
@@ -224,13 +225,22 @@ def test_capacity_is_replicas_times_concurrency():
 
 # --- rule 6: starvation ---------------------------------------------------------------------
 
+def pooled(pool):
+    """``pool`` as the one pool of a :class:`Pools`, which decides rule 6."""
+    pools = Pools()
+    pools.add(pool)
+    return pools
+
+
 def test_parent_and_child_on_one_slot_starve():
     p = policy(replicas=1, concurrency=1)
     pool = Pool(p, name="solo")
+    pools = pooled(pool)
     start_ready(pool, 10.0, pool.submit(0.0, "parent"))
+    pools.called(("solo", "parent"), ("solo", "child"))
     assert pool.submit(11.0, "child") == []  # queued; no room to grow
-    actions = pool.task_waiting(12.0, "parent")
-    assert [(a.task, a.reason) for a in actions] == [("child", "starvation")]
+    [(name, actions)] = pools.waiting(12.0, ("solo", "parent"), [("solo", "child")])
+    assert name == "solo" and [(a.task, a.reason) for a in actions] == [("child", "starvation")]
     message = actions[0].message
     assert "'solo'" in message and repr(p) in message and "parent" in message
     assert STARVATION_REMEDIES in message
@@ -240,32 +250,66 @@ def test_parent_and_child_on_one_slot_starve():
     assert pool.finish(12.0, "parent", error="starvation") == [FailTask("parent", "starvation", "")]
 
 
+def test_a_child_called_but_not_awaited_does_not_starve_its_parent():
+    pool = Pool(policy(replicas=1, concurrency=1), name="solo")
+    pools = pooled(pool)
+    start_ready(pool, 10.0, pool.submit(0.0, "parent"))
+    pools.called(("solo", "parent"), ("solo", "child"))
+    assert pool.submit(11.0, "child") == []
+    assert pools.check(11.5) == [], "the parent runs on: it has not blocked on the child"
+    assert pool.finish(12.0, "parent") == [Dispatch("child", 1, 1, True)]
+    assert not any(r.kind == "starvation" for r in records(pool))
+
+
 def test_two_replicas_do_not_starve():
     pool = Pool(policy(replicas=2, concurrency=1))
+    pools = pooled(pool)
     starts = pool.submit(0.0, "parent")
     start_ready(pool, 10.0, starts)
     assert pool.submit(11.0, "child") == [Dispatch("child", 2, 1, False)]
-    assert pool.task_waiting(12.0, "parent") == []
+    assert pools.waiting(12.0, ("env", "parent"), [("env", "child")]) == []
     pool.finish(20.0, "child")
-    assert pool.task_resumed(20.0, "parent") == []
+    assert pools.resumed(20.0, ("env", "parent")) == []
     pool.finish(20.0, "parent")
     assert not any(r.kind in ("starvation", "task_failed") for r in records(pool))
 
 
 def test_concurrency_two_does_not_starve():
     pool = Pool(policy(replicas=1, concurrency=2))
+    pools = pooled(pool)
     start_ready(pool, 10.0, pool.submit(0.0, "parent"))
     assert pool.submit(11.0, "child") == [Dispatch("child", 1, 1, True)]
-    assert pool.task_waiting(11.0, "parent") == []
+    assert pools.waiting(11.0, ("env", "parent"), [("env", "child")]) == []
     assert [r.kind for r in records(pool)].count("starvation") == 0
 
 
 def test_no_starvation_while_a_replica_is_still_starting():
     pool = Pool(policy(replicas=(1, 2), concurrency=1))
+    pools = pooled(pool)
     start_ready(pool, 10.0, pool.submit(0.0, "parent"))
     assert pool.submit(11.0, "child") == [StartReplica(2)]
-    assert pool.task_waiting(12.0, "parent") == []  # replica 2 will take the child
+    assert pools.waiting(12.0, ("env", "parent"), [("env", "child")]) == []  # replica 2 will take the child
     assert pool.replica_ready(21.0, 2) == [Dispatch("child", 2, 1, False)]
+
+
+# --- rule 7: cancelled tasks ----------------------------------------------------------------
+
+def test_a_cancelled_queued_task_leaves_the_queue_and_is_never_retried():
+    pool = Pool(policy(replicas=1, concurrency=1))
+    start_ready(pool, 10.0, pool.submit(0.0, "a"))
+    pool.submit(11.0, "b", retries=3)
+    assert pool.cancel(12.0, "b", "its parent failed") == [FailTask("b", "cancelled", "its parent failed")]
+    assert list(pool.queue) == []
+    assert pool.cancel(13.0, "b") == [], "a task that ended is left alone"
+
+
+def test_a_cancelled_running_attempt_frees_its_slot_and_is_not_retried():
+    pool = Pool(policy(replicas=1, concurrency=1))
+    start_ready(pool, 10.0, pool.submit(0.0, "a", retries=2))
+    pool.submit(11.0, "b")
+    actions = pool.cancel(12.0, "a")
+    assert actions == [FailTask("a", "cancelled", ""), Dispatch("b", 1, 1, True)]
+    assert [(r.kind, r.reason) for r in records(pool) if r.task == "a"][-1] == ("task_failed", "cancelled")
 
 
 # --- rule 5: crashes --------------------------------------------------------------------------

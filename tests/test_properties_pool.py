@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reuse_ref import ReusePolicy, StarvationWarning
+from reuse_ref.pools import Pools
 from reuse_ref.pool import READY, Dispatch, Pool, StartReplica
 from reuse_ref.simulate import simulate
 from reuse_ref.trace import Trace
@@ -296,13 +297,13 @@ def check_bookkeeping(pool: Pool) -> None:
 def pool_state(pool: Pool):
     """Everything a pool knows, as comparable values."""
     replicas = [(r.id, r.state, list(r.running), r.idle_since, r.served) for r in pool.replicas.values()]
-    return (pool.now, pool.alive, replicas, list(pool.queue), dict(pool.running), set(pool.waiting),
+    return (pool.now, pool.alive, replicas, list(pool.queue), dict(pool.running),
             dict(pool.attempts), dict(pool.retries), list(pool.records), pool._next_id, pool._starting,
             list(pool._open), list(pool._idle), pool._empty_since, pool._last_scaledown, pool._wakeup)
 
 
 events = st.lists(st.tuples(st.sampled_from(["submit", "ready", "finish", "fail", "crash", "wait", "resume",
-                                             "advance", "wake"]),
+                                             "cancel", "advance", "wake"]),
                             st.integers(0, 40), st.integers(0, 50)), max_size=80)
 
 
@@ -312,6 +313,8 @@ def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, sc
     """Any sequence of legal events (the driver's choices made at random) keeps the pool's
     incremental bookkeeping equal to a scan and its records within the rules."""
     pool = Pool(policy, name="random")
+    pools = Pools()
+    pools.add(pool)
     now = 0.0
     next_task = 0
     starting = []
@@ -337,16 +340,20 @@ def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, sc
             next_task += 1
         elif op == "ready" and starting:
             actions = pool.replica_ready(now, starting.pop(pick % len(starting)))
-        elif op in ("finish", "fail", "wait", "resume") and pool.running:
+        elif op in ("finish", "fail", "wait", "resume", "cancel") and pool.running:
             task = sorted(pool.running)[pick % len(pool.running)]
-            if op == "finish":
-                actions = pool.finish(now, task)
-            elif op == "fail":
-                actions = pool.finish(now, task, error="error")
-            elif op == "wait":
-                actions = pool.task_waiting(now, task)
+            if op in ("finish", "fail"):
+                pools.ended(("random", task)) if op == "finish" else pools.resumed(now, ("random", task))
+                actions = pool.finish(now, task, error=None if op == "finish" else "error")
+            elif op == "wait":  # it blocks on a queued task, or on another running one
+                others = list(pool.queue) + [t for t in pool.running if t != task]
+                on = [("random", others[pick % len(others)])] if others else []
+                actions = [a for _, acts in pools.waiting(now, ("random", task), on) for a in acts]
+            elif op == "resume":
+                actions = pools.resumed(now, ("random", task))
             else:
-                actions = pool.task_resumed(now, task)
+                pools.ended(("random", task))
+                actions = pool.cancel(now, task)
         elif op == "crash" and pool.replicas:
             rid = sorted(pool.replicas)[pick % len(pool.replicas)]
             actions = pool.replica_crashed(now, rid)

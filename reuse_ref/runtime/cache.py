@@ -29,7 +29,14 @@ def cache_key(task: Any, bound: inspect.BoundArguments) -> str:
     bound.apply_defaults()
     ignored = set(task.options.cache_ignore_input_vars)
     inputs = sorted((k, v) for k, v in bound.arguments.items() if k not in ignored)
-    blob = cloud_dumps((task.name, task.options.cache_version, inputs))
+    try:
+        blob = cloud_dumps((task.name, task.options.cache_version, inputs))
+    except Exception as exc:
+        names = ", ".join(k for k, _ in inputs)
+        raise ValueError(
+            f"arguments for task {task.name!r} are not valid: a cached task's inputs ({names}) make "
+            f"its cache key, so they must be picklable ({exc}); pass plain data, or name the "
+            f"argument in cache_ignore_input_vars") from None
     return hashlib.sha256(blob).hexdigest()
 
 

@@ -29,6 +29,7 @@ import itertools
 import math
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
 import multiprocessing.util  # noqa: F401  (imported before our atexit hook, so that ours runs first)
 import os
 import queue
@@ -49,9 +50,11 @@ from ..errors import (
     ReplicaCrashedError,
     ReuseRefError,
     StarvationError,
+    TaskCancelledError,
     TaskTimeoutError,
 )
 from ..pool import Dispatch, FailTask, Pool, StartReplica, StopReplica
+from ..pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
 from ..trace import Trace
 from . import protocol as P
 from . import replica as _replica_module
@@ -65,8 +68,17 @@ _FAILURES = {
     "crashed": ReplicaCrashedError,
     "oom": OOMError,
     "timeout": TaskTimeoutError,
+    "cancelled": TaskCancelledError,
 }
 _START_FAILURES_LIMIT = 3  # replicas of a pool dying before they are ready, in a row
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group a replica leads (its own, set up at its start)."""
+    try:
+        os.killpg(pid, 9)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
 
 
 def _mib(n: float) -> str:
@@ -81,6 +93,7 @@ _FAILURE_REASONS = {
     "TaskTimeoutError": "timeout",
     "OOMError": "oom",
     "ReplicaCrashedError": "crashed",
+    "TaskCancelledError": "cancelled",
 }
 
 
@@ -99,10 +112,11 @@ class _Waiter(P.OneShot):
 
 
 class _RunState:
-    __slots__ = ("id", "call", "waiter", "start", "end", "pools", "ok", "value")
+    __slots__ = ("id", "call", "waiter", "start", "end", "pools", "ok", "value", "failure_policy")
 
-    def __init__(self, rid: int, waiter: _Waiter) -> None:
+    def __init__(self, rid: int, waiter: _Waiter, failure_policy: str = FAIL_IMMEDIATELY) -> None:
         self.id = rid
+        self.failure_policy = failure_policy
         self.waiter = waiter
         self.call: Optional[_Call] = None
         self.start = self.end = 0
@@ -115,7 +129,7 @@ class _Call:
     """One task call: top-level (``origin`` is the user's waiter) or nested (``(replica, request)``)."""
 
     __slots__ = ("task", "payload", "cache_key", "origin", "parent", "run", "ps", "key",
-                 "error", "detail", "followers", "done", "counted")
+                 "error", "detail", "followers", "done", "attempt", "leader")
 
     def __init__(self, task: Task, payload: bytes, cache_key: Optional[str], origin: Any,
                  parent: Optional["_Attempt"], run: Optional[_RunState]) -> None:
@@ -131,24 +145,27 @@ class _Call:
         self.detail: Optional[str] = None  # why the last attempt failed (crash, oom, timeout)
         self.followers: Optional[List[_Call]] = None  # cache_serialize: calls waiting for this one
         self.done = False
-        self.counted = False  # counted as a child outstanding in its parent's own pool
+        self.attempt: Optional[_Attempt] = None  # its attempt while one runs
+        self.leader: Optional[_Call] = None  # cache_serialize: the identical call it waits for
 
 
 class _Attempt:
-    __slots__ = ("aid", "call", "h", "children")
+    __slots__ = ("aid", "call", "h", "requests", "kids", "held")
 
     def __init__(self, aid: int, call: _Call, h: "_Handle") -> None:
         self.aid = aid
         self.call = call
         self.h = h
-        self.children = 0  # outstanding children in the same pool (SPEC 4 rule 6)
+        self.requests: Dict[int, _Call] = {}  # the replica's request id -> the call it made
+        self.kids: Dict[_Call, None] = {}  # calls it made that have not ended, in call order
+        self.held: Optional[Tuple[str, str]] = None  # its failure, final once its kids end (rule 7)
 
 
 class _Handle:
     """A replica process as the controller sees it."""
 
     __slots__ = ("ps", "rid", "process", "conn", "pid", "ready", "shipped", "tasks", "attempts",
-                 "kill_reason", "retired", "proc", "limit", "kill_at", "reaped")
+                 "kill_reason", "retired", "proc", "limit", "kill_at", "reaped", "cancelling")
 
     def __init__(self, ps: "_PoolState", rid: int, process: Any, conn: Any, limit: Optional[int]) -> None:
         self.ps = ps
@@ -166,6 +183,8 @@ class _Handle:
         self.limit = limit
         self.kill_at = math.inf
         self.reaped = False
+        # async attempts asked to stop: aid -> (wall deadline, attempt, "timeout" or "cancelled")
+        self.cancelling: Dict[int, Tuple[float, _Attempt, str]] = {}
 
     def send(self, message: tuple) -> None:
         try:
@@ -213,6 +232,8 @@ class _Controller:
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
         self.ids = itertools.count(1)
         self.pools: Dict[Any, _PoolState] = {}
+        self.graph = Pools()  # every live pool, together: rules 6 and 7 are decided there
+        self.by_name: Dict[str, _PoolState] = {}
         self.variants: Dict[Any, str] = {}
         self.next_rid: Dict[str, int] = {}
         self.attempts: Dict[int, _Attempt] = {}
@@ -260,6 +281,8 @@ class _Controller:
                         break
                 self._timers()
                 self._end_runs()
+                if self.graph.waits:
+                    self._settle(self.graph.check(self._graph_now()))
         except BaseException as exc:  # a bug in the runtime: fail every waiting run, stop every replica
             self.failure = exc
             traceback.print_exc(file=sys.stderr)
@@ -278,6 +301,10 @@ class _Controller:
             t = min(t, self.deadlines[0][0])
         if self.watched:
             t = min(t, self.next_poll)
+        for ps in self.pools.values():
+            for h in ps.replicas.values():
+                for deadline, _, _ in h.cancelling.values():
+                    t = min(t, deadline)
         for h in self.retiring:
             t = min(t, h.kill_at)
         return None if t == math.inf else max(0.0, t - wall)
@@ -332,6 +359,17 @@ class _Controller:
             if h.kill_at <= wall:
                 h.kill_at = math.inf
                 self._kill(h)
+        for h in [h for ps in list(self.pools.values()) for h in ps.replicas.values() if h.cancelling]:
+            late = [(att, kind) for deadline, att, kind in h.cancelling.values() if deadline <= wall]
+            if late and not h.retired:
+                att, kind = late[0]
+                options = att.call.task.options
+                why = (f"ran past its timeout of {options.timeout.total_seconds():g} s" if kind == "timeout"
+                       else "was cancelled (rule 7)")
+                self._crash(h, "timeout" if kind == "timeout" else "crashed", (
+                    f"{h.where()} was killed: an async attempt of {att.call.task.name!r} {why}, and the "
+                    f"replica's event loop did not come back within {self.stop_grace:g} s to stop it (a "
+                    f"busy loop or a blocking call in an async task); the pool replaces the replica"))
 
     # ------------------------------------------------------------------ replica messages
     def _readable(self, h: _Handle) -> None:
@@ -347,6 +385,10 @@ class _Controller:
             self._done(h, msg[1], msg[2], msg[3])
         elif kind == P.CALL:
             self._nested(h, msg)
+        elif kind == P.WAITING:
+            self._waiting(h, msg[1], msg[2])
+        elif kind == P.CANCELLED:
+            self._stopped(h, msg[1])
         elif kind == P.READY:
             self._ready(h)
 
@@ -359,18 +401,116 @@ class _Controller:
     def _done(self, h: _Handle, aid: int, ok: bool, value: Any) -> None:
         att = self.attempts.pop(aid, None)
         if att is None:
-            return  # it timed out, or its replica was stopped: already settled
+            self._stopped(h, aid)  # it was asked to stop and ended first: the same as stopping
+            return
         h.attempts.discard(aid)
         call, ps = att.call, h.ps
+        if call.done:  # a sync attempt cancelled while it ran (rule 7): its result is dropped
+            self._do(ps, ps.pool.finish(self.now(ps), call.key, error="cancelled", message="its parent is gone"))
+            return
         if ok:
+            self._attempt_over(att, failed=False)
             self._do(ps, ps.pool.finish(self.now(ps), call.key))
             self._complete(call, True, value)
         else:
             call.error = value[:4] + (f"task {call.task.name!r} on {h.where()}",)
             call.detail = None
-            message = f"{value[1]}: {value[2]}"
             reason = _FAILURE_REASONS.get(value[1], "error")
+            # the runtime's own errors keep their message as it is (no type name per level)
+            message = f"{value[1]}: {value[2]}" if reason == "error" else value[2]
+            if self._attempt_over(att, failed=True):
+                att.held = (reason, message)  # FAIL_AFTER_EXECUTABLE_NODES_COMPLETE: later
+                return
             self._do(ps, ps.pool.finish(self.now(ps), call.key, error=reason, message=message))
+
+    def _stopped(self, h: _Handle, aid: int) -> None:
+        """An async attempt that was asked to stop (its timeout, or rule 7) has stopped."""
+        entry = h.cancelling.pop(aid, None)
+        if entry is None:
+            return
+        _, att, kind = entry
+        if kind == "timeout":  # it kept its slot until now: the replica was not to take more
+            call, ps = att.call, h.ps
+            self._attempt_over(att, failed=True)
+            if ps.key in self.pools:
+                self._do(ps, ps.pool.finish(self.now(ps), call.key, error="timeout", message=call.detail or ""))
+
+    def _waiting(self, h: _Handle, aid: int, requests: tuple) -> None:
+        """An attempt now blocks on the results of these nested calls (none: it runs again)."""
+        att = self.attempts.get(aid)
+        if att is None or att.call.key is None:
+            return
+        on = [n for n in (self._node(att.requests.get(r)) for r in requests) if n is not None]
+        self._settle(self.graph.waiting(self._graph_now(), (h.ps.name, att.call.key), on))
+
+    def _node(self, call: Optional[_Call]) -> Optional[tuple]:
+        """The pools' name for a call that has not ended: ``(pool, task id)``; a call waiting
+        for an identical one (``cache_serialize``) is named by that one."""
+        while call is not None and not call.done:
+            if call.key is not None and call.ps is not None:
+                return (call.ps.name, call.key)
+            call = call.leader
+        return None
+
+    def _graph_now(self) -> float:
+        """Policy seconds, never behind any pool's own clock (the pools decide together)."""
+        now = self.now()
+        for p in self.graph.pools.values():
+            if p.now > now:
+                now = p.now
+        return now
+
+    def _settle(self, decided: list) -> None:
+        """Carry out what the pools decided together (rule 6): ``[(pool name, actions)]``."""
+        for name, actions in decided:
+            ps = self.by_name.get(name)
+            if ps is not None:
+                self._do(ps, actions)
+
+    def _attempt_over(self, att: _Attempt, failed: bool) -> bool:
+        """Rule 7 when an attempt ends: the calls it made and still holds are cancelled, or,
+        when it failed under ``FAIL_AFTER_EXECUTABLE_NODES_COMPLETE``, run on while its
+        failure waits for them. Returns True in that last case."""
+        if att.call.key is None:
+            return False
+        run = att.call.run
+        policy = run.failure_policy if run is not None else FAIL_IMMEDIATELY
+        _, hold = self.graph.parent_ended((att.h.ps.name, att.call.key), failed, policy)
+        if hold and att.kids:
+            return True
+        for kid in list(att.kids):
+            self._cancel(kid, f"the task that called it, {att.call.task.name!r}, "
+                              f"{'failed' if failed else 'ended without waiting for it'}")
+        return False
+
+    def _cancel(self, call: _Call, why: str) -> None:
+        """Rule 7: a call nobody waits for any more stops (a queued one leaves its queue, a
+        running async attempt is cancelled on its replica, a sync one runs on unheard)."""
+        if call.done:
+            return
+        detail = f"task {call.task.name!r} was cancelled: {why}"
+        call.detail = detail
+        if call.leader is not None:  # waiting for an identical call: it just stops waiting
+            followers = call.leader.followers
+            if followers and call in followers:
+                followers.remove(call)
+            self._complete(call, False, P.runtime_error(TaskCancelledError(detail)))
+            return
+        ps, att = call.ps, call.attempt
+        if ps is None or call.key is None or ps.key not in self.pools:
+            self._complete(call, False, P.runtime_error(TaskCancelledError(detail)))
+            return
+        if att is not None and self.attempts.get(att.aid) is att:
+            if not call.task.is_async:  # cannot be stopped: its result will be dropped
+                self._complete(call, False, P.runtime_error(TaskCancelledError(detail)))
+                return
+            h = att.h
+            del self.attempts[att.aid]
+            h.attempts.discard(att.aid)
+            h.cancelling[att.aid] = (time.monotonic() + self.stop_grace, att, "cancelled")
+            h.send((P.CANCEL, att.aid))
+            self._attempt_over(att, failed=True)
+        self._do(ps, ps.pool.cancel(self.now(ps), call.key, detail))
 
     def _nested(self, h: _Handle, msg: tuple) -> None:
         _, parent_aid, request, ref, blob, payload, key = msg
@@ -384,7 +524,11 @@ class _Controller:
             return
         parent = self.attempts.get(parent_aid) if parent_aid is not None else None
         run = parent.call.run if parent is not None else None
-        self._submit(_Call(task, payload, key, (h, request), parent, run))
+        call = _Call(task, payload, key, (h, request), parent, run)
+        if parent is not None:
+            parent.requests[request] = call
+            parent.kids[call] = None
+        self._submit(call)
 
     # ------------------------------------------------------------------ calls
     def _submit(self, call: _Call) -> None:
@@ -399,39 +543,19 @@ class _Controller:
                 leader = self.cache.leaders.get(key)
                 if leader is not None:
                     leader.followers.append(call)
-                    call.ps = leader.ps
-                    self._count(call)
+                    call.leader = leader
                     return
                 self.cache.leaders[key] = call
                 call.followers = []
         ps = self._pool_for(task, call.run)
         call.ps = ps
         call.key = f"{task.short_name}#{next(self.ids)}"
+        call.leader = None
         ps.calls[call.key] = call
-        self._count(call)
+        att = call.parent
+        if att is not None and att.call.key is not None:
+            self.graph.called((att.h.ps.name, att.call.key), (ps.name, call.key))
         self._do(ps, ps.pool.submit(self.now(ps), call.key, retries=task.options.retries))
-
-    def _count(self, call: _Call) -> None:
-        """A child now outstanding in its parent's own pool makes the parent wait (SPEC 4 rule 6)."""
-        att = call.parent
-        if att is None or att.h.ps is not call.ps or self.attempts.get(att.aid) is not att:
-            return
-        call.counted = True
-        att.children += 1
-        if att.children == 1:
-            ps = att.h.ps
-            self._do(ps, ps.pool.task_waiting(self.now(ps), att.call.key))
-
-    def _uncount(self, call: _Call) -> None:
-        if not call.counted:
-            return
-        call.counted = False
-        att = call.parent
-        att.children -= 1
-        if att.children == 0 and self.attempts.get(att.aid) is att:
-            ps = att.h.ps
-            if ps.key in self.pools:
-                self._do(ps, ps.pool.task_resumed(self.now(ps), att.call.key))
 
     def _complete(self, call: _Call, ok: bool, value: Any) -> None:
         """The call is over for good: store, share with followers, answer its caller."""
@@ -440,7 +564,12 @@ class _Controller:
         call.done = True
         if call.ps is not None and call.key is not None:
             call.ps.calls.pop(call.key, None)
-        self._uncount(call)
+            self.graph.ended((call.ps.name, call.key))
+        att = call.parent
+        if att is not None:
+            att.kids.pop(call, None)
+            if att.held is not None and not att.kids:
+                self._final_failure(att)
         key = call.cache_key
         if key is not None:
             if ok:
@@ -452,7 +581,6 @@ class _Controller:
                     if ok:
                         self._complete(f, True, value)
                     else:  # the first one takes its turn; the others follow it
-                        self._uncount(f)
                         self._submit(f)
         origin = call.origin
         if type(origin) is _Waiter:
@@ -466,6 +594,14 @@ class _Controller:
             h, request = origin
             if not h.retired:
                 h.send((P.REPLY, request, ok, value))
+
+    def _final_failure(self, att: _Attempt) -> None:
+        """The children of a failed attempt have all ended: its failure is final now (rule 7)."""
+        reason, message = att.held
+        att.held = None
+        ps = att.h.ps
+        if ps.key in self.pools and att.call.key in ps.pool.running:
+            self._do(ps, ps.pool.finish(self.now(ps), att.call.key, error=reason, message=message))
 
     def _fail(self, ps: _PoolState, key: str, reason: str, message: str) -> None:
         call = ps.calls.get(key)
@@ -516,6 +652,8 @@ class _Controller:
         pool = Pool(policy, name=name, first_replica_id=first) if policy is not None \
             else Unpooled(name, first_replica_id=first)
         ps = self.pools[key] = _PoolState(key, name, pool, task)
+        self.graph.add(pool)
+        self.by_name[name] = ps
         self.policies[name] = policy
         self.resources[name] = task.resources
         if scoped:
@@ -542,6 +680,9 @@ class _Controller:
 
     def _close_pool(self, ps: _PoolState, reason: str) -> None:
         self.pools.pop(ps.key, None)
+        if self.by_name.get(ps.name) is ps:
+            del self.by_name[ps.name]
+            self.graph.remove(ps.name)
         self._do(ps, ps.pool.close(self.now(ps), reason))
 
     def _do(self, ps: _PoolState, actions: list) -> None:
@@ -578,7 +719,7 @@ class _Controller:
         else:
             h.shipped.add(fid)
         aid = next(self.ids)
-        self.attempts[aid] = _Attempt(aid, call, h)
+        att = self.attempts[aid] = call.attempt = _Attempt(aid, call, h)
         h.attempts.add(aid)
         timeout = task.options.timeout
         if timeout is not None:
@@ -664,6 +805,8 @@ class _Controller:
             self._reap(h)
 
     def _kill(self, h: _Handle) -> None:
+        """Kill the replica and every process its tasks started (its own process group)."""
+        _kill_group(h.pid)
         try:
             h.process.kill()
         except Exception:
@@ -678,6 +821,7 @@ class _Controller:
         except (KeyError, ValueError, OSError):
             pass
         h.reaped = True
+        _kill_group(h.pid)  # what its tasks started and left behind goes with it
         if h in self.retiring:
             self.retiring.remove(h)
         self.handles.discard(h)
@@ -699,9 +843,11 @@ class _Controller:
             detail = f"{h.where()} died ({how})"
             if not h.ready:
                 detail += " while starting; its output above may say why"
-        calls = [self.attempts[a].call for a in h.attempts if a in self.attempts]
-        for call in calls:
-            call.detail = f"task {call.task.name!r} failed: {detail}"
+        held = [self.attempts[a] for a in h.attempts if a in self.attempts]
+        held += [att for _, att, kind in h.cancelling.values() if kind == "timeout"]
+        h.cancelling.clear()
+        for att in held:
+            att.call.detail = f"task {att.call.task.name!r} failed: {detail}"
         self._retire(h, kill=True)
         ps.replicas.pop(h.rid, None)
         if not h.ready:
@@ -709,6 +855,8 @@ class _Controller:
         if ps.key not in self.pools:
             return
         self._do(ps, ps.pool.replica_crashed(self.now(ps), h.rid, reason))
+        for att in held:  # rule 7: what those attempts called is no longer wanted
+            self._attempt_over(att, failed=True)
         if ps.start_failures >= _START_FAILURES_LIMIT and ps.key in self.pools:
             for call in ps.calls.values():
                 call.detail = (f"task {call.task.name!r} failed: {_START_FAILURES_LIMIT} replicas of "
@@ -720,12 +868,15 @@ class _Controller:
         ps = h.ps
         seconds = call.task.options.timeout.total_seconds()
         if call.task.is_async:
+            # Cancelled on its replica; it keeps its slot until the replica says it stopped,
+            # so that a replica whose event loop never comes back takes no more work: after
+            # stop_grace it is killed instead (see _timers).
             call.detail = (f"task {call.task.name!r} ran longer than its timeout of {seconds:g} s "
                            f"on {h.where()}; the attempt was cancelled")
             del self.attempts[att.aid]
             h.attempts.discard(att.aid)
+            h.cancelling[att.aid] = (time.monotonic() + self.stop_grace, att, "timeout")
             h.send((P.CANCEL, att.aid))
-            self._do(ps, ps.pool.finish(self.now(ps), call.key, error="timeout", message=call.detail))
         else:
             h.kill_reason = "timeout"
             self._crash(h, "timeout", (
@@ -877,7 +1028,8 @@ class Runtime:
     """
 
     def __init__(self, time_scale: float = 1.0, cold_start: float = 0.0, *,
-                 start_method: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0) -> None:
+                 start_method: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0,
+                 failure_policy: Any = FAIL_IMMEDIATELY) -> None:
         self.time_scale = _number("time_scale", time_scale, positive=True)
         self.cold_start = _number("cold_start", cold_start, positive=False)
         memory_poll = _number("memory_poll", memory_poll, positive=True)
@@ -890,25 +1042,37 @@ class Runtime:
             allowed = [m for m in ("forkserver", "spawn") if m in methods]
             raise ValueError(f"start_method={start_method!r} is not valid: one of {allowed} "
                              f"(never 'fork': a forked copy of a threaded process can deadlock)")
+        self.failure_policy = check_failure_policy(failure_policy)
         ctx = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             ctx.set_forkserver_preload([_replica_module.__name__])
+            # Started now, not by the first replica: otherwise the first cold start pays the
+            # server's own start (about 0.2 s), and replicas of one burst are ready at
+            # different times, which changes which one scales down first (rule 3).
+            multiprocessing.forkserver.ensure_running()
         self.start_method = start_method
         self._c = _Controller(ctx, self.time_scale, self.cold_start, memory_poll, stop_grace)
         _controllers.add(self._c)
         self._thread = self._c.thread = threading.Thread(target=self._c.loop, name="reuse-ref-controller", daemon=True)
         self._thread.start()
         self._finalizer = weakref.finalize(self, _close_controller, self._c, False)
+        # At exit our own hook (_close_all) closes every runtime and waits for it; a
+        # finalizer running then too would race multiprocessing's exit hook.
+        self._finalizer.atexit = False
 
     # ------------------------------------------------------------------ running
-    def run(self, task: Task, *args: Any, **kwargs: Any) -> Run:
+    def run(self, task: Task, *args: Any, failure_policy: Any = None, **kwargs: Any) -> Run:
         """Run ``task(*args, **kwargs)`` on a replica of its environment's pool and wait for it.
 
         Returns a :class:`Run`; a failed task raises its error here (the user's exception
         with the replica's traceback as a note, or ``StarvationError``,
         ``ReplicaCrashedError``, ``OOMError``, ``TaskTimeoutError``). Bad input (not a
         task, arguments that do not fit its signature) raises ``ValueError``.
+        ``failure_policy`` (``"FAIL_IMMEDIATELY"`` or
+        ``"FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"``; the runtime's own by default) says
+        what a failed task does to the other tasks its parent called (rule 7).
         """
+        policy = self.failure_policy if failure_policy is None else check_failure_policy(failure_policy)
         if type(task) is not Task and not isinstance(task, Task):
             P.check_task(task)
         options = task.options
@@ -934,7 +1098,7 @@ class Runtime:
             raise ValueError(f"arguments for task {task.name!r} are not valid: they cannot be "
                              f"pickled to reach a replica ({exc!r})") from None
         waiter = _Waiter()
-        run = _RunState(next(_run_ids), waiter)
+        run = _RunState(next(_run_ids), waiter, policy)
         run.call = _Call(task, payload, key, waiter, None, run)
         start = time.perf_counter()
         c.post(("run", run))
@@ -1007,7 +1171,11 @@ class Runtime:
 
 
 def _close_controller(c: _Controller, wait: bool) -> None:
-    """Ask the controller to stop every replica and end; with ``wait``, until it has."""
+    """Ask the controller to stop every replica and end; with ``wait``, until it has.
+
+    A controller is forgotten only once its thread has ended, so that the exit hook
+    still waits for one that a finalizer asked to close a moment before.
+    """
     thread = c.thread
     if thread is None:
         return
@@ -1020,7 +1188,8 @@ def _close_controller(c: _Controller, wait: bool) -> None:
                 thread.join(0.1)
             except KeyboardInterrupt:  # a second Ctrl-C must not leave replicas behind
                 continue
-    _controllers.discard(c)
+    if not thread.is_alive():
+        _controllers.discard(c)
 
 
 _default: Optional[Runtime] = None

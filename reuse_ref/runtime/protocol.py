@@ -9,13 +9,16 @@ Controller to replica::
 
     (RUN, attempt_id, function_id, function_bytes_or_None, payload, is_async)
     (REPLY, request_id, ok, result_bytes_or_error)     the answer to a nested CALL
-    (CANCEL, attempt_id)                                 an async attempt ran out of time
+    (CANCEL, attempt_id)                                 stop an async attempt (its timeout, or rule 7)
 
 Replica to controller::
 
     (READY, pid)                                         the cold start is over
     (DONE, attempt_id, ok, result_bytes_or_error)
     (CALL, parent_attempt_id, request_id, task_ref, task_bytes_or_None, payload, cache_key)
+    (WAITING, attempt_id, request_ids)                   an async attempt now blocks on these calls
+                                                         (an empty tuple: it runs again; rule 6)
+    (CANCELLED, attempt_id)                              a cancelled attempt has stopped
 
 A function is shipped once per replica (``function_bytes`` on its first RUN there, then
 ``None``); a task that a replica calls is shipped once per replica the same way
@@ -47,6 +50,8 @@ CANCEL = "cancel"
 READY = "ready"
 DONE = "done"
 CALL = "call"
+WAITING = "waiting"
+CANCELLED = "cancelled"
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../reuse_ref/
@@ -249,7 +254,10 @@ def load_error(error: Error) -> BaseException:
             exc = pickle.loads(blob)
         except Exception:
             exc = None
-    if not isinstance(exc, BaseException):
+    if not isinstance(exc, Exception):
+        # Not an Exception (SystemExit, KeyboardInterrupt, CancelledError, ...) or nothing
+        # that unpickles: raised here as itself, it would end the caller's program or look
+        # like the caller being cancelled, so it comes back as the task's error, naming it.
         exc = RemoteTaskError(name, message, text)
     if text:
         try:

@@ -52,6 +52,10 @@ def main(conn: Any, alive: Any, env: Dict[str, str], cold_start: float) -> None:
     and secrets).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the controller, which stops us
+    try:  # a process group of our own: stopping the replica stops what its tasks started, too
+        os.setpgid(0, 0)
+    except OSError:
+        pass
     threading.Thread(target=_watchdog, args=(alive,), name="reuse-replica-watchdog", daemon=True).start()
     os.environ.clear()
     os.environ.update(env)
@@ -68,6 +72,15 @@ def _watchdog(alive: Any) -> None:
         alive.poll(None)  # nothing is ever written: it returns at end of file
     except Exception:
         pass
+    # The controller is gone, and nobody is left to stop what our tasks started: take our
+    # whole process group down with us (our own exit status no longer matters to anyone).
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    if os.getpgid(0) == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
     _exit_now(0)
 
 
@@ -102,6 +115,10 @@ class _Replica:
         self.blobs: Dict[int, bytes] = {}  # function id -> cloudpickled function, as shipped
         self.functions: Dict[int, Callable] = {}
         self.running: Dict[int, asyncio.Task] = {}
+        self.cancelled: set = set()  # async attempts the controller asked to stop
+        self.calls: Dict[Any, int] = {}  # the future of each nested call in flight -> its request id
+        self.blocked: Dict[int, tuple] = {}  # attempt -> the calls it was last reported waiting on
+        self._check_due = False
         self.pending: Dict[int, Callable[[bool, Any], None]] = {}  # request id -> how to wake its waiter
         self.request_ids = itertools.count(1)
         self.task_refs: Dict[int, tuple] = {}  # id(task) -> (ref, task): each task shipped once
@@ -162,6 +179,7 @@ class _Replica:
                 if wake is not None:
                     wake(msg[2], msg[3])
             elif kind == P.CANCEL:
+                self.cancelled.add(msg[1])
                 loop.call_soon_threadsafe(self._cancel, msg[1])
         return None
 
@@ -177,7 +195,7 @@ class _Replica:
         try:
             fn = self._function(fid)
             args, kwargs = P.loads(payload)
-            out = (P.DONE, aid, True, P.dumps(fn(*args, **kwargs)))
+            out = (P.DONE, aid, True, _result_bytes(fn, fn(*args, **kwargs)))
         except BaseException as exc:  # SystemExit too: it is the task's failure, not the replica's
             out = (P.DONE, aid, False, P.dump_error(exc))
         finally:
@@ -193,19 +211,56 @@ class _Replica:
         try:
             fn = self._function(fid)
             args, kwargs = P.loads(payload)
-            out = (P.DONE, aid, True, P.dumps(await fn(*args, **kwargs)))
-        except asyncio.CancelledError:
-            return  # timed out: the controller has already failed this attempt
+            out = (P.DONE, aid, True, _result_bytes(fn, await fn(*args, **kwargs)))
+        except asyncio.CancelledError as exc:
+            if aid in self.cancelled:  # we were told to stop: say that we have
+                out = (P.CANCELLED, aid)
+            else:  # the task's own: it awaited something that someone else cancelled
+                out = (P.DONE, aid, False, P.dump_error(exc))
         except BaseException as exc:
             out = (P.DONE, aid, False, P.dump_error(exc))
         finally:
             self.running.pop(aid, None)
+            self.cancelled.discard(aid)
+            self.blocked.pop(aid, None)
         self.send(out)
 
     def _cancel(self, aid: int) -> None:
         task = self.running.get(aid)
         if task is not None:
             task.cancel()
+        elif aid in self.cancelled:  # it ended before the request came: nothing to stop
+            self.cancelled.discard(aid)
+            self.send((P.CANCELLED, aid))
+
+    # ------------------------------------------------------------------ waiting (rule 6)
+    def look_at_waiting(self) -> None:
+        """Ask for :meth:`_report_waiting` once the loop has run what is ready now, that is,
+        once every attempt that just called a task has reached its next ``await``."""
+        if not self._check_due:
+            self._check_due = True
+            self.loop.call_soon(self._report_waiting)
+
+    def _report_waiting(self) -> None:
+        """Tell the controller which async attempts now block on nested calls only.
+
+        An attempt *waits* while its asyncio task is suspended on nothing but the results
+        of tasks it called: a call's future, a task that awaits one, or ``asyncio.gather``
+        over such things. A child started with ``ensure_future`` and not awaited does not
+        make its parent wait. Only changes are sent.
+        """
+        self._check_due = False
+        for aid, task in list(self.running.items()):
+            on = _blocked_on(getattr(task, "_fut_waiter", None), self.calls)
+            on = tuple(sorted(on)) if on else ()
+            if on != self.blocked.get(aid, ()):
+                if on:
+                    self.blocked[aid] = on
+                else:
+                    self.blocked.pop(aid, None)
+                self.send((P.WAITING, aid, on))
+        if self.calls:  # an attempt may come to await a call it made earlier: look again soon
+            self.loop.call_later(0.01, self.look_at_waiting)
 
     def task_ref(self, task: Any) -> tuple:
         """``(ref, bytes or None)``: the task's number on this replica, and its pickle the first time."""
@@ -237,19 +292,34 @@ class _Caller:
             return self._acall(request)
         return _unwrap(*self._blocking(request))
 
-    def _send(self, request: tuple, wake: Callable[[bool, Any], None]) -> None:
+    def _send(self, request: tuple, wake: Callable[[bool, Any], None]) -> int:
         replica = self.replica
         rid = next(replica.request_ids)
         replica.pending[rid] = wake  # before sending: the reply may come at once
         parent, ref, blob, payload, key = request
         replica.send((P.CALL, parent, rid, ref, blob, payload, key))
+        return rid
 
     def _blocking(self, request: tuple) -> Any:
         """Send the call and block this thread until the answer: read it ourselves when nobody
         else reads (a sync task's own call), else wait for the reader to hand it over."""
         replica = self.replica
         waiter = _Waiter()
-        self._send(request, waiter.set)
+        rid = self._send(request, waiter.set)
+        aid = request[0]
+        if aid is not None:  # this thread is the attempt, and it now blocks on the call
+            replica.blocked[aid] = (rid,)
+            replica.send((P.WAITING, aid, (rid,)))
+        try:
+            self._wait(waiter)
+        finally:
+            if aid is not None:
+                replica.blocked.pop(aid, None)
+                replica.send((P.WAITING, aid, ()))
+        return waiter.value
+
+    def _wait(self, waiter: "_Waiter") -> None:
+        replica = self.replica
         while not waiter.is_set():
             if replica.role.acquire(blocking=False):
                 try:
@@ -258,7 +328,6 @@ class _Caller:
                     replica.role.release()
             else:
                 waiter.wait(0.05)  # the reader will set it; look again in case it stopped reading
-        return waiter.value
 
     async def _acall(self, request: tuple) -> Any:
         loop = asyncio.get_running_loop()
@@ -266,5 +335,55 @@ class _Caller:
             # an event loop of the task's own (asyncio.run in a sync task): block it
             return _unwrap(*self._blocking(request))
         fut = loop.create_future()
-        self._send(request, lambda ok, value: loop.call_soon_threadsafe(_settle, fut, ok, value))
-        return _unwrap(*await fut)
+        replica = self.replica
+        calls = replica.calls
+
+        def answered(ok: bool, value: Any) -> None:
+            loop.call_soon_threadsafe(_settle, fut, ok, value)
+
+        rid = self._send(request, answered)
+        calls[fut] = rid
+        replica.look_at_waiting()
+        try:
+            return _unwrap(*await fut)
+        finally:
+            calls.pop(fut, None)
+            replica.look_at_waiting()
+
+
+def _blocked_on(fut: Any, calls: Dict[Any, int]) -> Optional[set]:
+    """The request ids of the nested calls that ``fut`` waits on, when it waits on nothing
+    else; ``None`` when it waits on something else too (a sleep, a lock, I/O) or runs."""
+    if fut is None:
+        return None
+    rid = calls.get(fut)
+    if rid is not None:
+        return {rid}
+    if isinstance(fut, asyncio.Task):
+        if fut.done():
+            return set()
+        return _blocked_on(getattr(fut, "_fut_waiter", None), calls)
+    children = getattr(fut, "_children", None)  # the future of asyncio.gather
+    if children is None or fut.done():
+        return None
+    out: set = set()
+    for child in children:
+        if child.done():
+            continue
+        on = _blocked_on(child, calls)
+        if on is None:
+            return None
+        out |= on
+    return out
+
+
+def _result_bytes(fn: Any, result: Any) -> bytes:
+    """The result as bytes for its caller, or a ``TypeError`` that says whose result it is."""
+    try:
+        return P.dumps(result)
+    except Exception as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise TypeError(
+            f"the result of task {name!r} ({type(result).__name__}) cannot be pickled to go back to "
+            f"its caller: {exc}; return plain data (numbers, strings, lists, dicts, dataclasses)"
+        ) from None

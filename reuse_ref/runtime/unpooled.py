@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Dict, Hashable, List, Optional
 
 from ..pool import Action, Dispatch, FailTask, StartReplica, StopReplica
+from ..records import RETRYING
 from ..trace import Record
 
 __all__ = ["Unpooled", "STOP_REASON"]
@@ -31,6 +32,8 @@ class Unpooled:
 
     policy = None
     wakeup_at: Optional[float] = None
+    queue: tuple = ()  # nothing ever waits for a replica here: a fresh one starts at once
+    saturated = False  # so rule 6 never finds a task of this machine that cannot start
 
     def __init__(self, name: str = "env", *, first_replica_id: int = 1) -> None:
         self.name = name
@@ -97,11 +100,19 @@ class Unpooled:
         self._record("replica_stop", replica, None, reason)
         return self._fail_attempt(task, replica, reason, f"replica {replica} of {self.name!r} stopped: {reason}")
 
-    def task_waiting(self, now: float, task: Hashable) -> List[Action]:
+    def cancel(self, now: float, task: Hashable, message: str = "") -> List[Action]:
+        """Rule 7: the task is no longer wanted; its replica stops (never retried)."""
         self._tick(now)
+        if task in self.running:
+            return self.finish(now, task, error="cancelled", message=message)
+        for replica, t in list(self.starting.items()):
+            if t == task:
+                del self.starting[replica]
+                self._record("task_failed", None, task, "cancelled")
+                self._record("replica_stop", replica, None, STOP_REASON)
+                self.retries.pop(task, None)
+                return [StopReplica(replica, STOP_REASON), FailTask(task, "cancelled", message)]
         return []
-
-    task_resumed = task_waiting
 
     def advance(self, now: float) -> List[Action]:
         self._tick(now)
@@ -130,8 +141,8 @@ class Unpooled:
     def _fail_attempt(self, task: Hashable, replica: int, reason: str, message: str,
                       stop: Optional[int] = None) -> List[Action]:
         """The attempt failed: record it, stop its replica (``stop``), then retry on a new one or give up."""
-        retry = self.attempts[task] <= self.retries.get(task, 0)
-        self._record("task_failed", replica, task, f"{reason} (retrying)" if retry else reason)
+        retry = reason != "cancelled" and self.attempts[task] <= self.retries.get(task, 0)
+        self._record("task_failed", replica, task, reason + RETRYING if retry else reason)
         actions: List[Action] = []
         if stop is not None:
             self._record("replica_stop", stop, None, STOP_REASON)
