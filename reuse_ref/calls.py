@@ -64,22 +64,27 @@ class Family:
         return self.pool if self.pool_of is None else self.pool_of[task]
 
     # ------------------------------------------------------------------ events from the driver
-    def dispatched(self, task: Any) -> Iterator[Tuple[float, Job]]:
-        """An attempt of ``task`` started: on its first, its children are scheduled (``(at, child)``)."""
+    def dispatched(self, task: Any) -> Iterator[Tuple[float, List[Job]]]:
+        """An attempt of ``task`` started: on its first, its children are scheduled, as
+        ``(at, children called at that offset)``; children called at the same moment are
+        called together, as a parent's loop of calls is."""
         if task in self.children and task not in self.called:
             self.called.add(task)
+            groups: Dict[float, List[Job]] = {}
             for kid in self.children[task]:
-                yield kid.at, kid
+                groups.setdefault(kid.at, []).append(kid)
+            yield from groups.items()
 
-    def arrive(self, kid: Job, now: float) -> None:
-        """A child's call time came: submit it, unless its parent is gone or failing."""
-        parent = kid.parent
-        if parent in self.gone or parent in self.held:
-            self._skip(kid)
-            return
-        self.pools.called(self.node(parent), self.node(kid.id))
-        p = self.pool_for(kid.id)
-        self.carry(p, p.submit(now, kid.id, kid.retries), now)
+    def arrive(self, kids: List[Job], now: float) -> None:
+        """Children's call time came: submit them, unless their parent is gone or failing."""
+        parent = kids[0].parent
+        for kid in kids:
+            if parent in self.gone or parent in self.held:
+                self._skip(kid)
+                continue
+            self.pools.called(self.node(parent), self.node(kid.id))
+            p = self.pool_for(kid.id)
+            self.carry(p, p.submit(now, kid.id, kid.retries), now)
         if parent in self.awaiting:
             self._await(parent, now)
 

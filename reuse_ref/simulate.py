@@ -148,8 +148,8 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
                 heappush(heap, (now + by_id[task].duration, _WORK, seq, task, a.attempt))
                 seq += 1
                 if family is not None:
-                    for at, kid in family.dispatched(task):
-                        heappush(heap, (now + at, _ARRIVE, seq, kid, None))
+                    for at, kids in family.dispatched(task):
+                        heappush(heap, (now + at, _ARRIVE, seq, kids, None))
                         seq += 1
             elif kind is StartReplica:
                 heappush(heap, (now + cold_start, _READY, seq, a.replica, p))

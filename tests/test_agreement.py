@@ -1,0 +1,95 @@
+"""The two drivers agree: 22 workloads through the simulator and through real replicas.
+
+Both drivers feed the same pools (``reuse_ref.pool`` and ``reuse_ref.pools``), so for the
+same workload they must tell the same story (:func:`agreement.story`): cold and warm
+starts, peak replicas, the order and reasons of stops, every failure reason and each
+starvation record. Real clocks are noisy, so no workload here has a tie that noise could
+flip: top-level jobs arrive one at a time, events that the rules order are at least 10
+policy seconds apart (0.5 s of wall time at the scale used), and replicas go idle far
+enough apart that which one a scale-down picks does not depend on milliseconds.
+"""
+from __future__ import annotations
+
+import sys
+
+import cloudpickle
+import pytest
+
+import agreement
+from agreement import Case, policy, ran, simulated, story
+from reuse_ref import Job
+
+cloudpickle.register_pickle_by_value(agreement)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def J(id, at, duration, parent=None, env=None, retries=0, name=None):
+    return Job(id, float(at), float(duration), name, parent, retries, env)
+
+
+def fan(first, n, child, parent_duration, env="a", at=0, child_at=0, kid_env=None):
+    return [J(first, at, parent_duration, env=env)] + [
+        J(first + 1 + k, child_at, child + 10 * k, parent=first, env=kid_env) for k in range(n)]
+
+
+CASES = [
+    # one pool: scale up on staggered arrivals, then one scale-down per idle replica, 45 s apart
+    Case("scale_up_then_down", [J(0, 0, 150, env="a"), J(1, 20, 40, env="a"), J(2, 40, 65, env="a")],
+         {"a": policy(replicas=(1, 3), scaledown_ttl=30, idle_ttl=60)}),
+    Case("concurrency_two", [J(i, 15 * i, 60, env="a") for i in range(4)],
+         {"a": policy(replicas=(1, 2), concurrency=2, scaledown_ttl=30, idle_ttl=60)}),
+    Case("two_waves", [J(0, 0, 40, env="a"), J(1, 20, 60, env="a"), J(2, 300, 40, env="a"), J(3, 320, 60, env="a")],
+         {"a": policy(replicas=(1, 2), scaledown_ttl=30, idle_ttl=120)}),
+    Case("spaced_arrivals", [J(i, 40 * i, 15, env="a") for i in range(5)],
+         {"a": policy(replicas=(0, 3), scaledown_ttl=30, idle_ttl=60)}),
+    Case("idle_then_cold_again", [J(0, 0, 10, env="a"), J(1, 100, 10, env="a")],
+         {"a": policy(replicas=2, idle_ttl=30)}),
+    Case("always_on", [J(0, 0, 100, env="a"), J(1, 20, 30, env="a")],
+         {"a": policy(replicas=(1, 2), idle_ttl=None, scaledown_ttl=30)}),
+    Case("queue_then_warm", [J(0, 0, 30, env="a"), J(1, 15, 30, env="a"), J(2, 30, 30, env="a")],
+         {"a": policy(replicas=1, idle_ttl=60)}),
+    Case("fan_out_fits", fan(0, 2, 20, 40), {"a": policy(replicas=(1, 3), concurrency=2, idle_ttl=60)}),
+    Case("fan_out_starves", fan(0, 3, 10, 20), {"a": policy(replicas=1)}),
+    Case("fan_out_starves_late_child", fan(0, 2, 10, 20, child_at=40), {"a": policy(replicas=1)}),
+    Case("nested_two_envs", fan(0, 2, 20, 10, kid_env="b"),
+         {"a": policy(replicas=1), "b": policy(replicas=1, concurrency=2, idle_ttl=60)}),
+    Case("starvation_across_envs", [J(0, 0, 10, env="a"), J(1, 0, 10, parent=0, env="b"),
+                                    J(2, 0, 10, parent=1, env="a")],
+         {"a": policy(replicas=1), "b": policy(replicas=1)}),
+    Case("cross_envs_with_room", [J(0, 0, 10, env="a"), J(1, 0, 10, parent=0, env="b"),
+                                  J(2, 0, 10, parent=1, env="a")],
+         {"a": policy(replicas=1, concurrency=2, idle_ttl=60), "b": policy(replicas=1)}),
+    Case("starvation_beside_a_healthy_env", fan(0, 2, 10, 20) + [J(10 + i, 5 + 40 * i, 15, env="b") for i in range(3)],
+         {"a": policy(replicas=1), "b": policy(replicas=1, idle_ttl=60)}),
+    Case("independent_envs", [J(i, 40 * i, 15, env="a") for i in range(3)] + [J(10 + i, 20 + 40 * i, 15, env="b") for i in range(3)],
+         {"a": policy(replicas=(0, 2), idle_ttl=60), "b": policy(replicas=1, idle_ttl=90)}),
+    Case("crash_retried", [J(0, 0, 20, env="a", retries=1, name="crash"), J(1, 15, 60, env="a")],
+         {"a": policy(replicas=(1, 2), idle_ttl=60)}),
+    Case("crash_final", [J(0, 0, 20, env="a", name="crash"), J(1, 15, 60, env="a")],
+         {"a": policy(replicas=(1, 2), idle_ttl=60)}),
+    Case("crashed_child_cancels_sibling", [J(0, 0, 5, env="a"), J(1, 0, 20, parent=0, name="crash"),
+                                           J(2, 15, 300, parent=0)],
+         {"a": policy(replicas=1, concurrency=3, idle_ttl=60)}),
+    Case("crashed_child_sibling_finishes", [J(0, 0, 5, env="a"), J(1, 0, 20, parent=0, name="crash"),
+                                            J(2, 0, 20, parent=0, env="b")],
+         {"a": policy(replicas=1, concurrency=2, idle_ttl=60), "b": policy(replicas=1, idle_ttl=60)},
+         "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"),
+    Case("concurrency_four", [J(i, 10 * i, 45, env="a") for i in range(6)],
+         {"a": policy(replicas=(1, 2), concurrency=4, scaledown_ttl=30, idle_ttl=60)}),
+    Case("two_levels_one_env", [J(0, 0, 10, env="a"), J(1, 0, 10, parent=0), J(2, 0, 10, parent=1)],
+         {"a": policy(replicas=1, concurrency=3, idle_ttl=60)}),
+    Case("starves_under_fail_after", fan(0, 2, 10, 20), {"a": policy(replicas=1)},
+         "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"),
+]
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 20 and len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_both_drivers_tell_the_same_story(case, tmp_path, monkeypatch):
+    monkeypatch.setattr(agreement, "MARKERS", str(tmp_path))
+    expected = story(simulated(case))
+    assert story(ran(case)) == expected
