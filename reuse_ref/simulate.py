@@ -1,4 +1,4 @@
-"""The virtual-clock driver: run a workload through a :class:`~reuse_ref.pool.Pool` (SPEC 5).
+"""The virtual-clock driver: run a workload through a :class:`~reuse_ref.pool.Pool`.
 
 The clock is a heap of ``(time, kind, seq, ...)`` events, as in SimPy. The driver only
 moves time forward and carries out the pool's actions; every decision is the pool's:
@@ -96,7 +96,7 @@ def simulate(policy: ReusePolicy, workload: Sequence[Job], cold_start: float = 1
     * ``progress``: show a tqdm bar of jobs ended; ``None`` shows one when the workload
       has more than 100,000 jobs.
     * ``crashes``: optional ``(time, replica)`` or ``(time, replica, "oom")`` pairs: that
-      replica dies at that time if it is alive (SPEC 4 rule 5).
+      replica dies at that time if it is alive (rule 5).
 
     The run continues after the last job until the pool's timers have nothing left to do,
     so the trace includes the idle tail that ``scaledown_ttl`` and ``idle_ttl`` cost. The

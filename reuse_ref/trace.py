@@ -1,4 +1,4 @@
-"""Trace records: every event and action of a pool, and the measures of SPEC 6.
+"""Trace records: every event and action of a pool, and the measures computed from them.
 
 A :class:`Trace` is what a simulation or a runtime session leaves behind: its records in
 the order they happened, plus the policy and resources of each environment. Everything
@@ -65,7 +65,7 @@ def percentile(values: List[float], p: float) -> float:
 
 @dataclass(frozen=True)
 class Measures:
-    """The measures of SPEC 6, computed from a trace's records by :meth:`Trace.measures`.
+    """The measures of a trace, computed from a trace's records by :meth:`Trace.measures`.
 
     Counts:
 
@@ -168,7 +168,7 @@ class Trace:
     ``Trace(records, policies={env: ReusePolicy}, resources={env: Resources or None})``,
     where ``records`` are :class:`Record` s or plain tuples in the same field order (the
     rows a :class:`~reuse_ref.pool.Pool` writes). A trace is read-only. Records are kept
-    in the order they happened. The measures of SPEC 6 are computed from the records
+    in the order they happened. The measures are computed from the records
     alone (see :meth:`measures`), and so are the series, the CSV and the DataFrame.
     """
 
@@ -226,7 +226,7 @@ class Trace:
 
     # ------------------------------------------------------------------ measures
     def measures(self, env: Optional[str] = None) -> Measures:
-        """The measures of SPEC 6 for environment ``env``, or for the whole trace (see :class:`Measures`)."""
+        """The measures for environment ``env``, or for the whole trace (see :class:`Measures`)."""
         with gc_paused():
             return self._measures(self._select(env))
 

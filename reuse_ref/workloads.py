@@ -1,4 +1,4 @@
-"""Workloads for the simulator: a workload is a list of :class:`Job` (SPEC 5).
+"""Workloads for the simulator: a workload is a list of :class:`Job`.
 
 A job arrives at ``at`` seconds, runs for ``duration`` seconds of work and ends. A job
 with a ``parent`` is a child task: its ``at`` counts from the moment its parent *starts
@@ -279,8 +279,8 @@ def fan_out(n_children: int, child_duration: float, parent_duration: float = 5.0
     The parent (id ``first_id``) arrives at ``at``; its children (ids ``first_id + 1`` ...)
     are called ``child_at`` seconds after it starts. The parent works for
     ``parent_duration`` seconds, then waits, holding its slot, until every child has ended:
-    the shape that starves a pool whose every slot is held by a waiting parent (SPEC 4
-    rule 6).
+    the shape that starves a pool whose every slot is held by a waiting parent (rule
+    6).
     """
     n_children = _count("n_children", n_children)
     child_duration = _number("child_duration", child_duration)
