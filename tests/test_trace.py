@@ -1,4 +1,4 @@
-"""Trace measures (SPEC 6) on a small hand-made trace whose answers are worked out by hand."""
+"""Trace measures on a small hand-made trace whose answers are worked out by hand."""
 from __future__ import annotations
 
 import csv
@@ -59,6 +59,7 @@ def test_measures_of_the_hand_made_trace():
         warm_starts=3,        # B, and both attempts of C, went to replica 1 after A
         wait_p50=10.0,        # waits: A 10, B 10, C 20 - 12 = 8 (D never started)
         wait_p95=10.0,        # nearest rank: ceil(0.95 x 3) = 3rd of [8, 10, 10]
+        wait_p99=10.0,
         wait_max=10.0,
         makespan=61.0,        # first queued at 0, last ended (D) at 61
         replica_seconds=140.0,  # replica 1: 0..100, replica 2: 12..52
