@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .trace import Measures, Trace
 
-__all__ = ["timeline", "occupancy", "compare", "STOP_MARKERS", "COLORS", "use_book_style",
+__all__ = ["timeline", "shared_legend", "occupancy", "compare", "STOP_MARKERS", "COLORS", "use_book_style",
            "smallest_text_pt", "FigureTooSmallError"]
 
 COLORS = {
@@ -285,11 +285,28 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
         handles.append(Line2D([], [], color=COLORS["grey"], linestyle=":", linewidth=2, label="alive after the trace"))
     if starved:
         handles.append(Line2D([], [], color=COLORS["vermillion"], linestyle="--", label="starvation"))
+    ax.reuse_ref_handles = handles  # for shared_legend
     if legend:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2 - 0.45 / max(len(order), 3)),
-                  ncol=2, frameon=False)
+        _legend_below(ax, handles, len(order))
     fig.tight_layout()
     return fig
+
+
+def _legend_below(ax, handles, lanes: int = 3) -> None:
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2 - 0.45 / max(lanes, 3)),
+              ncol=2, frameon=False)
+
+
+def shared_legend(axes) -> None:
+    """One legend under the last of ``axes`` (timelines drawn with ``legend=False``) that
+    holds every entry of every one of them, each label once."""
+    axes = list(axes)
+    seen: Dict[str, Any] = {}
+    for a in axes:
+        for handle in getattr(a, "reuse_ref_handles", []):
+            seen.setdefault(handle.get_label(), handle)
+    _legend_below(axes[-1], list(seen.values()), len(axes[-1].get_yticks()))
+    axes[-1].figure.tight_layout()
 
 
 # ---------------------------------------------------------------------- occupancy
