@@ -22,7 +22,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from .trace import Measures, Trace
 
 __all__ = ["timeline", "shared_legend", "occupancy", "compare", "STOP_MARKERS", "COLORS", "use_book_style",
-           "smallest_text_pt", "FigureTooSmallError"]
+           "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX",
+           "UTILISATION_BANDS"]
 
 COLORS = {
     "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
@@ -52,6 +53,8 @@ BOOK_RC = {
 """The book's matplotlib settings: figures 5 in wide, text 11 pt or more, Okabe-Ito colours."""
 
 MIN_TEXT_PT = 8.0
+"""The smallest text, in points, that a figure may show on a phone."""
+
 SHOWN_PX = 360
 """A phone 400 px wide shows a figure about 360 px wide (the page has margins)."""
 

@@ -5,7 +5,7 @@ with a ``parent`` is a child task: its ``at`` counts from the moment its parent 
 running*, not from zero, because a child exists only once its parent has called it
 (see :func:`reuse_ref.simulate.simulate`).
 
-The generators are seeded and use :class:`random.Random` only, so a workload is the same
+The generators are seeded and use ``random.Random`` only, so a workload is the same
 on every machine and every run: ``poisson(1.0, 30, 3600, seed=1)`` is a fixed list.
 :func:`read_csv` and :func:`write_csv` are the file format of the ``reuse-ref`` command.
 """
