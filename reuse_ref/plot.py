@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from .trace import Measures, Trace
 
 __all__ = ["timeline", "shared_legend", "occupancy", "compare", "STOP_MARKERS", "COLORS", "use_book_style",
-           "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX",
+           "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
            "UTILISATION_BANDS"]
 
 COLORS = {
@@ -59,6 +59,10 @@ SHOWN_PX = 360
 """A phone 400 px wide shows a figure about 360 px wide (the page has margins)."""
 
 
+PNG_TEXT_KEY = "reuse_ref smallest text pt at 360 px"
+"""The PNG text chunk in which a checked figure records :func:`smallest_text_pt`."""
+
+
 class FigureTooSmallError(ValueError):
     """A figure's text would be smaller than :data:`MIN_TEXT_PT` on a phone."""
 
@@ -87,7 +91,8 @@ _checking = False
 def use_book_style(check: bool = True) -> None:
     """Apply :data:`BOOK_RC`; with ``check``, every figure a notebook shows afterwards is
     first measured by :func:`smallest_text_pt`, and one with text under 8 pt at 360 px
-    raises :class:`FigureTooSmallError` instead of being shown."""
+    raises :class:`FigureTooSmallError` instead of being shown; a PNG that is shown records
+    the size in its text chunk :data:`PNG_TEXT_KEY`, for the book's browser check."""
     global _checking
     import matplotlib as mpl
     from cycler import cycler
@@ -106,6 +111,8 @@ def use_book_style(check: bool = True) -> None:
                 raise FigureTooSmallError(
                     f"figure {self.figure.get_size_inches().round(2).tolist()} in: its smallest text would be "
                     f"{size:.1f} pt on a phone (shown {SHOWN_PX} px wide); make it narrower or its text larger")
+            if str(kwargs.get("format", "")).lower() == "png":  # the browser check reads it back
+                kwargs["metadata"] = {**(kwargs.get("metadata") or {}), PNG_TEXT_KEY: f"{size:.2f}"}
             return original(self, *args, **kwargs)
 
         FigureCanvasBase.print_figure = print_figure

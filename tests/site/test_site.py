@@ -300,3 +300,39 @@ def test_phone_width_screenshot_of_every_tutorial(base_url: str, browser, screen
         width, height = struct.unpack(">II", data[16:24])
         assert width == 400, f"{path}: {width} px wide, not 400"
         assert len(data) > 20_000, f"{path} is suspiciously small ({len(data)} bytes): blank page?"
+
+
+def png_texts(data: bytes) -> dict[str, str]:
+    """The tEXt chunks of a PNG file, as a dict."""
+    import struct
+
+    texts, i = {}, 8
+    while i + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind == b"tEXt":
+            key, _, value = data[i + 8:i + 8 + size].partition(b"\0")
+            texts[key.decode("latin-1")] = value.decode("latin-1")
+        i += 12 + size
+    return texts
+
+
+def test_every_figure_is_readable_at_phone_width(site_dir: Path, base_url: str, rendered) -> None:
+    """Each figure records, when it is drawn, the size its smallest text has when the
+    figure is shown 360 px wide (a 400 px phone less the page's margins); none is under 8 pt."""
+    from reuse_ref.plot import MIN_TEXT_PT, PNG_TEXT_KEY
+
+    problems, seen = [], 0
+    for page, (_, parsed) in rendered.items():
+        page_url = urljoin(base_url, page)
+        for src in parsed.images:
+            path = PurePosixPath(unquote(urlsplit(urljoin(page_url, src)).path).lstrip("/"))
+            if not path.parts or path.parts[0] != "_images" or path.suffix != ".png":
+                continue  # logos and icons of the theme
+            seen += 1
+            size = png_texts((site_dir / path).read_bytes()).get(PNG_TEXT_KEY)
+            if size is None:
+                problems.append(f"{page}: {path.name} was drawn without the book's figure check")
+            elif float(size) < MIN_TEXT_PT:
+                problems.append(f"{page}: {path.name} has text of {size} pt at phone width")
+    assert seen, "no figures found"
+    assert not problems, "figures not readable on a phone:\n" + "\n".join(problems)
