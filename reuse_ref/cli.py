@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         "simulate",
         help="run a workload through a policy on a virtual clock and print the measures",
         description="Run a workload file through one ReusePolicy on a virtual clock and print the "
-                    "measures of its trace (SPEC 6).",
+                    "measures of its trace (the Concepts page lists them).",
     )
     policy = sim.add_argument_group("policy")
     policy.add_argument("--replicas", type=_replicas, default=2, metavar="N|MIN,MAX",

@@ -1,4 +1,4 @@
-"""``TaskEnvironment``, tasks made with ``@env.task``, and the rules of ``task.override`` (SPEC 3)."""
+"""``TaskEnvironment``, tasks made with ``@env.task``, and the rules of ``task.override``."""
 from __future__ import annotations
 
 import functools
@@ -73,7 +73,8 @@ def _secrets(value: Any) -> Optional[Dict[str, Optional[str]]]:
 
 
 class TaskOptions(BaseModel):
-    """The per-task options of ``@env.task(...)`` and ``task.override(...)`` (SPEC 3; flytekit's TaskMetadata).
+    """The per-task options of ``@env.task(...)`` and ``task.override(...)`` (flytekit's
+    TaskMetadata).
 
     * ``retries``: a failed attempt (a crashed replica included) is tried again up to n times.
     * ``timeout``: int seconds or ``timedelta``; ``None`` or 0 means no limit.
@@ -154,7 +155,7 @@ class TaskOptions(BaseModel):
 
 
 class TaskEnvironment(BaseModel):
-    """A named set of tasks that share an image, resources, environment and reuse policy (SPEC 3).
+    """A named set of tasks that share an image, resources, environment and reuse policy.
 
     ``reusable=ReusePolicy(...)`` keeps a pool of warm replicas for the environment's
     tasks; ``reusable=None`` runs every call in a fresh replica. ``image`` and
@@ -228,7 +229,7 @@ class TaskEnvironment(BaseModel):
         """Make a task of this environment; works as ``@env.task`` and ``@env.task(retries=2, ...)``.
 
         Options are those of :class:`TaskOptions`. A sync function under a policy with
-        ``concurrency > 1`` raises ``ValueError`` here (SPEC 3; seed 001): only async tasks
+        ``concurrency > 1`` raises ``ValueError`` here (as the SDK does): only async tasks
         can share a replica.
         """
         if pod_template is not None and self.reusable is not None:
@@ -246,7 +247,7 @@ class TaskEnvironment(BaseModel):
 
 
 class Task:
-    """A function bound to a ``TaskEnvironment`` with its options (SPEC 3).
+    """A function bound to a ``TaskEnvironment`` with its options.
 
     Called outside a runtime it calls its function (an async task returns a coroutine).
     Inside a :class:`reuse_ref.Runtime`, a call is routed to the pool of the task's
@@ -287,7 +288,7 @@ class Task:
 
     @property
     def pool_key(self) -> Tuple[str, Optional[ReusePolicy]]:
-        """Pools are keyed by environment name and effective policy (SPEC 3)."""
+        """Pools are keyed by environment name and effective policy."""
         return (self.env.name, self.reusable)
 
     def __getattr__(self, item: str) -> Any:
@@ -305,7 +306,7 @@ class Task:
         return self.func(*args, **kwargs)
 
     def override(self, **changes: Any) -> "Task":
-        """A new task with some options changed (SPEC 3).
+        """A new task with some options changed.
 
         ``reusable`` takes a ``ReusePolicy`` or ``"off"``. While the effective policy is
         reusable, ``resources``, ``env_vars`` and ``secrets`` cannot change: a replica is a
@@ -346,5 +347,5 @@ class Task:
 
 
 def warn_deprecated(task: Task) -> None:
-    """Warn at call time that ``task`` is deprecated (SPEC 3; flytekit's ``deprecated``)."""
+    """Warn at call time that ``task`` is deprecated (flytekit's ``deprecated``)."""
     warnings.warn(f"Task {task.name!r} is deprecated: {task.options.deprecated}", DeprecatedTaskWarning, stacklevel=3)

@@ -2,7 +2,7 @@
 
 Every error a user can trigger with bad input is a ``ValueError`` (pydantic's
 ``ValidationError`` is one), whose message names the parameter, the value given and
-what is allowed. The classes below are the run-time failures of SPEC 3 and 4.
+what is allowed. The classes below are the run-time failures of tasks and pools.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class ReuseRefError(RuntimeError):
 
 
 class StarvationWarning(UserWarning):
-    """A policy with ``max_replicas == 1`` and ``concurrency == 1`` can starve (SPEC 1, seed 001).
+    """A policy with ``max_replicas == 1`` and ``concurrency == 1`` can starve (Flyte warns of it).
 
     A parent task that waits for a child of the same environment holds the only slot, so
     the child can never start. Emitted once when such a ``ReusePolicy`` is built.
@@ -38,11 +38,11 @@ class StarvationWarning(UserWarning):
 
 
 class DeprecatedTaskWarning(UserWarning):
-    """A task marked ``deprecated="..."`` was called (SPEC 3, flytekit's ``TaskMetadata``)."""
+    """A task marked ``deprecated="..."`` was called (flytekit's ``TaskMetadata``)."""
 
 
 class StarvationError(ReuseRefError):
-    """Queued tasks can never start: every slot is held by a task waiting on the same pool (SPEC 4 rule 6).
+    """Queued tasks can never start: every slot is held by a task waiting on the same pool (rule 6).
 
     The hosted service would wait forever; the reference fails the queued tasks at once and
     the waiting parent sees this error where it awaits its child. The message names the
@@ -51,18 +51,18 @@ class StarvationError(ReuseRefError):
 
 
 class ReplicaCrashedError(ReuseRefError):
-    """The replica running an attempt died (exit, signal, segfault) (SPEC 4 rule 5).
+    """The replica running an attempt died (exit, signal, segfault) (rule 5).
 
     Only the attempts that replica held fail; the pool replaces the replica.
     """
 
 
 class OOMError(ReplicaCrashedError):
-    """The replica exceeded its ``Resources.memory`` limit and was killed (SPEC 4 rule 5)."""
+    """The replica exceeded its ``Resources.memory`` limit and was killed (rule 5)."""
 
 
 class TaskTimeoutError(ReuseRefError, TimeoutError):
-    """An attempt ran longer than its task's ``timeout`` (SPEC 3).
+    """An attempt ran longer than its task's ``timeout``.
 
     An async attempt is cancelled; a sync attempt costs its replica, which is replaced.
     """

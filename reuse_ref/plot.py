@@ -3,7 +3,11 @@
 * :func:`timeline`: one lane per replica: its cold start, its busy slots (darker for more
   tasks at once), its idle time, and why it stopped.
 * :func:`occupancy`: live replicas, queued tasks and busy slots over time.
-* :func:`compare`: several policies on one scatter: footprint against 95th-percentile wait.
+* :func:`compare`: several policies on one scatter: footprint (replica-hours, over one
+  common window) against 95th-percentile wait.
+* :func:`use_book_style`: the book's figure style (colour-blind-safe Okabe-Ito colours,
+  text large enough to read on a phone) and a check that refuses a figure whose text
+  would be smaller than 8 pt when it is shown 360 px wide (:func:`smallest_text_pt`).
 
 Each function returns the matplotlib ``Figure``. matplotlib is imported only when a
 figure is drawn, and through ``pyplot`` so that figures show in notebooks; on a machine
@@ -17,17 +21,102 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .trace import Measures, Trace
 
-__all__ = ["timeline", "occupancy", "compare", "STOP_MARKERS"]
+__all__ = ["timeline", "shared_legend", "occupancy", "compare", "STOP_MARKERS", "COLORS", "use_book_style",
+           "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
+           "UTILISATION_BANDS"]
+
+COLORS = {
+    "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+    "grey": "#999999",
+}
+"""The Okabe-Ito palette (distinguishable with the common colour-vision deficiencies)."""
 
 STOP_MARKERS = {
-    "scaledown": ("v", "tab:orange", "stopped: scaledown_ttl"),
-    "idle_ttl": ("s", "tab:red", "stopped: idle_ttl"),
-    "crashed": ("X", "black", "crashed"),
-    "oom": ("P", "tab:purple", "killed: out of memory"),
-    "shutdown": ("o", "tab:gray", "shut down"),
+    "scaledown": ("v", COLORS["orange"], "stopped: scaledown_ttl"),
+    "idle_ttl": ("s", COLORS["vermillion"], "stopped: idle_ttl"),
+    "crashed": ("X", COLORS["black"], "crashed"),
+    "oom": ("P", COLORS["purple"], "killed: out of memory"),
+    "timeout": ("D", COLORS["purple"], "killed: timeout"),
+    "off": ("o", COLORS["sky"], "stopped: no reuse"),
+    "shutdown": ("o", COLORS["grey"], "shut down"),
 }
 """Marker, colour and legend label of each ``replica_stop`` reason in :func:`timeline`."""
-_OTHER_STOP = ("*", "tab:brown", "stopped: other")
+_OTHER_STOP = ("*", COLORS["black"], "stopped: other")
+
+BOOK_RC = {
+    "figure.figsize": (5.0, 3.4), "figure.dpi": 100, "savefig.dpi": 150,
+    "font.size": 11.5, "axes.titlesize": 12, "axes.labelsize": 11.5, "xtick.labelsize": 11,
+    "ytick.labelsize": 11, "legend.fontsize": 11, "legend.title_fontsize": 11,
+    "figure.titlesize": 12, "axes.prop_cycle": None,
+}
+"""The book's matplotlib settings: figures 5 in wide, text 11 pt or more, Okabe-Ito colours."""
+
+MIN_TEXT_PT = 8.0
+"""The smallest text, in points, that a figure may show on a phone."""
+
+SHOWN_PX = 360
+"""A phone 400 px wide shows a figure about 360 px wide (the page has margins)."""
+
+
+PNG_TEXT_KEY = "reuse_ref smallest text pt at 360 px"
+"""The PNG text chunk in which a checked figure records :func:`smallest_text_pt`."""
+
+
+class FigureTooSmallError(ValueError):
+    """A figure's text would be smaller than :data:`MIN_TEXT_PT` on a phone."""
+
+
+def smallest_text_pt(fig, shown_px: float = SHOWN_PX) -> float:
+    """The size, in points, of the figure's smallest text when the figure (cropped as a
+    notebook crops it, ``bbox_inches="tight"``) is shown ``shown_px`` CSS pixels wide.
+
+    A figure shown at its natural size keeps its point sizes; a figure ``W`` inches wide
+    squeezed into ``shown_px`` pixels scales them by ``shown_px / (96 W)`` (96 CSS pixels
+    to the inch). Text wider figures than that shrink; ``inf`` when there is no text.
+    """
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    width_in = fig.get_tightbbox(renderer).width
+    scale = min(1.0, shown_px / (96.0 * width_in)) if width_in > 0 else 1.0
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.get_window_extent(renderer).width > 0]
+    return min(sizes, default=float("inf")) * scale
+
+
+_checking = False
+
+
+def use_book_style(check: bool = True) -> None:
+    """Apply :data:`BOOK_RC`; with ``check``, every figure a notebook shows afterwards is
+    first measured by :func:`smallest_text_pt`, and one with text under 8 pt at 360 px
+    raises :class:`FigureTooSmallError` instead of being shown; a PNG that is shown records
+    the size in its text chunk :data:`PNG_TEXT_KEY`, for the book's browser check."""
+    global _checking
+    import matplotlib as mpl
+    from cycler import cycler
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    rc = dict(BOOK_RC)
+    rc["axes.prop_cycle"] = cycler(color=[COLORS[k] for k in ("blue", "orange", "green", "vermillion",
+                                                                "purple", "sky", "yellow", "black")])
+    mpl.rcParams.update(rc)
+    if check and not _checking:
+        original = FigureCanvasBase.print_figure
+
+        def print_figure(self, *args, **kwargs):
+            size = smallest_text_pt(self.figure)
+            if size < MIN_TEXT_PT:
+                raise FigureTooSmallError(
+                    f"figure {self.figure.get_size_inches().round(2).tolist()} in: its smallest text would be "
+                    f"{size:.1f} pt on a phone (shown {SHOWN_PX} px wide); make it narrower or its text larger")
+            if str(kwargs.get("format", "")).lower() == "png":  # the browser check reads it back
+                kwargs["metadata"] = {**(kwargs.get("metadata") or {}), PNG_TEXT_KEY: f"{size:.2f}"}
+            return original(self, *args, **kwargs)
+
+        FigureCanvasBase.print_figure = print_figure
+        _checking = True
 
 
 def _pyplot():
@@ -107,20 +196,42 @@ def _lanes(records, end: float) -> Dict[Tuple[str, int], _Lane]:
     return lanes
 
 
-def timeline(trace: Trace, env: Optional[str] = None, ax=None):
+_UNITS = {"s": (1.0, "time (s)"), "min": (60.0, "time (min)"), "h": (3600.0, "time (hours)")}
+
+
+def _unit(unit: str) -> Tuple[float, str]:
+    if unit not in _UNITS:
+        raise ValueError(f"unit={unit!r} is not valid: one of {', '.join(_UNITS)}")
+    return _UNITS[unit]
+
+
+def _wrap(text: str, width: int = 46) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", legend: bool = True,
+             until: Optional[float] = None):
     """One horizontal lane per replica, in order of start.
 
     A hatched bar is the cold start (``replica_start`` to ``replica_ready``); a thin grey
     line is the replica up and idle; filled bars are busy time, darker when more tasks run
     on it at once (up to the policy's ``concurrency``); a marker at the end shows why it
-    stopped (see :data:`STOP_MARKERS`). Starvation is a dashed red line. Returns the Figure.
+    stopped (see :data:`STOP_MARKERS`). Starvation is a dashed vermillion line.
+
+    ``unit``: the time axis in ``"s"``, ``"min"`` or ``"h"``. ``legend``: draw the legend
+    under the lanes. ``until``: the end of the window, in seconds: a replica still alive
+    when the trace ends is drawn on (dotted) to it, as a comparison over that window
+    charges it. Returns the Figure.
     """
+    div, xlabel = _unit(unit)
     env, title = _env_and_title(trace, env)
     records = trace._select(env)  # rows: (time, kind, replica, task, reason, env)
     end = records[-1][0] if records else 0.0
     lanes = _lanes(records, end)
     concurrency = max([trace._concurrency(e) for e in ({k[0] for k in lanes} or {env})] or [1])
-    fig, ax = _new_axes(ax, figsize=(10, 1.2 + 0.32 * max(len(lanes), 3)))
+    fig, ax = _new_axes(ax, figsize=(5.0, 1.4 + 0.3 * max(len(lanes), 3)))
     import matplotlib.patches as mpatches
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
@@ -128,95 +239,124 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None):
     cmap = colormaps["Blues"]
 
     def shade(n: int):
-        return cmap(0.35 + 0.6 * min(n, concurrency) / concurrency)
+        return cmap(0.45 + 0.5 * min(n, concurrency) / concurrency)
 
     order = sorted(lanes, key=lambda k: (lanes[k].start, k[0], k[1]))
     seen_reasons = []
     levels_used = set()
+    on_past_end = False
     for y, key in enumerate(order):
         lane = lanes[key]
         up_to = lane.stop if lane.stop is not None else end
         ready = lane.ready if lane.ready is not None else up_to
         if ready > lane.start:
-            ax.broken_barh([(lane.start, ready - lane.start)], (y - 0.3, 0.6), facecolors="white",
-                           edgecolors="tab:gray", hatch="////", linewidth=0.6)
+            ax.broken_barh([(lane.start / div, (ready - lane.start) / div)], (y - 0.3, 0.6), facecolors="white",
+                           edgecolors=COLORS["grey"], hatch="////", linewidth=0.6)
         if up_to > ready:
-            ax.hlines(y, ready, up_to, colors="lightgray", linewidth=1.5, zorder=1)
+            ax.hlines(y, ready / div, up_to / div, colors="#bbbbbb", linewidth=2, zorder=1)
+        if lane.stop is None and until is not None and until > end:
+            ax.hlines(y, end / div, until / div, colors=COLORS["grey"], linestyles=":", linewidth=2, zorder=1)
+            on_past_end = True
         by_level: Dict[int, list] = {}
         for a, b, n in lane.busy:
-            by_level.setdefault(n, []).append((a, b - a))
+            by_level.setdefault(n, []).append((a / div, (b - a) / div))
         for n, spans in sorted(by_level.items()):
             ax.broken_barh(spans, (y - 0.3, 0.6), facecolors=shade(n), edgecolors="none", zorder=2)
             levels_used.add(n)
         if lane.stop is not None:
             marker, color, _ = STOP_MARKERS.get(lane.reason, _OTHER_STOP)
-            ax.plot([lane.stop], [y], marker=marker, color=color, markersize=7, linestyle="none", zorder=3)
+            ax.plot([lane.stop / div], [y], marker=marker, color=color, markersize=8, linestyle="none", zorder=3)
             if lane.reason not in seen_reasons:
                 seen_reasons.append(lane.reason)
     starved = [r[0] for r in records if r[1] == "starvation"]
     for t in starved:
-        ax.axvline(t, color="tab:red", linestyle="--", linewidth=1)
+        ax.axvline(t / div, color=COLORS["vermillion"], linestyle="--", linewidth=1.2)
 
     ax.set_yticks(range(len(order)))
     many_envs = len({k[0] for k in order}) > 1
-    ax.set_yticklabels([f"{k[0]} #{k[1]}" if many_envs else f"replica {k[1]}" for k in order])
+    ax.set_yticklabels([f"{k[0]} #{k[1]}" if many_envs else f"#{k[1]}" for k in order])
     ax.set_ylim(len(order) - 0.5 if order else 0.5, -0.5)
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("replica")
-    ax.set_title(f"Replica timeline: {title}")
+    ax.set_title(_wrap(title))
     ax.grid(axis="x", alpha=0.3)
-    if end > 0:
-        ax.set_xlim(min((lanes[k].start for k in order), default=0.0), end * 1.02 if end > 0 else 1)
+    right = max(end, until or 0.0)
+    if right > 0:
+        ax.set_xlim(min((lanes[k].start for k in order), default=0.0) / div, right * 1.02 / div)
 
-    handles = [mpatches.Patch(facecolor="white", edgecolor="tab:gray", hatch="////", label="cold start"),
-               Line2D([], [], color="lightgray", linewidth=1.5, label="idle")]
+    handles = [mpatches.Patch(facecolor="white", edgecolor=COLORS["grey"], hatch="////", label="cold start"),
+               Line2D([], [], color="#bbbbbb", linewidth=2, label="idle")]
     for n in sorted(levels_used):
         handles.append(mpatches.Patch(color=shade(n), label=f"{n} task{'s' if n > 1 else ''} running"))
     for reason in seen_reasons:
         marker, color, label = STOP_MARKERS.get(reason, _OTHER_STOP)
         handles.append(Line2D([], [], marker=marker, color=color, linestyle="none", label=label))
+    if on_past_end:
+        handles.append(Line2D([], [], color=COLORS["grey"], linestyle=":", linewidth=2, label="alive after the trace"))
     if starved:
-        handles.append(Line2D([], [], color="tab:red", linestyle="--", label="starvation"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+        handles.append(Line2D([], [], color=COLORS["vermillion"], linestyle="--", label="starvation"))
+    ax.reuse_ref_handles = handles  # for shared_legend
+    if legend:
+        _legend_below(ax, handles, len(order))
     fig.tight_layout()
     return fig
 
 
+def _legend_below(ax, handles, lanes: int = 3) -> None:
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2 - 0.45 / max(lanes, 3)),
+              ncol=2, frameon=False)
+
+
+def shared_legend(axes) -> None:
+    """One legend under the last of ``axes`` (timelines drawn with ``legend=False``) that
+    holds every entry of every one of them, each label once."""
+    axes = list(axes)
+    seen: Dict[str, Any] = {}
+    for a in axes:
+        for handle in getattr(a, "reuse_ref_handles", []):
+            seen.setdefault(handle.get_label(), handle)
+    _legend_below(axes[-1], list(seen.values()), len(axes[-1].get_yticks()))
+    axes[-1].figure.tight_layout()
+
+
 # ---------------------------------------------------------------------- occupancy
-def occupancy(trace: Trace, env: Optional[str] = None, ax=None):
+def occupancy(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s"):
     """Two panels sharing the time axis: live replicas (with the policy's min and max), and
     tasks queued and running (busy slots) over time. Returns the Figure.
 
-    With ``ax`` (a pair of axes) the panels are drawn into them.
+    With ``ax`` (a pair of axes) the panels are drawn into them. ``unit``: the time axis
+    in ``"s"``, ``"min"`` or ``"h"``.
     """
+    div, xlabel = _unit(unit)
     env, title = _env_and_title(trace, env)
     s = trace.series(env)
     if ax is None:
-        fig, (top, bottom) = _new_axes(None, nrows=2, figsize=(10, 5.5), sharex=True)
+        fig, (top, bottom) = _new_axes(None, nrows=2, figsize=(5.0, 5.2), sharex=True)
     else:
         top, bottom = ax
         fig = top.figure
-    times = list(s.times)
+    times = [t / div for t in s.times]
     if times:  # hold the last values a little so the final step is visible
         times.append(times[-1])
+
     def extend(values):
         return list(values) + values[-1:]
-    top.step(times, extend(s.replicas), where="post", color="tab:blue", label="live replicas")
+    top.step(times, extend(s.replicas), where="post", color=COLORS["blue"], label="live replicas")
     policy = trace.policies.get(env) if env is not None else None
     if policy is not None and getattr(policy, "replicas", None):
         lo, hi = policy.replicas
-        top.axhline(hi, color="tab:blue", linestyle=":", linewidth=1, label=f"max replicas ({hi})")
+        top.axhline(hi, color=COLORS["blue"], linestyle=":", linewidth=1.2, label=f"max ({hi})")
         if lo:
-            top.axhline(lo, color="tab:blue", linestyle="--", linewidth=1, label=f"min replicas ({lo})")
+            top.axhline(lo, color=COLORS["blue"], linestyle="--", linewidth=1.2, label=f"min ({lo})")
     top.set_ylabel("replicas")
-    top.set_title(f"Occupancy: {title}")
-    top.legend(loc="upper right", fontsize="small")
+    top.set_title(_wrap(f"Occupancy: {title}"))
+    top.legend(loc="upper right")
     top.grid(alpha=0.3)
-    bottom.step(times, extend(s.queued), where="post", color="tab:red", label="queued tasks")
-    bottom.step(times, extend(s.busy), where="post", color="tab:green", label="running tasks (busy slots)")
+    bottom.step(times, extend(s.queued), where="post", color=COLORS["vermillion"], label="queued")
+    bottom.step(times, extend(s.busy), where="post", color=COLORS["green"], label="running (busy slots)")
     bottom.set_ylabel("tasks")
-    bottom.set_xlabel("time (s)")
-    bottom.legend(loc="upper right", fontsize="small")
+    bottom.set_xlabel(xlabel)
+    bottom.legend(loc="upper right")
     bottom.grid(alpha=0.3)
     for a in (top, bottom):
         a.set_ylim(bottom=0)
@@ -225,30 +365,43 @@ def occupancy(trace: Trace, env: Optional[str] = None, ax=None):
 
 
 # ---------------------------------------------------------------------- compare
-def _measures_of(value: Union[Trace, Measures]) -> Measures:
-    if isinstance(value, Measures):
-        return value
-    if isinstance(value, Trace):
-        return value.measures()
-    raise ValueError(f"results item {value!r} is not valid: a Trace or its Measures")
+UTILISATION_BANDS = ((0.25, "under 25 %", "vermillion"), (0.5, "25 to 50 %", "orange"),
+                     (0.75, "50 to 75 %", "sky"), (float("inf"), "75 % or more", "blue"))
+"""The utilisation bands of :func:`compare`: upper bound, legend label, colour name."""
 
 
-def compare(results: Union[Mapping[str, Union[Trace, Measures]], Iterable[Tuple[str, Union[Trace, Measures]]]], ax=None):
-    """A policy comparison for sweeps: replica-seconds (what the policy costs) against the
-    95th-percentile queue wait (what users feel), one labelled point per policy.
+def compare(results: Union[Mapping[str, Union[Trace, Measures]], Iterable[Tuple[str, Union[Trace, Measures]]]],
+            ax=None, horizon: Optional[float] = None):
+    """A policy comparison for sweeps: footprint in replica-hours (what the policy costs)
+    against the 95th-percentile queue wait (what users feel), one labelled point per policy.
 
-    ``results`` maps a label to a ``Trace`` or its ``Measures`` (a dict, or pairs). Points
-    are coloured by utilisation. Lower left is better on both counts. Returns the Figure.
+    ``results`` maps a label to a ``Trace`` or its ``Measures`` (a dict, or pairs). Traces
+    are charged over one common window (:func:`reuse_ref.window.compare`, ``horizon``
+    defaulting to their :func:`~reuse_ref.window.common_horizon`), so that an always-on
+    pool pays for the time it would go on running; ``Measures`` are taken as given.
+    Points are coloured by utilisation band (:data:`UTILISATION_BANDS`). Lower left is
+    better on both counts. Returns the Figure.
     """
+    from .window import compare as over_window
+
     items = list(results.items()) if isinstance(results, Mapping) else list(results)
     if not items:
         raise ValueError("results=[] is not valid: give at least one (label, trace) pair")
-    points = [(str(label), _measures_of(value)) for label, value in items]
-    fig, ax = _new_axes(ax, figsize=(8, 5))
-    xs = [m.replica_seconds for _, m in points]
+    for label, value in items:
+        if not isinstance(value, (Trace, Measures)):
+            raise ValueError(f"results item {value!r} is not valid: a Trace or its Measures")
+    traces = [(str(label), value) for label, value in items if isinstance(value, Trace)]
+    windowed = over_window(traces, horizon=horizon) if traces else {}
+    points = [(str(label), windowed.get(str(label)) if isinstance(value, Trace) else value) for label, value in items]
+    fig, ax = _new_axes(ax, figsize=(5.0, 4.0))
+    xs = [m.replica_seconds / 3600 for _, m in points]
     ys = [m.wait_p95 for _, m in points]
-    util = [100 * m.utilisation for _, m in points]
-    sc = ax.scatter(xs, ys, c=util, cmap="viridis", vmin=0, vmax=100, s=60, edgecolors="black", linewidths=0.5, zorder=3)
+    for top, band, color in UTILISATION_BANDS:
+        low = max([b for b, _, _ in UTILISATION_BANDS if b < top], default=-1.0)
+        chosen = [(x, y) for (_, m), x, y in zip(points, xs, ys) if low <= m.utilisation < top]
+        if chosen:
+            ax.scatter(*zip(*chosen), color=COLORS[color], s=70, edgecolors="black", linewidths=0.6, zorder=3,
+                       label=f"utilisation {band}")
     # points that (nearly) coincide get their labels stacked instead of printed on each other
     span_x = (max(xs) - min(xs)) or 1.0
     span_y = (max(ys) - min(ys)) or 1.0
@@ -257,17 +410,16 @@ def compare(results: Union[Mapping[str, Union[Trace, Measures]], Iterable[Tuple[
         nx, ny = (x - min(xs)) / span_x, (y - min(ys)) / span_y
         crowd = sum(1 for px, py in placed if abs(px - nx) < 0.15 and abs(py - ny) < 0.05)
         placed.append((nx, ny))
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 5 + 11 * crowd), fontsize="small")
-    cbar = fig.colorbar(sc, ax=ax)
-    cbar.set_label("utilisation (% of paid slot-seconds)")
-    ax.set_xlabel("footprint (replica-seconds)")
-    ax.set_ylabel("95th-percentile queue wait (s)")
-    ax.set_title("Policies compared: footprint against tail wait (lower left is better)")
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 5 + 13 * crowd))
+    ax.set_xlabel("footprint (replica-hours)")
+    ax.set_ylabel("p95 queue wait (s)")
+    ax.set_title("Footprint against tail wait\n(lower left is better)")
     ax.grid(alpha=0.3)
     ax.margins(0.15)
     if min(xs) >= 0:
-        ax.set_xlim(left=0)
+        ax.set_xlim(0, max(xs) * 1.3 or 1.0)
     if min(ys) >= 0:
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(ys) * 1.25 or 1.0)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""``ReusePolicy``: how many replicas, how many tasks each, and when they stop (SPEC 1)."""
+"""``ReusePolicy``: how many replicas, how many tasks each, and when they stop."""
 from __future__ import annotations
 
 import warnings
@@ -13,7 +13,7 @@ from .errors import STARVATION_REMEDIES, StarvationWarning
 __all__ = ["ReusePolicy", "MIN_TTL_SECONDS"]
 
 MIN_TTL_SECONDS = 30
-"""Both TTLs must be at least this many seconds (SPEC 1; seeds 001 and 002)."""
+"""Both TTLs must be at least this many seconds (Flyte's container reuse docs)."""
 
 _REPLICAS_ALLOWED = "an int n >= 1, or a pair (min, max) of ints with 0 <= min <= max and max >= 1"
 
@@ -21,7 +21,7 @@ _REPLICAS_ALLOWED = "an int n >= 1, or a pair (min, max) of ints with 0 <= min <
 class ReusePolicy(BaseModel):
     """Keep a pool of warm replicas for a ``TaskEnvironment`` and reuse them across task calls.
 
-    Parameters (SPEC 1):
+    Parameters:
 
     * ``replicas``: an int ``n`` for a fixed pool of ``n`` (normalised to ``(n, n)``), or a
       pair ``(min, max)`` for a pool that autoscales between the two. Default 2.
@@ -93,7 +93,7 @@ class ReusePolicy(BaseModel):
         return value
 
     def model_post_init(self, context: Any) -> None:
-        """Warn once, when a policy is built, if it can starve (SPEC 1; seed 001).
+        """Warn once, when a policy is built, if it can starve (as Flyte does).
 
         A post-init hook rather than a validator: validators run again each time an
         existing policy is checked as a field (of a ``TaskEnvironment``, say)."""
@@ -110,7 +110,7 @@ class ReusePolicy(BaseModel):
     def _ttl_as_seconds(self, value: Optional[timedelta]) -> Any:
         return as_seconds(value)
 
-    # Accessors (seed 000; SDK)
+    # Accessors (Flyte's ReusePolicy API reference; the SDK)
     @property
     def min_replicas(self) -> int:
         """The smallest number of replicas kept while the environment is alive."""
@@ -132,7 +132,7 @@ class ReusePolicy(BaseModel):
 
     @property
     def capacity(self) -> int:
-        """Tasks the whole pool can run at once: ``max_replicas x concurrency`` (seed 003)."""
+        """Tasks the whole pool can run at once: ``max_replicas x concurrency``."""
         return self.max_replicas * self.concurrency
 
     @property

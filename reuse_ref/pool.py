@@ -1,4 +1,4 @@
-"""The pool state machine: every lifecycle decision of SPEC 4, and nothing else.
+"""The pool state machine: every lifecycle decision of the Concepts page's rules, and nothing else.
 
 Sans-I/O, in the manner of h11: a :class:`Pool` is fed events, each a method call that
 carries the time it happened (``submit``, ``replica_ready``, ``finish``,
@@ -20,7 +20,7 @@ only part of them can fire, with the proof next to it: a task arriving to a free
 task with :meth:`Pool.start_if_free` first: the same event as ``submit`` in that usual
 case, answered with the replica's id instead of a list holding a new ``Dispatch``, in
 the manner of h11's ``send_with_data_passthrough``.
-Every event and action is appended to the pool's ``records`` list (SPEC 6) as a plain
+Every event and action is appended to the pool's ``records`` list (the trace) as a plain
 tuple in the field order of :class:`~reuse_ref.trace.Record`, the rows a
 :class:`~reuse_ref.trace.Trace` is made of (``Trace(pool.records).records`` names them).
 A plain tuple costs about half as much to make as a named one, and a simulation makes
@@ -100,7 +100,7 @@ class Replica:
 
 
 class Pool:
-    """The replicas of one environment under one :class:`~reuse_ref.ReusePolicy` (SPEC 4).
+    """The replicas of one environment under one :class:`~reuse_ref.ReusePolicy`.
 
     >>> pool = Pool(ReusePolicy(replicas=(2, 5)), name="demo")
     >>> pool.submit(0.0, "t1")          # a cold environment starts max(min, needed) = 2

@@ -1,4 +1,4 @@
-"""``Resources``: what one replica holds, parsed once into canonical numbers (SPEC 2)."""
+"""``Resources``: what one replica holds, parsed once into canonical numbers."""
 from __future__ import annotations
 
 import math
@@ -82,7 +82,7 @@ def parse_gpu(value: Any, param: str = "gpu") -> tuple[int, Optional[str]]:
 
 
 class Resources(BaseModel):
-    """What one replica holds: cpu cores, memory bytes, GPUs (count and type), disk bytes (SPEC 2).
+    """What one replica holds: cpu cores, memory bytes, GPUs (count and type), disk bytes.
 
     Input is what Flyte users write: ``cpu=1``, ``cpu="500m"``, ``memory="1Gi"``,
     ``gpu="L4:1"``, ``disk="10Gi"``; flytekit's ``mem`` and ``ephemeral_storage`` are
@@ -141,7 +141,7 @@ class Resources(BaseModel):
         return out
 
     def footprint(self, replica_seconds: float, replicas: int = 1) -> dict[str, float]:
-        """Resource-seconds held by ``replica_seconds`` of replicas of this size (SPEC 6).
+        """Resource-seconds held by ``replica_seconds`` of replicas of this size (the footprint).
 
         Returns ``cpu_seconds``, ``gib_seconds`` (memory) and ``gpu_seconds``; a resource
         that is not set counts as zero.

@@ -1,4 +1,4 @@
-"""Trace records: every event and action of a pool, and the measures of SPEC 6.
+"""Trace records: every event and action of a pool, and the measures computed from them.
 
 A :class:`Trace` is what a simulation or a runtime session leaves behind: its records in
 the order they happened, plus the policy and resources of each environment. Everything
@@ -65,7 +65,7 @@ def percentile(values: List[float], p: float) -> float:
 
 @dataclass(frozen=True)
 class Measures:
-    """The measures of SPEC 6, computed from a trace's records by :meth:`Trace.measures`.
+    """The measures of a trace, computed from a trace's records by :meth:`Trace.measures`.
 
     Counts:
 
@@ -83,8 +83,9 @@ class Measures:
     Queue wait, in seconds: for each task that started, the time from its first
     ``task_queued`` to the ``task_start`` of its first attempt (cold starts it waited for
     included; the waits of retries are not counted; tasks that never started have none).
-    ``wait_p50`` and ``wait_p95`` are nearest-rank percentiles (:func:`percentile`),
-    ``wait_max`` the largest; all are 0.0 when no task started.
+    ``wait_p50``, ``wait_p95`` and ``wait_p99`` are nearest-rank percentiles
+    (:func:`percentile`), ``wait_max`` the largest; all are 0.0 when no task started.
+    :func:`reuse_ref.window.waits` gives the waits of the tasks queued in a time window.
 
     Time, in seconds:
 
@@ -92,7 +93,10 @@ class Measures:
       (``task_end`` or a final ``task_failed``); 0.0 without tasks.
     * ``replica_seconds``: the sum over replicas of ``replica_stop - replica_start``, cold
       start included; a replica still live when the trace ends counts until the time of
-      the trace's last record.
+      the trace's last record, or, when ``measures(horizon=H)`` is given, until ``H``
+      (then only the time inside ``[0, H]`` counts). This measure, and ``utilisation``
+      and the footprint made from it, depend on the window; compare policies over one
+      window with :func:`reuse_ref.window.compare`.
     * ``busy_slot_seconds``: the sum over attempts of their end (``task_end`` or
       ``task_failed``) minus their ``task_start``; an attempt still running at the end
       counts until the last record. A parent waiting for its children is busy: it holds
@@ -116,6 +120,7 @@ class Measures:
     warm_starts: int = 0
     wait_p50: float = 0.0
     wait_p95: float = 0.0
+    wait_p99: float = 0.0
     wait_max: float = 0.0
     makespan: float = 0.0
     replica_seconds: float = 0.0
@@ -137,7 +142,7 @@ class Measures:
             ("tasks", f"{self.tasks} (done {self.done}, failed {self.failed}, starved {self.starved})"),
             ("cold starts", f"{self.cold_starts} replica start(s)"),
             ("warm starts", f"{self.warm_starts} task start(s) on a used replica"),
-            ("queue wait", f"p50 {s(self.wait_p50)}, p95 {s(self.wait_p95)}, max {s(self.wait_max)}"),
+            ("queue wait", f"p50 {s(self.wait_p50)}, p95 {s(self.wait_p95)}, p99 {s(self.wait_p99)}, max {s(self.wait_max)}"),
             ("makespan", s(self.makespan)),
             ("replica-seconds", s(self.replica_seconds)),
             ("busy slot-seconds", s(self.busy_slot_seconds)),
@@ -168,7 +173,7 @@ class Trace:
     ``Trace(records, policies={env: ReusePolicy}, resources={env: Resources or None})``,
     where ``records`` are :class:`Record` s or plain tuples in the same field order (the
     rows a :class:`~reuse_ref.pool.Pool` writes). A trace is read-only. Records are kept
-    in the order they happened. The measures of SPEC 6 are computed from the records
+    in the order they happened. The measures are computed from the records
     alone (see :meth:`measures`), and so are the series, the CSV and the DataFrame.
     """
 
@@ -225,12 +230,21 @@ class Trace:
         return getattr(self.policies.get(env), "concurrency", 1)
 
     # ------------------------------------------------------------------ measures
-    def measures(self, env: Optional[str] = None) -> Measures:
-        """The measures of SPEC 6 for environment ``env``, or for the whole trace (see :class:`Measures`)."""
-        with gc_paused():
-            return self._measures(self._select(env))
+    def measures(self, env: Optional[str] = None, horizon: Optional[float] = None) -> Measures:
+        """The measures for environment ``env``, or for the whole trace (see :class:`Measures`).
 
-    def _measures(self, records: List[Row]) -> Measures:
+        ``horizon``: the end of the window, in seconds, no earlier than the trace's last
+        task end. A replica still alive when the trace ends is then charged until
+        ``horizon``, and replica time after it is not counted; without it, until the
+        trace's last record.
+        """
+        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, (int, float))
+                                    or not 0 <= horizon < math.inf):
+            raise ValueError(f"horizon={horizon!r} is not valid: a finite number of seconds >= 0, or None")
+        with gc_paused():
+            return self._measures(self._select(env), horizon)
+
+    def _measures(self, records: List[Row], horizon: Optional[float] = None) -> Measures:
         if not records:
             return Measures()
         queued: Dict[Any, float] = {}       # (env, task) -> first task_queued
@@ -281,13 +295,18 @@ class Trace:
             elif kind == "replica_stop":
                 start = alive.pop((env, replica), None)
                 if start is not None:
+                    if horizon is not None:
+                        time, start = min(time, horizon), min(start, horizon)
                     rs_env[env] = rs_env.get(env, 0.0) + (time - start)
                     live -= 1
-        end = records[-1][0]
+        end = records[-1][0] if horizon is None else horizon
         for (e, _), start in alive.items():
-            rs_env[e] = rs_env.get(e, 0.0) + (end - start)
+            rs_env[e] = rs_env.get(e, 0.0) + (end - min(start, end))
         for start in attempt.values():
             busy += end - start
+        if horizon is not None and last_end is not None and last_end > horizon:
+            raise ValueError(f"horizon={horizon!r} is not valid: the window must hold every task, and the "
+                             f"last one ends at {last_end!r} s")
         waits = [t - queued[key] for key, t in first_start.items() if key in queued]
         waits.sort()
         replica_seconds = sum(rs_env.values())
@@ -310,6 +329,7 @@ class Trace:
             warm_starts=warm,
             wait_p50=percentile(waits, 50),
             wait_p95=percentile(waits, 95),
+            wait_p99=percentile(waits, 99),
             wait_max=float(waits[-1]) if waits else 0.0,
             makespan=float(last_end - first_queued) if first_queued is not None and last_end is not None else 0.0,
             replica_seconds=replica_seconds,

@@ -1,11 +1,11 @@
-"""Workloads for the simulator: a workload is a list of :class:`Job` (SPEC 5).
+"""Workloads for the simulator: a workload is a list of :class:`Job`.
 
 A job arrives at ``at`` seconds, runs for ``duration`` seconds of work and ends. A job
 with a ``parent`` is a child task: its ``at`` counts from the moment its parent *starts
 running*, not from zero, because a child exists only once its parent has called it
 (see :func:`reuse_ref.simulate.simulate`).
 
-The generators are seeded and use :class:`random.Random` only, so a workload is the same
+The generators are seeded and use ``random.Random`` only, so a workload is the same
 on every machine and every run: ``poisson(1.0, 30, 3600, seed=1)`` is a fixed list.
 :func:`read_csv` and :func:`write_csv` are the file format of the ``reuse-ref`` command.
 """
@@ -287,8 +287,8 @@ def fan_out(n_children: int, child_duration: float, parent_duration: float = 5.0
     The parent (id ``first_id``) arrives at ``at``; its children (ids ``first_id + 1`` ...)
     are called ``child_at`` seconds after it starts. The parent works for
     ``parent_duration`` seconds, then waits, holding its slot, until every child has ended:
-    the shape that starves a pool whose every slot is held by a waiting parent (SPEC 4
-    rule 6).
+    the shape that starves a pool whose every slot is held by a waiting parent (rule
+    6).
     """
     n_children = _count("n_children", n_children)
     child_duration = _number("child_duration", child_duration)

@@ -1,4 +1,4 @@
-"""Trace measures (SPEC 6) on a small hand-made trace whose answers are worked out by hand."""
+"""Trace measures on a small hand-made trace whose answers are worked out by hand."""
 from __future__ import annotations
 
 import csv
@@ -59,6 +59,7 @@ def test_measures_of_the_hand_made_trace():
         warm_starts=3,        # B, and both attempts of C, went to replica 1 after A
         wait_p50=10.0,        # waits: A 10, B 10, C 20 - 12 = 8 (D never started)
         wait_p95=10.0,        # nearest rank: ceil(0.95 x 3) = 3rd of [8, 10, 10]
+        wait_p99=10.0,
         wait_max=10.0,
         makespan=61.0,        # first queued at 0, last ended (D) at 61
         replica_seconds=140.0,  # replica 1: 0..100, replica 2: 12..52
@@ -217,8 +218,8 @@ def test_timeline_has_a_lane_per_replica_and_marks_each_stop_reason():
 
     fig = plot.timeline(hand_made())
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["replica 1", "replica 2"]
-    assert ax.get_xlabel() == "time (s)" and "e: ReusePolicy(replicas=(1, 2)" in ax.get_title()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["#1", "#2"]
+    assert ax.get_xlabel() == "time (s)" and "e: ReusePolicy(replicas=(1, 2)" in ax.get_title().replace("\n", " ")
     labels = _legend(ax)
     for label in ("cold start", "idle", "1 task running", "2 tasks running", "stopped: scaledown_ttl",
                   "stopped: idle_ttl", "starvation"):
@@ -236,12 +237,12 @@ def test_occupancy_and_compare_figures():
     fig = plot.occupancy(hand_made())
     top, bottom = fig.axes
     assert top.get_ylabel() == "replicas" and bottom.get_xlabel() == "time (s)"
-    assert "max replicas (2)" in _legend(top) and "queued tasks" in _legend(bottom)
+    assert "max (2)" in _legend(top) and "queued" in _legend(bottom)
     plt.close(fig)
     fig = plot.compare({"hand made": hand_made(), "same again": hand_made().measures()})
     ax = fig.axes[0]
-    assert ax.get_xlabel() == "footprint (replica-seconds)"
-    assert ax.get_ylabel() == "95th-percentile queue wait (s)"
+    assert ax.get_xlabel() == "footprint (replica-hours)"
+    assert ax.get_ylabel() == "p95 queue wait (s)"
     assert sorted(t.get_text() for t in ax.texts) == ["hand made", "same again"]
     plt.close(fig)
     with pytest.raises(ValueError, match="results"):
@@ -335,3 +336,29 @@ def test_gc_paused_leaves_objects_the_caller_froze_frozen():
         assert mine and kept
     finally:
         gc.unfreeze()
+
+
+def test_figures_are_readable_on_a_phone_and_compare_uses_one_window():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import ReusePolicy, plot, simulate
+    from reuse_ref.workloads import burst, merge
+
+    plot.use_book_style(check=False)
+    work = merge(burst(4, at=0, duration=60), burst(4, at=900, duration=60))
+    runs = {str(ttl): simulate(ReusePolicy(replicas=(2, 2), idle_ttl=ttl), work, cold_start=30, name=str(ttl))
+            for ttl in (1200, None)}
+    for fig in (plot.timeline(runs["None"], until=3000), plot.occupancy(runs["1200"]), plot.compare(runs)):
+        assert plot.smallest_text_pt(fig) >= plot.MIN_TEXT_PT
+        plt.close(fig)
+    # the always-on point sits where its replicas would be charged over the window, not
+    # where its trace happens to end (there it looked cheaper than the 1200 s pool)
+    xs = sorted(pt[0] for c in plot.compare(runs).axes[0].collections for pt in c.get_offsets())
+    assert xs[0] == xs[-1]  # both pools hold two replicas over the same window
+    assert runs["None"].measures().replica_seconds / 3600 < xs[0]
+    # a figure too wide for a phone is refused
+    fig, ax = plt.subplots(figsize=(12, 3))
+    ax.set_title("a long title at the default size " * 2, fontsize=9)
+    assert plot.smallest_text_pt(fig) < plot.MIN_TEXT_PT
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""The local runtime: warm replica processes driven by the pool state machine (SPEC 3-5).
+"""The local runtime: warm replica processes driven by the pool state machine.
 
 ``Runtime`` runs tasks on real replica processes (``multiprocessing``, forkserver or
 spawn, never fork), one pool per environment and effective policy, on a real clock
@@ -14,7 +14,7 @@ Modules: ``controller`` (the ``Runtime`` and the one thread that feeds every
 messages and how user objects are pickled), ``cache`` (task result cache),
 ``unpooled`` (tasks without reuse).
 
-Choices where the brief or the SPEC leave room (the book's runtime page can quote them):
+Choices the public docs leave open, and how the runtime makes them:
 
 * **Every lifecycle decision is the pool's.** The runtime only turns what happens into
   pool events and carries out the pool's actions. Tasks without reuse
@@ -32,7 +32,7 @@ Choices where the brief or the SPEC leave room (the book's runtime page can quot
   not speed up.
 * **Scale-down order on a real clock.** Replicas seldom go idle at the same instant, so
   the replica idle longest reaches ``scaledown_ttl`` first and stops first; the pool's
-  highest-id rule decides between replicas idle equally long (SPEC 4 rule 3).
+  highest-id rule decides between replicas idle equally long (rule 3).
 * **Timeouts.** An async attempt is cancelled on its replica (``TaskTimeoutError``;
   the replica stays). A sync attempt cannot be interrupted: its replica is killed and
   reported with ``replica_crashed(..., "timeout")``, which fails the attempt (reason

@@ -1,4 +1,4 @@
-"""Task result cache of the local runtime (SPEC 3; flytekit's ``cache``, ``cache_version``,
+"""Task result cache of the local runtime (flytekit's ``cache``, ``cache_version``,
 ``cache_ignore_input_vars`` and ``cache_serialize``).
 
 A cached task's key is its full name, its ``cache_version`` and its inputs: the call's

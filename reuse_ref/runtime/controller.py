@@ -13,11 +13,11 @@ next timer is due, then turns what happened into pool events: a call into
 ``finish``, a dead process into ``replica_crashed``, a parent awaiting a child of its own
 pool into ``task_waiting``/``task_resumed``, the passing of time into ``advance``. The
 pool answers with actions (start, stop, dispatch, fail) and the loop carries them out.
-It decides nothing about the lifecycle itself (SPEC 4; DESIGN: all lifecycle decisions
+It decides nothing about the lifecycle itself (all lifecycle decisions
 live in ``pool.py``). The timers are the pools' ``wakeup_at``, the attempts' timeouts,
 the memory watch and the grace period of stopping processes.
 
-Time: a pool is fed policy seconds, ``(wall - start) / time_scale`` (SPEC 5), so the
+Time: a pool is fed policy seconds, ``(wall - start) / time_scale``, so the
 trace of a runtime reads like the simulator's. Task timeouts are not policy durations:
 they bound the real running time of the task's code, in wall seconds.
 """
@@ -87,7 +87,7 @@ def _mib(n: float) -> str:
 
 
 # A task that fails with one of the reference's own errors (a parent whose child starved,
-# say) is recorded with the same reason the simulator gives it (SPEC 4 and 6).
+# say) is recorded with the same reason the simulator gives it.
 _FAILURE_REASONS = {
     "StarvationError": "starvation",
     "TaskTimeoutError": "timeout",
@@ -953,7 +953,7 @@ class _Controller:
 class Run:
     """The outcome of :meth:`Runtime.run`: the task's ``result``, the run's ``trace`` and its ``measures``.
 
-    ``trace`` holds the records the runtime made while the run was going on (SPEC 6), in
+    ``trace`` holds the records the runtime made while the run was going on, in
     policy seconds; when other runs share the runtime at the same time, their records are
     in it too. ``cached`` is true when the call did not run itself: its result came from
     the cache, or from an identical call running at the same time (``cache_serialize``);
@@ -978,7 +978,7 @@ class Run:
 
     @property
     def measures(self) -> Any:
-        """``self.trace.measures()`` (SPEC 6)."""
+        """``self.trace.measures()``."""
         return self.trace.measures()
 
     def __repr__(self) -> str:
@@ -998,7 +998,7 @@ _run_ids = itertools.count(1)
 
 
 class Runtime:
-    """Run tasks on warm replica processes, as a reusable Flyte environment would (SPEC 3-5).
+    """Run tasks on warm replica processes, as a reusable Flyte environment would.
 
     >>> with Runtime(time_scale=0.01) as rt:            # doctest: +SKIP
     ...     rt.run(double, 21).result

@@ -1,4 +1,4 @@
-"""The replica process: one warm Python process that runs task attempts (SPEC 3 and 4).
+"""The replica process: one warm Python process that runs task attempts.
 
 A replica keeps its interpreter between attempts, so module globals, loaded models and
 open connections survive from one call to the next, which is the point of reuse.

@@ -5,7 +5,14 @@
 * every tutorial page (``notebooks/*.html``) shows every figure its stored notebook has;
 * every internal link to an ``.html`` page (anchor stripped) and every local image
   resolves to a file of the site;
-* screenshots of the landing page and of the first tutorial land in ``_build/screenshots``.
+* screenshots of the landing page and of the first tutorial land in ``_build/screenshots``,
+  and a phone-width (400 px) screenshot of every tutorial in ``_build/screenshots/phone``;
+* no page (the API page included) shows an internal label: the semantics file's name as
+  a citation, seed file numbers, "the brief";
+* tutorial pages hide their setup and summary cells and say that they check themselves;
+* every notebook page has the repository button and the Binder and Colab launch buttons;
+* every figure in a cell output has a real alt text;
+* the Concepts page lists every stop and failure reason of ``reuse_ref.records``.
 
 Run with ``pytest tests/site --site`` after ``make book``.
 """
@@ -36,12 +43,15 @@ class PageDOM(HTMLParser):
         self.links: list[str] = []
         self.images: list[str] = []
         self.output_images = 0  # <img> inside a cell's output
+        self.output_alts: list[str] = []  # their alt texts ("" when absent)
+        self.text: list[str] = []  # visible text (not scripts or styles)
         self.errors: list[str] = []  # execution errors shown on the page
         self.title = ""
         self._stack: list[set[str]] = []  # class sets of the open elements
         self._in_title = False
         self._stderr_text: list[str] | None = None
         self._stderr_depth = 0
+        self._hidden_depth = 0
 
     def _inside(self, cls: str) -> bool:
         return any(cls in classes for classes in self._stack)
@@ -55,8 +65,11 @@ class PageDOM(HTMLParser):
             self.images.append(attr["src"])
             if self._inside("cell_output"):
                 self.output_images += 1
+                self.output_alts.append(attr.get("alt", ""))
         if tag == "title":
             self._in_title = True
+        if tag in ("script", "style"):
+            self._hidden_depth += 1
         if "traceback" in classes or ("output" in classes and "error" in classes):
             self.errors.append(f"<{tag} class={attr['class']!r}> (a cell raised)")
         if tag in ("img", "br", "hr", "meta", "link", "input", "source", "col", "wbr"):
@@ -68,6 +81,8 @@ class PageDOM(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
+        if tag in ("script", "style") and self._hidden_depth:
+            self._hidden_depth -= 1
         if tag in ("img", "br", "hr", "meta", "link", "input", "source", "col", "wbr"):
             return
         if self._stack:
@@ -79,6 +94,8 @@ class PageDOM(HTMLParser):
             self._stderr_text = None
 
     def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            self.text.append(data)
         if self._in_title:
             self.title += data
         if self._stderr_text is not None:
@@ -197,3 +214,125 @@ def test_screenshots(base_url: str, browser, screenshot_dir: Path,
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
         assert len(data) > 20_000, f"{path} is suspiciously small ({len(data)} bytes): blank page?"
+
+
+# --- what a reader meets (issue: the book as its readers meet it) --------------------------
+
+INTERNAL = re.compile(r"\bSPEC\b|\b00[0-4]_[0-9a-f]{6,}|\bseeds? 00[0-4]\b|\(seed 00[0-4]|\bthe brief\b")
+CHECKS_LINE = "checks its own claims"
+
+
+def tutorial_pages(rendered) -> list[str]:
+    pages = sorted(page for page in rendered if page.startswith("notebooks/"))
+    assert pages, "the build has no tutorial pages"
+    return pages
+
+
+def test_no_internal_labels_on_any_page(rendered) -> None:
+    leaks = []
+    for page, (_, parsed) in rendered.items():
+        text = " ".join(parsed.text)
+        leaks += [f"{page}: {m.group(0)!r} in ...{text[max(0, m.start() - 60):m.end() + 20]!r}"
+                  for m in INTERNAL.finditer(text)]
+    assert "book/api.html" in rendered, "the API page was not built"
+    assert not leaks, "internal labels shown to readers:\n" + "\n".join(leaks[:40])
+
+
+def test_setup_and_summary_cells_are_hidden_and_the_page_says_it_checks_itself(rendered) -> None:
+    problems = []
+    for page in tutorial_pages(rendered):
+        text = " ".join(rendered[page][1].text)
+        for marker in ("json.dumps(summary", "use_book_style()", "subprocess.run([sys.executable"):
+            if marker in text:
+                problems.append(f"{page}: shows {marker!r} (a setup or summary cell is visible)")
+        if CHECKS_LINE not in text:
+            problems.append(f"{page}: does not say that it {CHECKS_LINE}")
+    assert not problems, "\n".join(problems)
+
+
+def test_repository_and_launch_buttons(rendered) -> None:
+    import yaml
+
+    repo = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+    owner_name = repo.removeprefix("https://github.com/")
+    missing = []
+    for page in tutorial_pages(rendered):
+        links = rendered[page][1].links
+        stem = PurePosixPath(page).stem
+        wanted = {
+            "repository button": lambda h: h.rstrip("/") == repo,
+            "Binder button": lambda h: h.startswith(f"https://mybinder.org/v2/gh/{owner_name}/") and stem in h,
+            "Colab button": lambda h: h.startswith(f"https://colab.research.google.com/github/{owner_name}/")
+                                      and h.endswith(f"{stem}.ipynb"),
+        }
+        missing += [f"{page}: no {name}" for name, ok in wanted.items() if not any(ok(h) for h in links)]
+    assert not missing, "\n".join(missing)
+
+
+def test_every_figure_has_alt_text(rendered) -> None:
+    bad = []
+    for page, (_, parsed) in rendered.items():
+        for alt in parsed.output_alts:
+            if len(alt) < 40 or alt.endswith((".png", ".svg", ".jpg")):
+                bad.append(f"{page}: figure with alt text {alt!r}")
+    assert sum(len(p.output_alts) for _, p in rendered.values()) > 0, "no figures at all?"
+    assert not bad, "figures without a real alt text:\n" + "\n".join(bad)
+
+
+def test_concepts_lists_every_reason_of_the_code(rendered) -> None:
+    from reuse_ref.records import FAILURE_REASONS, STOP_REASONS
+
+    text = " ".join(rendered["book/concepts.html"][1].text)
+    missing = [reason for reason in [*STOP_REASONS, *FAILURE_REASONS] if f"{reason} " not in text + " "]
+    meanings = [m for m in [*STOP_REASONS.values(), *FAILURE_REASONS.values()] if m not in text]
+    assert not missing and not meanings, f"reasons not on the Concepts page: {missing} {meanings}"
+
+
+def test_phone_width_screenshot_of_every_tutorial(base_url: str, browser, screenshot_dir: Path,
+                                                  rendered) -> None:
+    import struct
+
+    for page in tutorial_pages(rendered):
+        path = screenshot_dir / "phone" / f"{PurePosixPath(page).stem}.png"
+        browser.screenshot(urljoin(base_url, page), path, size="400,6000")
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+        width, height = struct.unpack(">II", data[16:24])
+        assert width == 400, f"{path}: {width} px wide, not 400"
+        assert len(data) > 20_000, f"{path} is suspiciously small ({len(data)} bytes): blank page?"
+
+
+def png_texts(data: bytes) -> dict[str, str]:
+    """The tEXt chunks of a PNG file, as a dict."""
+    import struct
+
+    texts, i = {}, 8
+    while i + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind == b"tEXt":
+            key, _, value = data[i + 8:i + 8 + size].partition(b"\0")
+            texts[key.decode("latin-1")] = value.decode("latin-1")
+        i += 12 + size
+    return texts
+
+
+def test_every_figure_is_readable_at_phone_width(site_dir: Path, base_url: str, rendered) -> None:
+    """Each figure records, when it is drawn, the size its smallest text has when the
+    figure is shown 360 px wide (a 400 px phone less the page's margins); none is under 8 pt."""
+    from reuse_ref.plot import MIN_TEXT_PT, PNG_TEXT_KEY
+
+    problems, seen = [], 0
+    for page, (_, parsed) in rendered.items():
+        page_url = urljoin(base_url, page)
+        for src in parsed.images:
+            path = PurePosixPath(unquote(urlsplit(urljoin(page_url, src)).path).lstrip("/"))
+            if not path.parts or path.parts[0] != "_images" or path.suffix != ".png":
+                continue  # logos and icons of the theme
+            seen += 1
+            size = png_texts((site_dir / path).read_bytes()).get(PNG_TEXT_KEY)
+            if size is None:
+                problems.append(f"{page}: {path.name} was drawn without the book's figure check")
+            elif float(size) < MIN_TEXT_PT:
+                problems.append(f"{page}: {path.name} has text of {size} pt at phone width")
+    assert seen, "no figures found"
+    assert not problems, "figures not readable on a phone:\n" + "\n".join(problems)

@@ -1,0 +1,99 @@
+"""Comparing policies over one common window, and queue waits within a time window.
+
+A trace ends with its last record. A pool that never stops (``idle_ttl=None``), or whose
+``min`` replicas are still waiting out ``idle_ttl``, would go on holding replicas after
+that, so comparing raw traces makes always-on pools look cheaper than they are. Every
+comparison here charges every trace over the same window ``[0, horizon]``: a replica
+still alive at a trace's end costs until ``horizon``.
+
+* :func:`common_horizon`: the latest end of any trace's last task, plus the largest
+  finite ``idle_ttl`` among the policies (by then every pool that can stop has stopped).
+* :func:`compare`: the :class:`~reuse_ref.trace.Measures` of several traces, every one
+  over the same window.
+* :func:`waits`: the queue waits of the tasks that arrived in a time window (a peak
+  hour, say), for percentiles beyond the whole-trace ones.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from .records import RETRYING
+from .trace import Measures, Trace
+
+__all__ = ["last_task_end", "common_horizon", "compare", "waits"]
+
+
+def last_task_end(trace: Trace) -> float:
+    """The time the trace's last task ended (``task_end`` or a final ``task_failed``);
+    0.0 for a trace without tasks."""
+    end = 0.0
+    for time, kind, _, _, reason, _ in trace._rows:
+        if (kind == "task_end" or (kind == "task_failed" and not reason.endswith(RETRYING))) and time > end:
+            end = time
+    return float(end)
+
+
+def _traces(traces) -> List[Tuple[str, Trace]]:
+    items = list(traces.items()) if isinstance(traces, Mapping) else list(traces)
+    pairs = []
+    for k, item in enumerate(items):
+        label, trace = item if isinstance(item, tuple) else (str(k), item)
+        if not isinstance(trace, Trace):
+            raise ValueError(f"traces item {item!r} is not valid: a Trace (or a (label, Trace) pair)")
+        pairs.append((str(label), trace))
+    if not pairs:
+        raise ValueError("traces=[] is not valid: give at least one trace")
+    return pairs
+
+
+def common_horizon(traces: Union[Mapping[str, Trace], Iterable]) -> float:
+    """The end of the common window of ``traces`` (a mapping of labels to traces, or an
+    iterable of traces or of ``(label, trace)`` pairs), in seconds.
+
+    It is the latest :func:`last_task_end` of any trace plus the largest finite
+    ``idle_ttl`` of any policy in them (0 when every policy is always-on): by then every
+    pool that can go idle has stopped, and an always-on pool is charged as long as the
+    others could have been.
+    """
+    pairs = _traces(traces)
+    end = max(last_task_end(trace) for _, trace in pairs)
+    ttls = [policy.idle_ttl.total_seconds() for _, trace in pairs for policy in trace.policies.values()
+            if getattr(policy, "idle_ttl", None) is not None]
+    return end + max(ttls, default=0.0)
+
+
+def compare(traces: Union[Mapping[str, Trace], Iterable], horizon: Optional[float] = None,
+            env: Optional[str] = None) -> Dict[str, Measures]:
+    """``{label: Measures}`` of every trace over the same window ``[0, horizon]``.
+
+    ``horizon`` defaults to :func:`common_horizon` of the traces. ``env`` selects one
+    environment of each trace (default: the whole trace). Replica-seconds, utilisation
+    and the footprint are those of the window; counts and waits do not depend on it.
+    """
+    pairs = _traces(traces)
+    if horizon is None:
+        horizon = common_horizon(pairs)
+    return {label: trace.measures(env, horizon=horizon) for label, trace in pairs}
+
+
+def waits(trace: Trace, env: Optional[str] = None, since: float = 0.0, until: float = math.inf) -> List[float]:
+    """Queue waits (seconds, sorted) of the tasks first queued in ``[since, until)``.
+
+    The same waits as the measures' ``wait_*`` (a task's first attempt only, from its
+    first ``task_queued`` to its first ``task_start``), for the tasks that arrived in the
+    window: ``percentile(waits(trace, since=13 * 3600, until=15 * 3600), 99)`` is the p99
+    wait of the tasks that arrived between 13:00 and 15:00.
+    """
+    queued: Dict[tuple, Optional[float]] = {}
+    out = []
+    for time, kind, _, task, _, e in trace._select(env):
+        key = (e, task)
+        if kind == "task_queued":
+            queued.setdefault(key, time)
+        elif kind == "task_start" and queued.get(key) is not None:
+            at = queued[key]
+            queued[key] = None  # later attempts are not waits
+            if since <= at < until:
+                out.append(time - at)
+    return sorted(out)
