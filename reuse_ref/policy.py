@@ -36,7 +36,10 @@ class ReusePolicy(BaseModel):
       gives each run its own pool, torn down when the run ends.
 
     Every invalid value raises ``ValueError`` naming the field, the value and what is
-    allowed. A policy with ``max_replicas == 1`` and ``concurrency == 1`` warns with
+    allowed. JSON carries the TTLs as seconds, an int when whole (exact at any size) and
+    else a float, which cannot hold a fraction of a second past about 285 years: such a
+    TTL (``timedelta.max``, say) is refused when the policy is built, so that every policy
+    that exists reads back from its JSON as itself. For "never", give ``idle_ttl=None``. A policy with ``max_replicas == 1`` and ``concurrency == 1`` warns with
     :class:`~reuse_ref.errors.StarvationWarning`.
 
     >>> ReusePolicy(replicas=(1, 5), concurrency=4).capacity

@@ -351,3 +351,19 @@ def test_starvation_warning_is_emitted_once_per_policy_even_when_an_environment_
         TaskEnvironment("one_warning", reusable=policy)
         TaskEnvironment("another", reusable=policy)
     assert [w.category for w in caught] == [StarvationWarning]
+
+
+@pytest.mark.parametrize("field", ["idle_ttl", "scaledown_ttl"])
+@pytest.mark.parametrize("ttl", [timedelta.max, timedelta(days=10**6, microseconds=1)], ids=_id)
+def test_ttl_that_float_seconds_cannot_carry_is_refused(rejects, field, ttl):
+    # JSON carries TTLs as seconds; past 2**53 microseconds a fraction of a second is lost,
+    # so such a policy would not read back as itself: refused when built, not when read
+    with rejects(field, ttl, "JSON", "whole seconds"):
+        ReusePolicy(**{field: ttl})
+
+
+@pytest.mark.parametrize("ttl", [timedelta.max - timedelta(microseconds=timedelta.max.microseconds),
+                                 timedelta(days=10**4, microseconds=1), timedelta(seconds=30, microseconds=999999)], ids=_id)
+def test_large_ttls_that_can_be_carried_survive_the_json_round_trip(ttl):
+    p = ReusePolicy(idle_ttl=ttl, scaledown_ttl=ttl)
+    assert ReusePolicy.model_validate_json(p.model_dump_json()) == p
