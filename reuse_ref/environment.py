@@ -293,6 +293,14 @@ class Task:
         self.env_vars = env_vars if env_vars is not None else env.env_vars
         self.secrets = secrets if secrets is not None else env.secrets
         policy = self.reusable
+        if policy is not None and policy.concurrency > 1 and inspect.isasyncgenfunction(func):
+            # it is "async def" already, so the advice for a sync task would be wrong
+            raise ValueError(
+                f"concurrency={policy.concurrency} is not valid for the task {self.name!r}: it is an async "
+                f"generator function (async def with yield), not a coroutine function, and a task must "
+                f"return a value rather than yield values. Collect the values and return them (a list, "
+                f"say) from an 'async def' without yield."
+            )
         if policy is not None and policy.concurrency > 1 and not self.is_async:
             raise ValueError(
                 f"concurrency={policy.concurrency} is not valid for the sync task {self.name!r}: "

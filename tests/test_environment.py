@@ -555,3 +555,21 @@ def test_secrets_that_cannot_be_a_variable_are_refused(rejects, plain_env, secre
 def test_ordinary_variables_are_kept():
     e = TaskEnvironment("e", env_vars={"PATH_EXTRA": "a=b", "lower.dots": "", "X": "ünï"}, secrets=["TOKEN"])
     assert e.env_vars == {"PATH_EXTRA": "a=b", "lower.dots": "", "X": "ünï"}
+
+
+# --- an async generator is not an async task ----------------------------------------------
+
+async def agen(n: int):
+    for k in range(n):
+        yield k
+
+
+def test_async_generator_under_concurrency_above_one_is_told_what_is_wrong(rejects):
+    e = TaskEnvironment("busy", reusable=ReusePolicy(replicas=2, concurrency=4))
+    with rejects("concurrency", 4, "busy.agen", "async generator", "not a coroutine function",
+                 "must return a value") as info:
+        e.task(agen)
+    assert "Make it 'async def'" not in str(info.value)  # it is async def already
+    with rejects("concurrency", 2, "async generator"):
+        TaskEnvironment("one", reusable=ReusePolicy(concurrency=1)).task(agen).override(
+            reusable=ReusePolicy(concurrency=2))
