@@ -369,7 +369,7 @@ def test_large_ttls_that_can_be_carried_survive_the_json_round_trip(ttl):
     assert ReusePolicy.model_validate_json(p.model_dump_json()) == p
 
 
-# --- the starvation warning is issued once, not again in each replica (rule 6; Flyte programs)
+# --- the starvation warning is issued once, not again in each replica that imports the module
 
 _BUILDS_A_STARVING_POLICY = "from reuse_ref import ReusePolicy\nReusePolicy(replicas=1)\n"
 
