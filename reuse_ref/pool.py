@@ -31,7 +31,8 @@ from collections import deque
 from heapq import heappop, heappush
 from typing import Dict, Hashable, List, NamedTuple, Optional, Set, Union
 
-from ._replica_sets import READY, STARTING, ReplicaSets
+from . import _replica_sets
+from ._replica_sets import READY, STARTING
 from .errors import STARVATION_REMEDIES
 from .policy import ReusePolicy
 from .records import RETRYING, Row
@@ -96,7 +97,7 @@ class Replica:
         return f"Replica({self.id}, {self.state}, running={len(self.running)})"
 
 
-class Pool(ReplicaSets):
+class Pool:
     """The replicas of one environment under one :class:`~reuse_ref.ReusePolicy` (SPEC 4).
 
     >>> pool = Pool(ReusePolicy(replicas=(2, 5)), name="demo")
@@ -125,10 +126,17 @@ class Pool(ReplicaSets):
         self.records: List[Row] = []  # (time, kind, replica, task, reason, env), as in Record
         self._next_id = first_replica_id
         self._starting = 0
-        self._init_replica_sets()  # _open, _idle, _ripe (see ReplicaSets): no rule scans the replicas
+        self._init_replica_sets()  # _open, _idle and _ripe: no rule scans the replicas
         self._empty_since: Optional[float] = None
         self._last_scaledown: Optional[float] = None
         self._wakeup: Optional[float] = None  # wakeup_at, worked out at the end of every _apply
+
+    # the replica bookkeeping that the rules read, each step O(log n): see _replica_sets
+    _init_replica_sets = _replica_sets.init_replica_sets
+    _scaledown_due = _replica_sets.scaledown_due
+    _ripe_victim = _replica_sets.ripe_victim
+    _forget_replica = _replica_sets.forget_replica
+    _drop_stale_open = _replica_sets.drop_stale_open
 
     # ------------------------------------------------------------------ events
     def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
@@ -309,12 +317,9 @@ class Pool(ReplicaSets):
         if (idle or ripe) and len(self.replicas) > self.min:
             ttl = self.scaledown_ttl
             last = self._last_scaledown
-            if ripe:  # see _scaledown_due
+            wake = last + ttl if ripe else next(iter(idle.values())).idle_since + ttl  # see _scaledown_due
+            if last is not None and last + ttl > wake:
                 wake = last + ttl
-            else:
-                wake = next(iter(idle.values())).idle_since + ttl
-                if last is not None and last + ttl > wake:
-                    wake = last + ttl
             if now >= wake:
                 self._scale_down(now, actions)
                 wake = self._scaledown_due()
