@@ -34,6 +34,7 @@ bench: $(STAMP)
 	@if command -v valgrind >/dev/null; then $(PY) benchmarks/bench_instructions.py; \
 	else echo "bench_instructions.py not run: it needs valgrind"; fi
 	$(PY) benchmarks/bench_runtime.py
+	$(PY) benchmarks/bench_big_pool.py
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

@@ -47,7 +47,21 @@ def seconds(param: str, value: Any, *, minimum: float = 0, allow_none: bool = Fa
         raise bad(param, value, what)
     if td.total_seconds() < minimum:
         raise bad(param, value, what)
+    if td.microseconds and not _float_seconds_exact(td):
+        # JSON carries it as float seconds (as_seconds), which cannot hold a fraction of a
+        # second past 2**53 microseconds (about 285 years): refused here, so that every
+        # accepted value reads back from JSON as itself, rather than failing when read
+        raise bad(param, value, what + "; a fraction of a second is only kept below about 285 years "
+                  "(JSON carries it as float seconds): give whole seconds" + (" or None" if allow_none else ""))
     return td
+
+
+def _float_seconds_exact(td: timedelta) -> bool:
+    """Whether ``td`` reads back as itself from its float seconds (timedelta.max does not)."""
+    try:
+        return timedelta(seconds=td.total_seconds()) == td
+    except OverflowError:
+        return False
 
 
 def as_seconds(td: timedelta | None) -> float | int | None:

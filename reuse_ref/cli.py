@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -175,6 +176,9 @@ def _simulate(args) -> int:
 
     policy = _policy(args)
     resources = _resources(args)
+    for option, path in (("--trace", args.trace), ("--plot", args.plot)):
+        if path and os.path.isdir(path):  # os.replace would fail only after the other was in place
+            raise _Fail(f"{option} {path}: is a directory; give the name of a file to write")
     try:
         jobs = read_csv(args.workload)
     except OSError as e:
@@ -185,6 +189,21 @@ def _simulate(args) -> int:
         trace = simulate(policy, jobs, cold_start=args.cold_start, resources=resources, name=args.name)
     except ValueError as e:
         raise _Fail(str(e)) from None
+    try:  # before any output: a measure that is not a finite number cannot be printed as one
+        m = trace.measures()
+        finite = all(math.isfinite(v) for v in m.as_dict().values() if isinstance(v, float))
+    except ValueError:  # the footprint of a replica_seconds that is not finite
+        finite = False
+    if not finite:
+        raise _Fail(f"--workload {args.workload}: the simulated times are not finite numbers: the jobs' at "
+                    f"and duration, queued one after another, and --cold-start {args.cold_start!r} add up "
+                    f"past the largest float ({sys.float_info.max:g} s); give smaller times")
+    if args.json:
+        out = {"env": args.name, "policy": json.loads(policy.model_dump_json()), "cold_start": args.cold_start}
+        out.update(m.as_dict())
+        text = json.dumps(out, allow_nan=False)  # never Infinity or NaN, which JSON does not have
+    else:
+        text = trace.summary()
 
     # write every output to a temporary file first; rename them only when all succeeded
     pending: List[tuple] = []
@@ -198,7 +217,10 @@ def _simulate(args) -> int:
             pending.append((tmp, args.plot))
             _save_figure(trace, args.figure, tmp, args.plot)
         for tmp, final in pending:
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError as e:
+                raise _Fail(f"{final}: cannot write there ({e.strerror or e})") from None
         pending.clear()
     finally:
         for tmp, _ in pending:
@@ -207,13 +229,7 @@ def _simulate(args) -> int:
             except OSError:
                 pass
 
-    m = trace.measures()
-    if args.json:
-        out = {"env": args.name, "policy": json.loads(policy.model_dump_json()), "cold_start": args.cold_start}
-        out.update(m.as_dict())
-        print(json.dumps(out))
-    else:
-        print(trace.summary())
+    print(text)
     return 0
 
 

@@ -50,26 +50,47 @@ def _resources(value: Any) -> Optional[Resources]:
     raise bad("resources", value, "a Resources or a mapping of cpu, memory, gpu and disk")
 
 
+_VARIABLE = "names that are not empty and hold no '=' or NUL ('\\x00'), and values with no NUL"
+
+
+def _variables(param: str, names: Dict[str, Optional[str]]) -> None:
+    """Refuse what ``os.environ`` cannot hold. A replica starts with these variables in its
+    environment, so a bad one would kill every replica at start: it fails here instead,
+    naming the one bad item (a secret given by name alone is shown as that name)."""
+    for name, value in names.items():
+        why = ("the name is empty" if not name else "the name holds '='" if "=" in name
+               else "it holds a NUL ('\\x00')" if "\x00" in name or (value is not None and "\x00" in value)
+               else None)
+        if why is not None:
+            raise bad(param, name if value is None else {name: value}, f"{why}; a variable needs {_VARIABLE}")
+
+
 def _env_vars(value: Any) -> Optional[Dict[str, str]]:
     if value is None:
         return None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise bad("env_vars", value, "a dict of str names to str values")
+    _variables("env_vars", value)
     return dict(value)
 
 
 def _secrets(value: Any) -> Optional[Dict[str, Optional[str]]]:
     """Secrets as ``{name: value}``; a name alone (or a list of names) takes its value from
-    the caller's environment when a replica starts, as Flyte's local mode does."""
+    the caller's environment when a replica starts, as Flyte's local mode does. Either way
+    the secret becomes a variable of that name, so the same names are refused as in env_vars."""
     if value is None:
         return None
     if isinstance(value, str):
         value = [value]
+    secrets = None
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
-        return {v: None for v in value}
-    if isinstance(value, dict) and all(isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
-        return dict(value)
-    raise bad("secrets", value, "a secret name, a list of names, or a dict of names to values")
+        secrets = {v: None for v in value}
+    elif isinstance(value, dict) and all(isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
+        secrets = dict(value)
+    if secrets is None:
+        raise bad("secrets", value, "a secret name, a list of names, or a dict of names to values")
+    _variables("secrets", secrets)
+    return secrets
 
 
 class TaskOptions(BaseModel):
@@ -273,6 +294,14 @@ class Task:
         self.env_vars = env_vars if env_vars is not None else env.env_vars
         self.secrets = secrets if secrets is not None else env.secrets
         policy = self.reusable
+        if policy is not None and policy.concurrency > 1 and inspect.isasyncgenfunction(func):
+            # it is "async def" already, so the advice for a sync task would be wrong
+            raise ValueError(
+                f"concurrency={policy.concurrency} is not valid for the task {self.name!r}: it is an async "
+                f"generator function (async def with yield), not a coroutine function, and a task must "
+                f"return a value rather than yield values. Collect the values and return them (a list, "
+                f"say) from an 'async def' without yield."
+            )
         if policy is not None and policy.concurrency > 1 and not self.is_async:
             raise ValueError(
                 f"concurrency={policy.concurrency} is not valid for the sync task {self.name!r}: "

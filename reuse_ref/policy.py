@@ -1,6 +1,8 @@
 """``ReusePolicy``: how many replicas, how many tasks each, and when they stop."""
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from datetime import timedelta
 from typing import Any, Literal, Optional, Tuple, Union
@@ -14,6 +16,31 @@ __all__ = ["ReusePolicy", "MIN_TTL_SECONDS"]
 
 MIN_TTL_SECONDS = 30
 """Both TTLs must be at least this many seconds (Flyte's container reuse docs)."""
+
+REPLICA_ENV = "REUSE_REF_REPLICA"
+"""A replica process sets this variable to ``"1"`` before it imports user code (see :func:`_in_replica`)."""
+
+REPLICA_PROCESS_PREFIX = "reuse-replica-"
+"""The start of every replica process's ``multiprocessing`` name (see :func:`_in_replica`)."""
+
+
+def _in_replica() -> bool:
+    """Whether this process is a replica of a reuse_ref runtime, where a policy's warning
+    was already given once, by the process that built the policy.
+
+    A replica re-imports the user's module, which builds the same policy again; warning
+    there would print one more copy per replica. Two marks, because the first import can
+    come before any code of the replica runs: ``multiprocessing`` imports the user's main
+    script (as ``__mp_main__``) while it prepares a child, after it has set the child's
+    process name, so a process named ``reuse-replica-...`` is a replica from its first
+    line; and the variable ``REUSE_REF_REPLICA=1``, which a replica sets when it starts,
+    marks the rest (it is inherited by what a task starts, which is part of the replica).
+    """
+    if os.environ.get(REPLICA_ENV) == "1":
+        return True
+    mp = sys.modules.get("multiprocessing")  # a multiprocessing child has always imported it
+    return mp is not None and mp.current_process().name.startswith(REPLICA_PROCESS_PREFIX)
+
 
 _REPLICAS_ALLOWED = "an int n >= 1, or a pair (min, max) of ints with 0 <= min <= max and max >= 1"
 
@@ -36,7 +63,10 @@ class ReusePolicy(BaseModel):
       gives each run its own pool, torn down when the run ends.
 
     Every invalid value raises ``ValueError`` naming the field, the value and what is
-    allowed. A policy with ``max_replicas == 1`` and ``concurrency == 1`` warns with
+    allowed. JSON carries the TTLs as seconds, an int when whole (exact at any size) and
+    else a float, which cannot hold a fraction of a second past about 285 years: such a
+    TTL (``timedelta.max``, say) is refused when the policy is built, so that every policy
+    that exists reads back from its JSON as itself. For "never", give ``idle_ttl=None``. A policy with ``max_replicas == 1`` and ``concurrency == 1`` warns with
     :class:`~reuse_ref.errors.StarvationWarning`.
 
     >>> ReusePolicy(replicas=(1, 5), concurrency=4).capacity
@@ -96,8 +126,10 @@ class ReusePolicy(BaseModel):
         """Warn once, when a policy is built, if it can starve (as Flyte does).
 
         A post-init hook rather than a validator: validators run again each time an
-        existing policy is checked as a field (of a ``TaskEnvironment``, say)."""
-        if self.max_replicas == 1 and self.concurrency == 1:
+        existing policy is checked as a field (of a ``TaskEnvironment``, say). Only in the
+        process that built the policy: a replica importing the same module stays quiet
+        (:func:`_in_replica`)."""
+        if self.max_replicas == 1 and self.concurrency == 1 and not _in_replica():
             warnings.warn(
                 f"ReusePolicy(replicas={self.replicas}, concurrency=1) can starve: a task that waits "
                 f"for another task of the same environment holds the only slot. To avoid it, "

@@ -29,10 +29,12 @@ three per job.
 from __future__ import annotations
 
 import math
-from bisect import insort
 from collections import deque
+from heapq import heappop, heappush
 from typing import Dict, Hashable, List, NamedTuple, Optional, Union
 
+from . import _replica_sets
+from ._replica_sets import READY, STARTING
 from .policy import ReusePolicy
 from .records import RETRYING, Row
 
@@ -40,9 +42,6 @@ __all__ = [
     "Pool", "Replica", "StartReplica", "StopReplica", "Dispatch", "FailTask", "Action",
     "STARTING", "READY",
 ]
-
-STARTING = "starting"
-READY = "ready"
 
 
 class StartReplica(NamedTuple):
@@ -127,12 +126,17 @@ class Pool:
         self.records: List[Row] = []  # (time, kind, replica, task, reason, env), as in Record
         self._next_id = first_replica_id
         self._starting = 0
-        # kept up to date by every event so that no rule has to scan the replicas:
-        self._open: List[int] = []  # ready replicas with a free slot, in id order: rule 1 takes the first
-        self._idle: Dict[int, Replica] = {}  # ready replicas running nothing, in order of idle_since
+        self._init_replica_sets()  # _open, _idle and _ripe: no rule scans the replicas
         self._empty_since: Optional[float] = None
         self._last_scaledown: Optional[float] = None
         self._wakeup: Optional[float] = None  # wakeup_at, worked out at the end of every _apply
+
+    # the replica bookkeeping that the rules read, each step O(log n): see _replica_sets
+    _init_replica_sets = _replica_sets.init_replica_sets
+    _scaledown_due = _replica_sets.scaledown_due
+    _ripe_victim = _replica_sets.ripe_victim
+    _forget_replica = _replica_sets.forget_replica
+    _drop_stale_open = _replica_sets.drop_stale_open
 
     # ------------------------------------------------------------------ events
     def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
@@ -183,7 +187,7 @@ class Pool:
         r.state = READY
         r.idle_since = now
         self._starting -= 1
-        insort(self._open, replica)
+        heappush(self._open, replica)
         self._idle[replica] = r
         self.records.append((now, "replica_ready", replica, None, "", self.name))
         return self._apply([])
@@ -202,7 +206,7 @@ class Pool:
         running = r.running
         del running[task]
         if len(running) + 1 == self.concurrency:  # it was full: now it has a free slot
-            insort(self._open, rid)
+            heappush(self._open, rid)
         if not running:
             r.idle_since = now
             self._idle[rid] = r
@@ -325,10 +329,11 @@ class Pool:
         # after nearly every event)
         wake = None
         idle = self._idle
-        if idle and len(self.replicas) > self.min:
+        ripe = self._n_ripe
+        if (idle or ripe) and len(self.replicas) > self.min:
             ttl = self.scaledown_ttl
-            wake = next(iter(idle.values())).idle_since + ttl
             last = self._last_scaledown
+            wake = last + ttl if ripe else next(iter(idle.values())).idle_since + ttl  # see _scaledown_due
             if last is not None and last + ttl > wake:
                 wake = last + ttl
             if now >= wake:
@@ -360,30 +365,24 @@ class Pool:
         r = self.replicas[rid]
         running = r.running
         if not running:
-            del self._idle[rid]
+            try:
+                del self._idle[rid]
+            except KeyError:  # it was ripe (see _ripe_victim)
+                self._n_ripe -= 1
             r.idle_since = None
             self._empty_since = None
             self._wakeup = self._scaledown_due()
         running[task] = None
         if len(running) == self.concurrency:
-            del self._open[0]
+            heappop(self._open)
+            if self._open_stale:
+                self._drop_stale_open()
         self.running[task] = rid
         self.attempts[task] = 1
         served = r.served
         r.served = served + 1
         self.records.append((now, "task_start", rid, task, "warm" if served else "cold", self.name))
         return rid
-
-    def _scaledown_due(self) -> Optional[float]:
-        """When rule 3 may next stop a replica, or None while the pool is at min or none is idle."""
-        if not self._idle or len(self.replicas) <= self.min:
-            return None
-        ttl = self.scaledown_ttl
-        due = next(iter(self._idle.values())).idle_since + ttl  # _idle is in order of idle_since
-        last = self._last_scaledown
-        if last is not None and last + ttl > due:
-            due = last + ttl
-        return due
 
     def _dispatch(self, now: float, actions: List[Action]) -> None:
         """Rule 1: the queue's head goes to the ready replica with a free slot and the lowest id."""
@@ -394,7 +393,10 @@ class Pool:
             r = self.replicas[rid]
             running = r.running
             if not running:
-                del self._idle[rid]
+                try:
+                    del self._idle[rid]
+                except KeyError:  # it was ripe (see _ripe_victim)
+                    self._n_ripe -= 1
                 r.idle_since = None
             free = self.concurrency - len(running)
             while queue and free:
@@ -409,7 +411,9 @@ class Pool:
                 self.records.append((now, "task_start", rid, task, "warm" if served else "cold", self.name))
                 actions.append(_new(Dispatch, (task, rid, attempt, served > 0)))
             if not free:
-                del open_[0]
+                heappop(open_)
+                if self._open_stale:
+                    self._drop_stale_open()
 
     def _scale_up(self, now: float, actions: List[Action]) -> None:
         """Rule 2: start enough replicas for the queue (never past max); keep at least min."""
@@ -436,12 +440,7 @@ class Pool:
         while len(self.replicas) > self.min:
             if self._last_scaledown is not None and now < self._last_scaledown + ttl:
                 return
-            victim = None
-            for r in self._idle.values():  # in order of idle_since: the ones idle long enough come first
-                if now < r.idle_since + ttl:
-                    break
-                if victim is None or r.id > victim.id:
-                    victim = r
+            victim = self._ripe_victim(now)
             if victim is None:
                 return
             self._last_scaledown = now
@@ -480,19 +479,11 @@ class Pool:
         self.records.append((now, "replica_stop", r.id, None, reason, self.name))
         actions.append(StopReplica(r.id, reason))
 
-    def _forget_replica(self, r: Replica) -> None:
-        """Drop a removed replica from the counters: its free slots, the idle set, the starting count."""
-        if r.state == STARTING:
-            self._starting -= 1
-        else:
-            if len(r.running) < self.concurrency:
-                self._open.remove(r.id)
-            self._idle.pop(r.id, None)
-
     def _stop_all(self, now: float, reason: str, actions: List[Action]) -> None:
         """Rule 4: the whole environment stops, min replicas included; the next task starts it cold."""
         for r in list(self.replicas.values()):
             self._stop(now, r, reason, actions)
+        self._init_replica_sets()  # only stale ids were left
         self.alive = False
         self._empty_since = None
         self._last_scaledown = None

@@ -117,6 +117,14 @@ class Resources(BaseModel):
             disk = ephemeral_storage
         super().__init__(cpu=cpu, memory=memory, gpu=gpu, disk=disk, gpu_type=gpu_type)
 
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> "Resources":
+        """As pydantic's, but a mapping with a key that is not a str is a ``ValueError``:
+        pydantic hands the mapping to ``__init__`` as keywords, where it is a ``TypeError``."""
+        if isinstance(obj, dict) and not all(isinstance(k, str) for k in obj):
+            raise bad("resources", obj, "a mapping of cpu, memory, gpu and disk, keyed by those names as str")
+        return super().model_validate(obj, **options)
+
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
@@ -151,12 +159,19 @@ class Resources(BaseModel):
             raise bad("replica_seconds", replica_seconds, "a finite number of seconds >= 0")
         if not isinstance(replicas, numbers.Integral) or isinstance(replicas, bool) or replicas < 0:
             raise bad("replicas", replicas, "an int >= 0")
-        rs = replica_seconds * replicas
-        return {
-            "cpu_seconds": rs * (self.cpu or 0.0),
-            "gib_seconds": rs * (self.memory or 0) / 2**30,
-            "gpu_seconds": rs * (self.gpu or 0),
-        }
+        try:  # a float times an int too large for a float raises OverflowError
+            rs = replica_seconds * replicas
+            out = {
+                "cpu_seconds": rs * (self.cpu or 0.0),
+                "gib_seconds": rs * (self.memory or 0) / 2**30,
+                "gpu_seconds": rs * (self.gpu or 0),
+            }
+        except OverflowError:
+            out = {"": math.inf}
+        if not all(map(math.isfinite, out.values())):
+            raise bad("replicas", replicas, f"an int >= 0 small enough that the footprint of {replica_seconds!r} "
+                      f"replica-seconds x replicas of {self!r} is a finite number")
+        return out
 
     def __repr__(self) -> str:
         parts = []

@@ -88,7 +88,35 @@ def _checked(jobs: Sequence, where: Optional[Callable[[int], str]] = None):
     has_parent = list(map(_PARENT, jobs)).count(None) != len(jobs)
     if has_parent:
         _check_parents(jobs, by_id, where)
+        if not math.isfinite(sum(map(_AT, jobs)) + sum(map(_DURATION, jobs))):
+            _check_chains(jobs, by_id, where)
     return jobs, by_id, has_parent
+
+
+def _check_chains(jobs: List[Job], by_id: dict, where) -> None:
+    """A child arrives ``at`` seconds after its parent starts, so its earliest end is the sum
+    of the ``at`` of its ancestors, its own ``at`` and its ``duration``: that must be finite.
+    Only called when the sum over the whole workload is not (that sum bounds every chain)."""
+    where = where or _where
+    earliest: dict = {}  # id -> the earliest time the job can arrive
+
+    def arrival(job: Job) -> float:
+        chain = []
+        j = job
+        while j.id not in earliest:  # up to a job already worked out, or the top
+            chain.append(j)
+            if j.parent is None:
+                break
+            j = by_id[j.parent]
+        for k in reversed(chain):  # then down again
+            earliest[k.id] = (0.0 if k.parent is None else earliest[k.parent]) + k.at
+        return earliest[job.id]
+
+    for i, job in enumerate(jobs):
+        start = 0.0 if job.parent is None else arrival(by_id[job.parent])
+        if not math.isfinite(start + job.at + job.duration):
+            raise ValueError(f"{where(i)}at={job.at!r} is not valid: a child's at counts from its parent's start, "
+                             f"{start!r} s at the earliest, and the child must end at a finite number of seconds")
 
 
 _AT, _DURATION, _PARENT, _RETRIES, _ENV = (itemgetter(Job._fields.index(f))
@@ -107,8 +135,9 @@ def _fast_check(jobs: List[Job]):
         durations = list(map(_DURATION, jobs))
         if set(map(type, ats)) != {float} or set(map(type, durations)) != {float}:
             return None  # ints are fine, but the slow path turns them into floats
-        # a finite sum means no NaN and no infinity, and then min() is reliable
-        if not (math.isfinite(sum(ats)) and math.isfinite(sum(durations)) and min(ats) >= 0 and min(durations) >= 0):
+        # a finite sum means no NaN and no infinity, and then min() is reliable; and with no
+        # value below 0 it bounds every job's at + duration, and every chain of parents
+        if not (math.isfinite(sum(ats) + sum(durations)) and min(ats) >= 0 and min(durations) >= 0):
             return None
         retries = set(map(_RETRIES, jobs))  # a few distinct values: check those
         if {type(r) for r in retries} != {int} or min(retries) < 0:
@@ -143,11 +172,15 @@ def _slow_check(jobs: List, where) -> dict:
                 raise ValueError(f"env={job.env!r} is not valid: the name of an environment (a non-empty str) or None")
         except ValueError as e:
             raise ValueError(f"{where(i)}{e}") from None
+        if not math.isfinite(at + duration):
+            raise ValueError(f"{where(i)}duration={job.duration!r} is not valid: with at={job.at!r}, the job "
+                             f"would end past the largest float; at + duration must be a finite number of seconds")
         if type(job.at) is not float or type(job.duration) is not float:
             job = jobs[i] = job._replace(at=at, duration=duration)
         try:
             if job.id in by_id:
-                raise ValueError(f"{where(i)}id={job.id!r} is not valid: ids must be unique (it is also the id of item {first[job.id]})")
+                other = where(first[job.id]).rstrip(": ")
+                raise ValueError(f"{where(i)}id={job.id!r} is not valid: ids must be unique (it is also the id of {other})")
         except TypeError:
             raise ValueError(f"{where(i)}id={job.id!r} is not valid: a hashable value such as an int or a str") from None
         by_id[job.id] = job
@@ -372,7 +405,8 @@ def read_csv(path) -> List[Job]:
     if hasattr(path, "read"):
         return _read_rows(path, getattr(path, "name", "<file>"))
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark at the start (Excel's "CSV UTF-8") is not part of the header
+        with open(path, newline="", encoding="utf-8-sig") as f:
             return _read_rows(f, os.fspath(path))
     except UnicodeDecodeError as e:
         raise ValueError(f"{os.fspath(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
@@ -385,6 +419,8 @@ def _read_rows(f, label: str) -> List[Job]:
         if header is None:
             raise ValueError(f"{label}, line 1: the file is empty; it needs a header naming at and duration")
         columns = [h.strip() for h in header]
+        if columns and columns[0].startswith("\ufeff"):  # a byte-order mark, in a file opened by the caller
+            columns[0] = columns[0][1:].strip()
         unknown = [c for c in columns if c not in CSV_COLUMNS]
         if unknown:
             raise ValueError(f"{label}, line 1: unknown column {unknown[0]!r}; the columns are {', '.join(CSV_COLUMNS)}")

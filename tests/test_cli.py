@@ -192,3 +192,68 @@ def test_replica_size_gives_the_footprint(capsys, jobs_csv):
 def test_bad_replica_size_exit_2(capsys, jobs_csv):
     status, _, err = run(capsys, *sim_args(jobs_csv, "--memory", "lots"))
     assert status == 2 and "memory='lots' is not valid" in err
+
+
+# --- bad input found in the file system, the sums and the encoding ------------------------
+
+def test_trace_naming_a_directory_exit_2_and_nothing_written(capsys, jobs_csv, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    figure = tmp_path / "fig.png"
+    status, out, err = run(capsys, *sim_args(jobs_csv, "--trace", folder, "--plot", figure))
+    assert status == 2 and "--trace" in err and str(folder) in err and "directory" in err
+    assert "Traceback" not in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.csv", "out"] and not list(folder.iterdir())
+    # the same for --plot, after a --trace that would have been fine
+    trace_csv = tmp_path / "trace.csv"
+    status, _, err = run(capsys, *sim_args(jobs_csv, "--trace", trace_csv, "--plot", folder))
+    assert status == 2 and "--plot" in err and "directory" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.csv", "out"]
+
+
+@pytest.mark.parametrize("content, line", [
+    ("at,duration\n0,5\n1e308,1e308\n", 3),                       # at + duration is not finite
+    ("id,at,duration,parent\np,1e308,5,\nc,1e308,5,p\n", 3),       # a child counts from its parent
+], ids=["at+duration", "parent+child"])
+def test_times_whose_sum_is_not_finite_exit_2_naming_the_line(capsys, tmp_path, content, line):
+    path = tmp_path / "jobs.csv"
+    path.write_text(content)
+    trace_csv = tmp_path / "trace.csv"
+    status, out, err = run(capsys, *sim_args(path, "--json", "--trace", trace_csv))
+    assert status == 2 and f"line {line}" in err and "finite" in err and str(path) in err
+    assert out == "" and not trace_csv.exists()
+
+
+def test_measures_that_are_not_finite_exit_2_and_json_never_prints_infinity(capsys, tmp_path):
+    # each job is fine alone, but one replica runs them one after the other: the second
+    # ends past the largest float, so the measures cannot be written as numbers
+    path = tmp_path / "jobs.csv"
+    path.write_text("at,duration\n0,1e308\n0,1e308\n")
+    trace_csv = tmp_path / "trace.csv"
+    status, out, err = run(capsys, "simulate", "--replicas", "1", "--workload", path, "--json", "--trace", trace_csv)
+    assert status == 2 and "finite" in err and "Traceback" not in err
+    assert "Infinity" not in out and "NaN" not in out and out == ""
+    assert not trace_csv.exists()
+
+
+def test_a_csv_with_a_utf8_byte_order_mark_is_read(capsys, tmp_path):
+    path = tmp_path / "excel.csv"  # Excel's "CSV UTF-8" starts with one
+    path.write_bytes("\ufeff".encode() + WORKLOAD.encode())
+    assert read_csv(path) == read_csv_text(WORKLOAD, tmp_path)
+    status, out, err = run(capsys, *sim_args(path, "--json"))
+    assert status == 0, err
+    assert json.loads(out)["tasks"] == 15
+
+
+def read_csv_text(text, tmp_path):
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text)
+    return read_csv(plain)
+
+
+def test_a_duplicate_id_is_reported_by_both_lines(capsys, tmp_path):
+    path = tmp_path / "jobs.csv"
+    path.write_text("id,at,duration\na,0,5\nb,0,5\n\nc,0,5\na,1,5\n")
+    status, _, err = run(capsys, *sim_args(path))
+    assert status == 2 and "line 6" in err and "id='a'" in err and "line 2" in err
+    assert "item" not in err

@@ -518,3 +518,58 @@ def test_task_without_deprecated_does_not_warn(env):
 def test_repr(env):
     assert repr(env.task(double)) == "<Task pool.double reusable=ReusePolicy(replicas=(1, 3), concurrency=1, idle_ttl=30, scaledown_ttl=30)>"
     assert repr(env.task(adouble).override(reusable="off")) == "<async Task pool.adouble reusable=None>"
+
+
+# --- environment variables (a replica's os.environ) --------------------------------------
+
+_NOT_A_VARIABLE = [
+    ({"A=B": "1"}, "'='"), ({"": "1"}, "empty"), ({"A\x00": "1"}, "NUL"), ({"A": "x\x00y"}, "NUL"),
+    ({"=A": "1"}, "'='"),
+]
+
+
+@pytest.mark.parametrize("item, allowed", _NOT_A_VARIABLE, ids=_id)
+def test_env_vars_that_cannot_be_a_variable_are_refused_at_construction(rejects, item, allowed):
+    # os.environ refuses these names and values, so every replica would die at start
+    with rejects("env_vars", item, allowed):
+        TaskEnvironment("e", env_vars={"OK": "1", **item})
+
+
+@pytest.mark.parametrize("item, allowed", _NOT_A_VARIABLE, ids=_id)
+def test_env_vars_that_cannot_be_a_variable_are_refused_by_override(rejects, plain_env, item, allowed):
+    t = plain_env.task(double)
+    with rejects("env_vars", item, allowed):
+        t.override(env_vars=item)
+
+
+@pytest.mark.parametrize("secrets, shown", [
+    ({"A=B": "v"}, {"A=B": "v"}), (["A=B"], "A=B"), ("A\x00", "A\x00"), ({"S": "v\x00"}, {"S": "v\x00"}),
+], ids=_id)
+def test_secrets_that_cannot_be_a_variable_are_refused(rejects, plain_env, secrets, shown):
+    with rejects("secrets", shown):
+        TaskEnvironment("e", secrets=secrets)
+    with rejects("secrets", shown):
+        plain_env.task(double).override(secrets=secrets)
+
+
+def test_ordinary_variables_are_kept():
+    e = TaskEnvironment("e", env_vars={"PATH_EXTRA": "a=b", "lower.dots": "", "X": "ünï"}, secrets=["TOKEN"])
+    assert e.env_vars == {"PATH_EXTRA": "a=b", "lower.dots": "", "X": "ünï"}
+
+
+# --- an async generator is not an async task ----------------------------------------------
+
+async def agen(n: int):
+    for k in range(n):
+        yield k
+
+
+def test_async_generator_under_concurrency_above_one_is_told_what_is_wrong(rejects):
+    e = TaskEnvironment("busy", reusable=ReusePolicy(replicas=2, concurrency=4))
+    with rejects("concurrency", 4, "busy.agen", "async generator", "not a coroutine function",
+                 "must return a value") as info:
+        e.task(agen)
+    assert "Make it 'async def'" not in str(info.value)  # it is async def already
+    with rejects("concurrency", 2, "async generator"):
+        TaskEnvironment("one", reusable=ReusePolicy(concurrency=1)).task(agen).override(
+            reusable=ReusePolicy(concurrency=2))

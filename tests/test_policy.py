@@ -351,3 +351,61 @@ def test_starvation_warning_is_emitted_once_per_policy_even_when_an_environment_
         TaskEnvironment("one_warning", reusable=policy)
         TaskEnvironment("another", reusable=policy)
     assert [w.category for w in caught] == [StarvationWarning]
+
+
+@pytest.mark.parametrize("field", ["idle_ttl", "scaledown_ttl"])
+@pytest.mark.parametrize("ttl", [timedelta.max, timedelta(days=10**6, microseconds=1)], ids=_id)
+def test_ttl_that_float_seconds_cannot_carry_is_refused(rejects, field, ttl):
+    # JSON carries TTLs as seconds; past 2**53 microseconds a fraction of a second is lost,
+    # so such a policy would not read back as itself: refused when built, not when read
+    with rejects(field, ttl, "JSON", "whole seconds"):
+        ReusePolicy(**{field: ttl})
+
+
+@pytest.mark.parametrize("ttl", [timedelta.max - timedelta(microseconds=timedelta.max.microseconds),
+                                 timedelta(days=10**4, microseconds=1), timedelta(seconds=30, microseconds=999999)], ids=_id)
+def test_large_ttls_that_can_be_carried_survive_the_json_round_trip(ttl):
+    p = ReusePolicy(idle_ttl=ttl, scaledown_ttl=ttl)
+    assert ReusePolicy.model_validate_json(p.model_dump_json()) == p
+
+
+# --- the starvation warning is issued once, not again in each replica that imports the module
+
+_BUILDS_A_STARVING_POLICY = "from reuse_ref import ReusePolicy\nReusePolicy(replicas=1)\n"
+
+
+def _stderr_of(args: list, env: dict) -> str:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_a_process_marked_as_a_replica_does_not_warn():
+    # the replica sets this variable before it imports the user's code
+    assert "StarvationWarning" in _stderr_of(["-c", _BUILDS_A_STARVING_POLICY], {"REUSE_REF_REPLICA": ""})
+    assert _stderr_of(["-c", _BUILDS_A_STARVING_POLICY], {"REUSE_REF_REPLICA": "1"}) == ""
+
+
+def test_the_users_script_warns_once_however_many_replicas_import_it(tmp_path):
+    # every replica process imports the script again (as __mp_main__) before any code of
+    # the replica runs, so the mark has to be one that multiprocessing sets first
+    script = tmp_path / "starving.py"
+    script.write_text(
+        "from reuse_ref import ReusePolicy, TaskEnvironment, Runtime\n"
+        "env = TaskEnvironment('one', reusable=ReusePolicy(replicas=1))\n"
+        "@env.task\n"
+        "def work(x: int) -> int:\n"
+        "    return x + 1\n"
+        "if __name__ == '__main__':\n"
+        "    cold = work.override(reusable='off')  # a fresh replica for each call\n"
+        "    with Runtime(time_scale=0.01) as rt:\n"
+        "        assert [rt.run(cold, i).result for i in range(3)] == [1, 2, 3]\n"
+    )
+    for method in ("forkserver", "spawn"):
+        err = _stderr_of([str(script)], {"REUSE_REF_START_METHOD": method, "REUSE_REF_REPLICA": ""})
+        assert err.count("StarvationWarning") == 1, (method, err)

@@ -79,7 +79,13 @@ def oracle_ttl(v: Any, allow_none: bool) -> Any:
     if v is None:
         return "none" if allow_none else None
     if isinstance(v, timedelta):
-        return v if v >= timedelta(seconds=30) else None
+        if v < timedelta(seconds=30):
+            return None
+        try:  # JSON carries float seconds: a fraction of a second must read back as itself
+            exact = not v.microseconds or timedelta(seconds=v.total_seconds()) == v
+        except OverflowError:
+            exact = False
+        return v if exact else None
     if _is_int(v) and 30 <= v <= MAX_SECONDS:
         return timedelta(seconds=v)
     return None

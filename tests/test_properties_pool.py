@@ -284,14 +284,32 @@ def brute_force_wakeup(pool: Pool):
 def check_bookkeeping(pool: Pool) -> None:
     """The incremental sets the pool keeps instead of scanning must equal a scan."""
     ready = [r for r in pool.replicas.values() if r.state == READY]
-    assert pool._open == [r.id for r in sorted(ready, key=lambda r: r.id) if len(r.running) < pool.concurrency]
-    assert set(pool._idle) == {r.id for r in ready if not r.running}
+    open_ids = [r.id for r in sorted(ready, key=lambda r: r.id) if len(r.running) < pool.concurrency]
+    assert open_view(pool) == open_ids
+    assert not pool._open or pool._open[0] == open_ids[0], "the top of the heap has a free slot"
+    assert len(pool._open) == len(open_ids) + pool._open_stale
+    idle, ripe = idle_view(pool)
+    assert set(idle) | set(ripe) == {r.id for r in ready if not r.running} and not set(idle) & set(ripe)
     since = [r.idle_since for r in pool._idle.values()]
     assert since == sorted(since), "_idle is kept in order of idle_since"
+    assert all(pool.replicas[rid].idle_since + pool.scaledown_ttl <= pool._last_scaledown for rid in ripe)
+    assert pool._n_ripe == len(ripe)
     assert pool._starting == sum(r.state != READY for r in pool.replicas.values())
     assert pool.wakeup_at == brute_force_wakeup(pool)
     assert pool.free_slots == sum(pool.concurrency - len(r.running) for r in ready)
     assert pool.running == {t: r.id for r in pool.replicas.values() for t in r.running}
+
+
+def open_view(pool: Pool):
+    """The ids of ``_open`` that are live, in id order (the heap also holds removed ones)."""
+    return sorted(rid for rid in pool._open if rid in pool.replicas)
+
+
+def idle_view(pool: Pool):
+    """(``_idle`` in its order, the ripe replicas in id order), whatever the heap holds."""
+    ripe = {-rid for rid in pool._ripe if -rid in pool.replicas and -rid not in pool._idle
+            and pool.replicas[-rid].idle_since is not None}
+    return list(pool._idle), sorted(ripe)
 
 
 def pool_state(pool: Pool):
@@ -299,7 +317,8 @@ def pool_state(pool: Pool):
     replicas = [(r.id, r.state, list(r.running), r.idle_since, r.served) for r in pool.replicas.values()]
     return (pool.now, pool.alive, replicas, list(pool.queue), dict(pool.running),
             dict(pool.attempts), dict(pool.retries), list(pool.records), pool._next_id, pool._starting,
-            list(pool._open), list(pool._idle), pool._empty_since, pool._last_scaledown, pool._wakeup)
+            open_view(pool), idle_view(pool), pool._n_ripe, pool._empty_since,
+            pool._last_scaledown, pool._wakeup)
 
 
 events = st.lists(st.tuples(st.sampled_from(["submit", "ready", "finish", "fail", "crash", "wait", "resume",

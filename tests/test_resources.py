@@ -255,3 +255,24 @@ def test_parsers_name_the_parameter_they_are_given(rejects):
     assert parse_cpu("750m") == 0.75
     assert parse_bytes("2Mi") == 2 * MI
     assert parse_gpu("L4:3") == (3, "L4")
+
+
+def test_a_mapping_with_a_key_that_is_not_a_name_is_a_value_error(rejects):
+    with rejects("resources", {1: 3}, "cpu, memory, gpu and disk"):
+        Resources.model_validate({1: 3})
+    with rejects("resources", {"cpu": 1, None: 2}):
+        Resources.model_validate({"cpu": 1, None: 2})
+    assert Resources.model_validate({"cpu": 2}) == Resources(cpu=2)
+
+
+@pytest.mark.parametrize("replica_seconds, replicas", [(1, 10**400), (1e308, 10), (1, 2**1024)],
+                         ids=["10**400 replicas", "1e308 s x 10", "2**1024 replicas"])
+def test_footprint_that_is_not_a_finite_number_is_a_value_error(rejects, replica_seconds, replicas):
+    # 10**400 replicas cannot even be turned into a float: an OverflowError before
+    with rejects("replicas", replicas, "finite"):
+        Resources(cpu=1).footprint(replica_seconds, replicas)
+
+
+def test_footprint_of_a_memory_too_large_for_a_float_is_a_value_error(rejects):
+    with rejects("replicas", 1, "finite"):
+        Resources(memory=10**400).footprint(1.0)

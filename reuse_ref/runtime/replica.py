@@ -59,6 +59,7 @@ def main(conn: Any, alive: Any, env: Dict[str, str], cold_start: float) -> None:
     threading.Thread(target=_watchdog, args=(alive,), name="reuse-replica-watchdog", daemon=True).start()
     os.environ.clear()
     os.environ.update(env)
+    os.environ["REUSE_REF_REPLICA"] = "1"  # the user's module, imported here, does not warn again
     replica = _Replica(conn)
     # Runtime(cold_start=...) makes cold starts visible; nothing comes before READY but
     # the end of the pipe, so a replica stopped while it starts leaves at once.
