@@ -34,11 +34,27 @@ Choices the public docs leave open, and how the runtime makes them:
   the replica idle longest reaches ``scaledown_ttl`` first and stops first; the pool's
   highest-id rule decides between replicas idle equally long (rule 3).
 * **Timeouts.** An async attempt is cancelled on its replica (``TaskTimeoutError``;
-  the replica stays). A sync attempt cannot be interrupted: its replica is killed and
-  reported with ``replica_crashed(..., "timeout")``, which fails the attempt (reason
-  ``timeout``) and lets the pool replace the replica. (Reporting ``finish(error=
-  "timeout")`` first would free the slot, and the pool could dispatch a queued task to
-  the replica about to be killed.)
+  the replica stays). It keeps its slot until the replica says the attempt stopped; a
+  replica whose event loop does not come back within ``stop_grace`` (a busy loop or a
+  blocking call in an async task) is killed, ``replica_stop`` reason ``"timeout"``, and
+  replaced. A sync attempt cannot be interrupted: its replica is killed at once, with
+  the same reason. A task's own ``asyncio.CancelledError`` (it awaited something that
+  someone else cancelled) is its error, not a timeout.
+* **Waiting (rule 6).** A task waits while it is blocked on the results of tasks it
+  called: a sync call; on an async replica, an ``await`` of a call, of a task that awaits
+  one, or of ``asyncio.gather`` over them. The replica looks at its asyncio tasks after
+  each call and reply (and every 10 ms while calls are in flight) and reports changes. A
+  child started with ``asyncio.ensure_future`` and not awaited does not make its parent
+  wait; nor does anything ``asyncio.wait`` or a ``TaskGroup`` awaits (they are not seen,
+  so they cannot cause a false starvation, but a deadlock through them is not found).
+* **Failure policy (rule 7).** ``Runtime(failure_policy=...)`` and ``rt.run(...,
+  failure_policy=...)``: ``"FAIL_IMMEDIATELY"`` (default) cancels the other calls of a
+  failed task (``TaskCancelledError``, ``task_failed`` reason ``"cancelled"``); a sync
+  call that is running cannot be stopped, so its result is dropped when it ends.
+  ``"FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"`` lets them run to their end, and the failed
+  task holds its slot until then. Calls still running when the task that made them ends
+  well are cancelled too.
+* **Processes a task starts** belong to its replica's process group, and stop with it.
 * **Memory.** A replica whose environment sets ``Resources(memory=...)`` is watched:
   its RSS is read every ``memory_poll`` s (0.05) and it is killed over the limit
   (``OOMError``, ``replica_stop`` reason ``oom``).

@@ -10,12 +10,15 @@ for the runtime's life: what ``multiprocessing.connection.wait`` does on every c
 without registering every pipe again on every turn) until a message arrives or the
 next timer is due, then turns what happened into pool events: a call into
 ``submit``, a replica's first message into ``replica_ready``, an attempt's result into
-``finish``, a dead process into ``replica_crashed``, a parent awaiting a child of its own
-pool into ``task_waiting``/``task_resumed``, the passing of time into ``advance``. The
-pool answers with actions (start, stop, dispatch, fail) and the loop carries them out.
-It decides nothing about the lifecycle itself (all lifecycle decisions
-live in ``pool.py``). The timers are the pools' ``wakeup_at``, the attempts' timeouts,
-the memory watch and the grace period of stopping processes.
+``finish``, a dead process into ``replica_crashed``, the passing of time into
+``advance``; and what needs every pool at once into :class:`~reuse_ref.pools.Pools`: a
+replica's report that an attempt blocks on the calls it made (``waiting``, rule 6), a
+call made by a running task (``called``), an attempt's end (``parent_ended``, rule 7).
+The pools answer with actions (start, stop, dispatch, fail, cancel) and the loop carries
+them out. It decides nothing about the lifecycle itself (all lifecycle decisions live in
+``pool.py`` and ``pools.py``). The timers are the pools' ``wakeup_at``, the attempts'
+timeouts, the grace given to an attempt asked to stop, the memory watch and the grace
+period of stopping processes.
 
 Time: a pool is fed policy seconds, ``(wall - start) / time_scale``, so the
 trace of a runtime reads like the simulator's. Task timeouts are not policy durations:
