@@ -72,7 +72,7 @@ class Pools:
         self.parent: Dict[Node, Node] = {}  # a child not ended yet -> its parent
 
     def add(self, pool: Pool) -> Pool:
-        """Make ``pool`` one of these pools; from now on it writes its records into :attr:`records`."""
+        """Make ``pool`` one of these pools; from now on it writes its records into ``records``."""
         if pool.name in self.pools:
             raise ValueError(f"pool={pool.name!r} is not valid: a pool of that name is already here")
         self.records.extend(pool.records)

@@ -42,7 +42,7 @@ from .resources import Resources
 from .trace import Trace, gc_paused
 from .workloads import Job, _checked
 
-__all__ = ["simulate", "Job"]
+__all__ = ["simulate"]
 
 # same-instant order of the event kinds (the second item of every heap entry)
 _READY, _WORK, _CRASH, _ARRIVE, _WAKE = range(5)
