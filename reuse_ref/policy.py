@@ -93,11 +93,12 @@ class ReusePolicy(BaseModel):
         return value
 
     def model_post_init(self, context: Any) -> None:
-        """Warn once, when a policy is built, if it can starve (SPEC 1; seed 001).
+        """Warn once, when a policy is built, if it can starve (SPEC 1; seed 001), and
+        never again in each replica that imports the module (SPEC 7).
 
         A post-init hook rather than a validator: validators run again each time an
         existing policy is checked as a field (of a ``TaskEnvironment``, say)."""
-        if self.max_replicas == 1 and self.concurrency == 1:
+        if self.max_replicas == 1 and self.concurrency == 1 and not _in_replica():
             warnings.warn(
                 f"ReusePolicy(replicas={self.replicas}, concurrency=1) can starve: a task that waits "
                 f"for another task of the same environment holds the only slot. To avoid it, "
@@ -150,3 +151,11 @@ class ReusePolicy(BaseModel):
         )
 
     __str__ = __repr__
+
+
+def _in_replica() -> bool:
+    """True in a replica process of the local runtime (its name is set before it imports the
+    main module), where the program's policies were built, and warned about, already."""
+    import multiprocessing
+
+    return multiprocessing.current_process().name.startswith("reuse-replica-")
