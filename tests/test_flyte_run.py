@@ -1,0 +1,167 @@
+"""``reuse-ref run`` and the Flyte layer's behaviour: programs written for ``import flyte`` on real replicas.
+
+Each program runs in a subprocess (``import flyte`` must resolve to reuse_ref.flyte there
+and in its replicas, whatever else this test process imported).
+"""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import reuse_ref.flyte as flyte
+
+pytestmark = pytest.mark.timeout(180)
+
+PROGRAM = '''
+import asyncio
+import flyte
+import flyte.errors
+from flyte import ReusePolicy
+
+env = flyte.TaskEnvironment(
+    name="workers", resources=flyte.Resources(cpu=1, memory="1Gi"),
+    reusable=ReusePolicy(replicas=2, concurrency=4, idle_ttl=60, scaledown_ttl=60),
+    image=flyte.Image.from_debian_base().with_pip_packages("unionai-reuse"))
+main_env = env.clone_with(name="driver", reusable=None, depends_on=[env])
+
+@env.task
+async def square(x: int) -> int:
+    await asyncio.sleep(0.05)
+    if x < 0:
+        raise KeyError(x)
+    return x * x
+
+@main_env.task
+async def total(n: int, fail: bool = False) -> int:
+    if fail:
+        try:
+            await square(-1)
+        except flyte.errors.RuntimeUserError as e:
+            return -100 if e.code == "KeyError" else -1
+    with flyte.group("squares"):
+        results = await asyncio.gather(*[square(i) for i in range(n)])
+    return sum(results)
+
+if __name__ == "__main__":
+    flyte.init_from_config()
+    run = flyte.with_runcontext().run(total, n=10)
+    print(run.name, run.url)
+    run.wait()
+    print("outputs", run.outputs())
+'''
+
+
+def _run(tmp_path, *args, program=PROGRAM):
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(program))
+    return subprocess.run([sys.executable, "-m", "reuse_ref.cli", "run", str(path), *args, "--time-scale", "0.01"],
+                          capture_output=True, text=True, timeout=170, cwd=tmp_path)
+
+
+def test_main_block_runs_unchanged_on_real_replicas(tmp_path):
+    proc = _run(tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "outputs (285,)" in proc.stdout
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["result"] == 285
+    workers = out["environments"]["workers"]
+    assert workers["tasks"] == 10 and workers["failed"] == 0
+    assert 1 <= workers["replicas_started"] <= 2
+    assert 1 <= len(set(workers["replica_pids"])) <= workers["replicas_started"]
+    driver = out["environments"]["driver"]
+    assert driver["policy"] == "no reuse" and driver["tasks"] == 1
+    assert not set(driver["replica_pids"]) & set(workers["replica_pids"])
+
+
+def test_task_with_arguments_from_the_signature(tmp_path):
+    proc = _run(tmp_path, "total", "--n", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "result: 14" in proc.stdout
+    assert "environment 'workers'" in proc.stdout and "replicas started" in proc.stdout
+
+
+def test_a_child_error_reaches_the_parent_as_runtime_user_error_with_its_code(tmp_path):
+    proc = _run(tmp_path, "total", "--n", "1", "--fail", "true")
+    assert proc.returncode == 0, proc.stderr
+    assert "result: -100" in proc.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["nope"], ["TASK='nope'", "total"]),
+    (["total"], ["--n", "needs"]),
+    (["total", "--n", "x"], ["--n='x'", "int"]),
+    (["total", "--m", "1"], ["--m", "--n, --fail"]),
+])
+def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, words):
+    proc = _run(tmp_path, *args)
+    assert proc.returncode == 2
+    assert all(w in proc.stderr for w in words), proc.stderr
+
+
+def test_a_missing_file_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "reuse_ref.cli", "run", str(tmp_path / "none.py")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "FILE=" in proc.stderr
+
+
+def test_unmodelled_features_name_themselves():
+    with pytest.raises(flyte.NotModelledError, match="flyte.remote.Project"):
+        flyte.remote.Project
+    with pytest.raises(flyte.NotModelledError, match="flyte.io.File"):
+        flyte.io.File.new_remote()
+    with pytest.raises(flyte.NotModelledError, match="flyte.serve"):
+        flyte.serve
+    with pytest.raises(AttributeError):  # Python's own probing still gets its answer
+        flyte.__wrapped__
+
+
+def test_errors_map_onto_the_reference():
+    import reuse_ref
+
+    err = flyte.errors.translate(reuse_ref.OOMError("too big"))
+    assert isinstance(err, flyte.errors.OOMError) and isinstance(err, reuse_ref.OOMError)
+    assert err.code == "OOMError" and isinstance(err, flyte.errors.RuntimeUserError)
+    user = flyte.errors.translate(ValueError(3))
+    assert (type(user), user.code, str(user)) == (flyte.errors.RuntimeUserError, "ValueError", "3")
+    import pickle
+
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is flyte.errors.OOMError and again.code == "OOMError"
+
+
+def test_map_keeps_order_and_honours_the_concurrency_bound():
+    import threading
+    import time
+
+    env = flyte.TaskEnvironment(name="mapped")
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+
+    def slow(x: int) -> int:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.01 * (5 - x % 5))
+        with lock:
+            state["now"] -= 1
+        return x * 10
+
+    task = env.task(slow)
+    assert list(flyte.map(task, range(12), concurrency=3)) == [x * 10 for x in range(12)]
+    assert state["peak"] <= 3
+
+
+def test_group_is_a_context_manager_and_trace_a_decorator():
+    with flyte.group("outer"):
+        with flyte.group("inner"):
+            assert flyte.context.current_groups() == ("outer", "inner")
+    assert flyte.context.current_groups() == ()
+
+    @flyte.trace
+    async def helper(x: int) -> int:
+        return x + 1
+
+    import asyncio
+
+    assert asyncio.run(helper(1)) == 2
