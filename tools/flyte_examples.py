@@ -4,7 +4,7 @@
 
 An example is in scope when it uses ``ReusePolicy`` or ``reusable=`` and needs no network
 and no GPU: no GPU in its resources, no API-key secret, and every third-party package it
-imports at the top is installed here (a package that is missing is usually a client of
+imports (at the top or inside a task) is installed here (a package that is missing is usually a client of
 a remote service or a GPU library). Each runs without TASK (its ``__main__`` block), as
 ``python example.py`` would, with ``--time-scale 0.01`` and a time limit; a few take an
 argument override where their own ``__main__`` would run for days (listed in ``ARGS``).
@@ -34,7 +34,7 @@ _NETWORK = ("openai", "slack_sdk", "aioboto3", "boto3", "litellm", "datasets", "
 def _top_imports(source: str) -> List[str]:
     tree = ast.parse(source)
     names = []
-    for node in tree.body:
+    for node in ast.walk(tree):  # imports inside tasks count too: the replica needs them
         if isinstance(node, ast.Import):
             names += [a.name.split(".")[0] for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
