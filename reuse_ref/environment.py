@@ -7,9 +7,9 @@ import re
 import warnings
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
 
 from ._validate import as_seconds, bad, seconds, strict_int
 from .errors import DeprecatedTaskWarning
@@ -180,7 +180,7 @@ class TaskEnvironment(BaseModel):
     pod_template: Any = None
     description: Optional[str] = None
     interruptible: bool = False
-    depends_on: Tuple["TaskEnvironment", ...] = ()
+    depends_on: List["TaskEnvironment"] = Field(default_factory=list)
     cache: Any = None
     queue: Optional[str] = None
     service_account: Optional[str] = None
@@ -201,13 +201,13 @@ class TaskEnvironment(BaseModel):
 
     @field_validator("depends_on", mode="before")
     @classmethod
-    def _depends_on(cls, v: Any) -> Tuple["TaskEnvironment", ...]:
-        """Recorded, as the SDK records it for deployment; every item must be an environment."""
+    def _depends_on(cls, v: Any) -> List["TaskEnvironment"]:
+        """Recorded, as the SDK records it for deployment (a list, as there); every item must be an environment."""
         if v is None:
-            return ()
+            return []
         if not isinstance(v, (list, tuple)) or not all(isinstance(e, TaskEnvironment) for e in v):
             raise bad("depends_on", v, "a list of TaskEnvironment")
-        return tuple(v)
+        return list(v)
 
     @field_validator("include", mode="before")
     @classmethod
@@ -264,6 +264,7 @@ class TaskEnvironment(BaseModel):
         given = dict(image=image, resources=resources, env_vars=env_vars, secrets=secrets, depends_on=depends_on,
                      description=description, interruptible=interruptible, include=include,
                      service_account=service_account)
+        fields["depends_on"] = list(self.depends_on)  # a copy: the clone's list is its own, as in the SDK
         fields.update({k: v for k, v in given.items() if v is not None})
         allowed = ("cache", "reusable", "plugin_config", "queue", "pod_template")
         unknown = sorted(set(changes) - set(allowed))

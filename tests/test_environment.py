@@ -167,14 +167,14 @@ def test_clone_with_none_keeps_the_value_as_the_sdk_does(env):
 def test_clone_with_depends_on_and_the_sdk_arguments(env):
     clone = env.clone_with("main", reusable=None, depends_on=[env], interruptible=True, include=["a.txt"],
                            service_account="sa", cache="auto", queue="q")
-    assert clone.depends_on == (env,)
+    assert clone.depends_on == [env]
     assert (clone.interruptible, clone.include, clone.service_account, clone.cache, clone.queue) == \
         (True, ("a.txt",), "sa", "auto", "q")
     assert type(clone) is type(env)
 
 
 def test_depends_on_takes_environments_only(rejects, env):
-    assert TaskEnvironment("other", depends_on=[env]).depends_on == (env,)
+    assert TaskEnvironment("other", depends_on=[env]).depends_on == [env]
     with rejects("depends_on", ["pool"], "TaskEnvironment"):
         TaskEnvironment("other", depends_on=["pool"])
 

@@ -105,6 +105,17 @@ class TaskTemplate(_env.Task):
     def parent_env_name(self) -> str:
         return self.env.name
 
+    @property
+    def cache(self) -> models.Cache:
+        """The task's cache policy as the SDK shows it, a ``flyte.Cache`` (the reference keeps it as options)."""
+        o = self.options
+        return models.Cache(behavior="auto" if o.cache else "disable", version_override=o.cache_version or None,
+                            serialize=o.cache_serialize, ignored_inputs=o.cache_ignore_input_vars)
+
+    @property
+    def pod_template(self) -> Any:
+        return getattr(self, "extras", {}).get("pod_template", self.env.pod_template)
+
     def override(self, *, short_name: Optional[str] = None, resources: Any = None, cache: Any = None,
                  retries: Any = 0, timeout: Any = None, reusable: Any = None, env_vars: Any = None,
                  secrets: Any = None, service_account: Optional[str] = None, pod_template: Any = None,
@@ -179,7 +190,7 @@ class TaskEnvironment(_env.TaskEnvironment):
                 raise bad("env", e, "a TaskEnvironment")
             if e.name == self.name:
                 raise bad("env", e.name, "another environment: an environment cannot depend on itself")
-        object.__setattr__(self, "depends_on", tuple(self.depends_on) + tuple(e for e in envs if e not in self.depends_on))
+        self.depends_on.extend(e for e in envs if e not in self.depends_on)
 
     def task(self, _func: Optional[Callable] = None, *, short_name: Optional[str] = None, cache: Any = None,
              retries: Any = 0, timeout: Any = 0, pod_template: Any = None, interruptible: Optional[bool] = None,
