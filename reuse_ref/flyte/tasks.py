@@ -21,9 +21,12 @@ import multiprocessing
 import os
 from typing import Any, Callable, Dict, Optional
 
+from pydantic import field_validator
+
 from .. import environment as _env
 from .._validate import bad
 from . import models
+from .image import Image
 from ._unmodelled import record
 from .errors import translate
 
@@ -80,6 +83,14 @@ class TaskTemplate(_env.Task):
     """A task with Flyte's call semantics (errors as the SDK raises them, ``.aio``) and its recorded options."""
 
     extras: Dict[str, Any]
+
+    def __init__(self, func: Callable, env: Any, options: Any, *, secrets: Any = None, **kwargs: Any) -> None:
+        # The environment keeps its secrets as the user gave them (SDK); the task holds what a
+        # replica's environment gets: {variable: value or None}.
+        if secrets is None and env.secrets is not None:
+            secrets = _env._secrets(models.secrets_of(env.secrets))
+        super().__init__(func, env, options, secrets=secrets, **kwargs)
+        self.extras = {}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -170,18 +181,35 @@ class TaskEnvironment(_env.TaskEnvironment):
         if image not in (None, "auto"):
             record("TaskEnvironment(image=...) (recorded, not built)", name)
         super().__init__(name, depends_on=depends_on, pod_template=pod_template, description=description,
-                         secrets=models.secrets_of(secrets), env_vars=env_vars, resources=resources,
+                         secrets=secrets, env_vars=env_vars, resources=resources,
                          interruptible=interruptible, image=image, include=include, service_account=service_account,
                          cache=cache, reusable=reusable, plugin_config=plugin_config, queue=queue)
+
+    secrets: Any = None  # as given, as the SDK keeps it: a key, a flyte.Secret, or a list of them
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _s(cls, v: Any) -> Any:  # replaces the reference's normalising validator of the same name
+        models.secrets_of(v)
+        return v
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _image(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, (str, Image)):
+            raise bad("image", v, 'an image reference (str), a flyte.Image, "auto" or None')
+        return v
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, (str, models.Cache)):
+            raise bad("cache", v, 'a cache behaviour ("auto", "override", "disable") or a flyte.Cache')
+        return v
 
     @property
     def task_class(self) -> type:
         return TaskTemplate
-
-    def clone_with(self, name: str, **changes: Any) -> "TaskEnvironment":
-        if "secrets" in changes:
-            changes["secrets"] = models.secrets_of(changes["secrets"])
-        return super().clone_with(name, **changes)
 
     def add_dependency(self, *envs: Any) -> None:
         """Recorded: the SDK deploys dependencies together; here every environment is local already."""
