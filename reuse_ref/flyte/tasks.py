@@ -141,7 +141,7 @@ class TaskTemplate(_env.Task):
                              f'reusable: pass reusable="off" in the same override call')
         extras = dict(getattr(self, "extras", {}))
         for key in list(kwargs):
-            if key in _RECORDED_TASK_OPTIONS:
+            if key in _RECORDED_TASK_OPTIONS and key != "docs":  # docs, like name, is never overridden
                 extras[key] = kwargs.pop(key)
                 record(f"override({key}=...) (recorded)", self.name)
         if pod_template is not None:
