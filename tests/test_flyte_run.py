@@ -109,8 +109,8 @@ def test_a_missing_file_exits_2(tmp_path):
 def test_unmodelled_features_name_themselves():
     with pytest.raises(flyte.NotModelledError, match="flyte.remote.Project"):
         flyte.remote.Project
-    with pytest.raises(flyte.NotModelledError, match="flyte.io.File"):
-        flyte.io.File.new_remote()
+    with pytest.raises(flyte.NotModelledError, match="flyte.io.DataFrame"):
+        flyte.io.DataFrame()
     with pytest.raises(flyte.NotModelledError, match="flyte.serve"):
         flyte.serve
     with pytest.raises(AttributeError):  # Python's own probing still gets its answer
@@ -165,3 +165,33 @@ def test_group_is_a_context_manager_and_trace_a_decorator():
     import asyncio
 
     assert asyncio.run(helper(1)) == 2
+
+
+FILES = '''
+import flyte
+from flyte.io import Dir, File
+
+env = flyte.TaskEnvironment(name="files", reusable=flyte.ReusePolicy(replicas=2, concurrency=2))
+
+@env.task
+async def write(text: str) -> File:
+    f = File.new_remote()
+    async with f.open("wb") as fh:
+        await fh.write(text.encode())
+    return f
+
+@env.task
+async def read(f: File) -> str:
+    async with f.open("rb") as fh:
+        return bytes(await fh.read()).decode()
+
+@env.task
+async def roundtrip(text: str) -> str:
+    return await read(await write(text))
+'''
+
+
+def test_files_written_on_one_replica_are_read_on_another(tmp_path):
+    proc = _run(tmp_path, "roundtrip", "--text", "hello", program=FILES)
+    assert proc.returncode == 0, proc.stderr
+    assert "result: 'hello'" in proc.stdout

@@ -70,7 +70,10 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         raise ScriptError(f"--time-scale={time_scale!r} is not valid: a number > 0")
     if task_name is None and task_argv:
         raise ScriptError(f"{task_argv[0]!r} is not valid without a TASK: task arguments need a task name")
-    pids_dir = tempfile.mkdtemp(prefix="reuse-ref-pids-")
+    work = tempfile.mkdtemp(prefix="reuse-ref-run-")  # the replica pids and the files of flyte.io, removed at the end
+    pids_dir = os.path.join(work, "pids")
+    os.makedirs(pids_dir)
+    os.environ.setdefault("REUSE_REF_FLYTE_STORE", os.path.join(work, "store"))
     from . import session
 
     result: Any = None
@@ -120,7 +123,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         if error is None:
             print(f"result: {result!r}")
         print_summary(envs)
-    shutil.rmtree(pids_dir, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     return 0 if error is None else 1
 
 

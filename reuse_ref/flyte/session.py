@@ -47,6 +47,9 @@ def runtime() -> Any:
     with _lock:
         if _runtime is None or _runtime.closed:
             from ..runtime import Runtime
+            from .io import store
+
+            store()  # before the replicas start: they inherit where files live
 
             _runtime = Runtime(time_scale=_number("REUSE_REF_TIME_SCALE", 1.0),
                                cold_start=_number("REUSE_REF_COLD_START", 0.0))
