@@ -63,8 +63,10 @@ def _run(tmp_path, *args, program=PROGRAM):
 def test_main_block_runs_unchanged_on_real_replicas(tmp_path):
     proc = _run(tmp_path, "--json")
     assert proc.returncode == 0, proc.stderr
-    assert "outputs (285,)" in proc.stdout
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "outputs (285,)" in proc.stderr  # with --json the program's own output goes to stderr ...
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1  # ... and stdout is the one object
+    out = json.loads(lines[0])
     assert out["result"] == 285
     workers = out["environments"]["workers"]
     assert workers["tasks"] == 10 and workers["failed"] == 0

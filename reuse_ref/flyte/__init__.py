@@ -8,8 +8,9 @@ mode runs everything in one process.
 
 What the reference does not model is accepted and recorded when ignoring it cannot change
 a result (image builds, reports, triggers, queues, ``init``'s connection), and refused
-with :class:`~reuse_ref.flyte.errors.NotModelledError`, naming the feature, when it could
-(remote storage through ``flyte.io``, ``flyte.remote``, a run started inside a task).
+with ``NotModelledError``, naming the feature, when it could (``flyte.io.DataFrame``,
+``flyte.remote``, a run started inside a task). ``flyte.io``'s ``File`` and ``Dir`` keep
+their bytes in a local directory that the controller and its replicas share.
 An unknown public name raises that error too, never an ``AttributeError``.
 """
 from __future__ import annotations

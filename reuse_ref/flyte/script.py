@@ -78,6 +78,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
 
     result: Any = None
     error: Optional[BaseException] = None
+    json_out = _stdout_to_stderr() if as_json else None  # --json: stdout carries the one object only
     try:
         _prepare(path, time_scale, cold_start, pids_dir)
         if task_name is not None:
@@ -118,13 +119,23 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         out: Dict[str, Any] = {"result": _jsonable(result), "environments": envs}
         if error is not None:
             out["error"] = _describe(error)
-        print(json.dumps(out))
+        with os.fdopen(json_out, "w") as f:
+            f.write(json.dumps(out) + "\n")
     else:
         if error is None:
             print(f"result: {result!r}")
         print_summary(envs)
     shutil.rmtree(work, ignore_errors=True)
     return 0 if error is None else 1
+
+
+def _stdout_to_stderr() -> int:
+    """Send the program's output, and its replicas' (they inherit file descriptor 1), to stderr;
+    returns a descriptor of the real stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return saved
 
 
 def _describe(error: BaseException) -> str:
