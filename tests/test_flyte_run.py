@@ -197,3 +197,59 @@ def test_files_written_on_one_replica_are_read_on_another(tmp_path):
     proc = _run(tmp_path, "roundtrip", "--text", "hello", program=FILES)
     assert proc.returncode == 0, proc.stderr
     assert "result: 'hello'" in proc.stdout
+
+
+def test_the_user_guide_example_runs_unchanged(tmp_path):
+    """The 500-task example of Flyte's "Reusable containers" guide, as the tutorial runs it."""
+    import os
+
+    example = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "programs", "reuse_concurrency.py")
+    proc = subprocess.run([sys.executable, "-m", "reuse_ref.cli", "run", example, "--json", "--time-scale", "0.01"],
+                          capture_output=True, text=True, timeout=170, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    pool = out["environments"]["reuse_concurrency"]
+    assert out["result"] == sum(range(500))
+    assert (pool["tasks"], pool["replicas_started"], pool["peak_replicas"], pool["failed"]) == (501, 2, 2, 0)
+
+
+SNIPPETS = '''
+from flyte import ReusePolicy, TaskEnvironment, Resources
+
+env = TaskEnvironment(
+    name="fast_env",
+    reusable=ReusePolicy(replicas=(1, 5), concurrency=1, idle_ttl=300, scaledown_ttl=60),
+)
+gpu_env = TaskEnvironment(
+    name="gpu_worker",
+    resources=Resources(cpu=4, memory="16Gi", gpu="L4:1"),
+    reusable=ReusePolicy(replicas=2, concurrency=10),
+)
+
+@env.task
+async def my_task(x: int) -> int:
+    return x + 1
+
+@gpu_env.task
+async def infer_batch(prompts: list[str]) -> list[str]:
+    return [p.upper() for p in prompts]
+
+@env.task
+async def check() -> list:
+    try:
+        my_task.override(resources=Resources(cpu="4"), reusable=ReusePolicy(replicas=1))
+        refused = False
+    except ValueError:
+        refused = True
+    bigger = my_task.override(resources=Resources(cpu="4"), reusable="off")
+    return [refused, await bigger(1), await infer_batch(["a", "b"])]
+'''
+
+
+def test_the_container_reuse_page_snippets_run_unchanged(tmp_path):
+    proc = _run(tmp_path, "check", "--json", program=SNIPPETS)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["result"] == [True, 2, ["A", "B"]]
+    assert set(out["environments"]) == {"fast_env", "gpu_worker"}
+    assert out["environments"]["fast_env"]["pools"] == ["fast_env", "fast_env:off"]
