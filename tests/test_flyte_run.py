@@ -253,3 +253,81 @@ def test_the_container_reuse_page_snippets_run_unchanged(tmp_path):
     assert out["result"] == [True, 2, ["A", "B"]]
     assert set(out["environments"]) == {"fast_env", "gpu_worker"}
     assert out["environments"]["fast_env"]["pools"] == ["fast_env", "fast_env:off"]
+
+
+STARVES = '''
+import flyte
+
+env = flyte.TaskEnvironment(name="solo", reusable=flyte.ReusePolicy(replicas=1, concurrency=1))
+
+@env.task
+def child(x: int) -> int:
+    return x
+
+@env.task
+def parent(x: int) -> int:
+    return child(x)
+'''
+
+
+def test_starvation_is_reported_once_warned_once_and_counted(tmp_path):
+    proc = _run(tmp_path, "parent", "--x", "1", "--json", program=STARVES)
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert out["error"].startswith("StarvationError")
+    assert out["environments"]["solo"]["starved"] >= 1
+    assert proc.stderr.count("can starve") == 1  # in the controller, not again in the replica
+
+
+MAPPED = '''
+import flyte
+
+workers = flyte.TaskEnvironment(name="mappers", reusable=flyte.ReusePolicy(replicas=2, concurrency=3))
+driver = flyte.TaskEnvironment(name="map-driver")
+
+@workers.task
+async def slow_square(x: int) -> int:
+    import asyncio
+    await asyncio.sleep(0.01 * (x % 3))
+    return x * x
+
+@driver.task
+def squares(n: int) -> list:
+    return list(flyte.map(slow_square, range(n), concurrency=4))
+'''
+
+
+def test_map_on_real_replicas_keeps_the_order(tmp_path):
+    proc = _run(tmp_path, "squares", "--n", "9", "--json", "--trace", str(tmp_path / "t.csv"),
+                "--plot", str(tmp_path / "t.png"), program=MAPPED)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["result"] == [x * x for x in range(9)]
+    assert out["environments"]["mappers"]["tasks"] == 9
+    from reuse_ref import Trace
+
+    trace = Trace.from_csv(tmp_path / "t.csv")
+    assert set(trace.envs) == {"mappers", "map-driver"}
+    assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_a_blocking_map_from_async_code_is_refused_with_the_way_out():
+    import asyncio
+
+    env = flyte.TaskEnvironment(name="async-map")
+
+    async def one(x: int) -> int:
+        return x
+
+    task = env.task(one)
+
+    async def caller():
+        return list(flyte.map(task, range(3)))
+
+    with pytest.raises(flyte.errors.SyncTaskCallInAsyncContextError, match="flyte.map.aio"):
+        asyncio.run(caller())
+
+    async def right():
+        return [x async for x in flyte.map.aio(task, range(3))]
+
+    assert asyncio.run(right()) == [0, 1, 2]

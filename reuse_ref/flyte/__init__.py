@@ -1,4 +1,4 @@
-"""``reuse_ref.flyte``: Flyte 2's public names over the reference, so Flyte programs run unchanged (SPEC 7).
+"""``reuse_ref.flyte``: Flyte 2's public names over the reference, so Flyte programs run unchanged.
 
 ``import reuse_ref.flyte as flyte`` in a notebook, or ``reuse-ref run FILE.py``, which
 makes ``import flyte`` (and ``from flyte import ...``, ``import flyte.errors``) resolve

@@ -1,4 +1,4 @@
-"""``flyte.errors``: the SDK's error class names, mapped onto reuse_ref's errors (SPEC 7).
+"""``flyte.errors``: the SDK's error class names, mapped onto reuse_ref's errors.
 
 Flyte wraps whatever a task call raises: a user exception reaches the caller as
 ``RuntimeUserError`` whose ``code`` is the exception's type name (the original is its

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import threading
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, List, Optional
 
 from .._validate import bad, strict_int
@@ -42,16 +41,23 @@ async def _gather(func: Callable, items: List[tuple], concurrency: int, return_e
 
 
 def _in_own_loop(coro: Any) -> Any:
-    """Run ``coro`` to its end from sync code, in a thread when this thread already runs an event loop."""
+    """Run ``coro`` to its end from sync code.
+
+    From async code (a running event loop) this would block the loop, and on a replica the
+    loop also runs the replica's other attempts, children of this very map among them: the
+    call is refused instead, as the SDK refuses a blocking task call from async code.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    box: List[Any] = []
-    thread = threading.Thread(target=lambda: box.append(asyncio.run(coro)))
-    thread.start()
-    thread.join()
-    return box[0]
+    coro.close()
+    from .errors import SyncTaskCallInAsyncContextError
+
+    raise SyncTaskCallInAsyncContextError(
+        "SyncTaskCallInAsyncContextError",
+        "flyte.map(...) was called in a blocking way from async code, which would block the event loop; "
+        "use `async for x in flyte.map.aio(...)` instead")
 
 
 class _Map:
