@@ -68,6 +68,8 @@ def test_main_block_runs_unchanged_on_real_replicas(tmp_path):
     assert len(lines) == 1  # ... and stdout is the one object
     out = json.loads(lines[0])
     assert out["result"] == 285
+    assert any(f.startswith("flyte.Image") for f in out["recorded"])  # accepted, recorded, not built
+    assert any(f.startswith("flyte.init_from_config") for f in out["recorded"])
     workers = out["environments"]["workers"]
     assert workers["tasks"] == 10 and workers["failed"] == 0
     assert 1 <= workers["replicas_started"] <= 2

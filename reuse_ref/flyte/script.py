@@ -22,6 +22,7 @@ import tempfile
 import traceback
 from typing import Any, Dict, List, Optional, Sequence
 
+from ._unmodelled import recorded
 from .args import parse_task_args
 from .summary import environments, print_summary
 
@@ -116,7 +117,8 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         if not isinstance(error, SystemExit):
             traceback.print_exception(error, file=sys.stderr)
     if as_json:
-        out: Dict[str, Any] = {"result": _jsonable(result), "environments": envs}
+        out: Dict[str, Any] = {"result": _jsonable(result), "environments": envs,
+                               "recorded": [feature for feature, _ in recorded()]}
         if error is not None:
             out["error"] = _describe(error)
         with os.fdopen(json_out, "w") as f:
@@ -125,6 +127,8 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         if error is None:
             print(f"result: {result!r}")
         print_summary(envs)
+        if recorded():
+            print("accepted and recorded, not modelled: " + "; ".join(f for f, _ in recorded()))
     shutil.rmtree(work, ignore_errors=True)
     return 0 if error is None else 1
 
