@@ -333,3 +333,29 @@ def test_a_blocking_map_from_async_code_is_refused_with_the_way_out():
         return [x async for x in flyte.map.aio(task, range(3))]
 
     assert asyncio.run(right()) == [0, 1, 2]
+
+
+SYNC_MAP = '''
+import flyte
+
+workers = flyte.TaskEnvironment(name="sync-workers", reusable=flyte.ReusePolicy(replicas=2))
+driver = flyte.TaskEnvironment(name="sync-driver")
+
+@workers.task
+def double(x: int) -> int:
+    return 2 * x
+
+@driver.task
+def doubles(n: int) -> list:
+    return list(flyte.map(double, range(n), concurrency=2))
+'''
+
+
+def test_a_sync_map_inside_a_task_goes_to_the_pool(tmp_path):
+    """Its calls run in worker threads, which must still see the replica's caller."""
+    proc = _run(tmp_path, "doubles", "--n", "6", "--json", program=SYNC_MAP)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["result"] == [0, 2, 4, 6, 8, 10]
+    workers = out["environments"]["sync-workers"]
+    assert workers["tasks"] == 6 and workers["replicas_started"] == 2

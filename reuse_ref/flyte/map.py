@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, List, Optional
 
@@ -78,7 +79,9 @@ class _Map:
             else:
                 workers = concurrency or max(1, len(items))
                 with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, 256)) as pool:
-                    futures = [pool.submit(func, *args) for args in items]
+                    # each call in a copy of this context: inside a task, that is where the
+                    # runtime's caller lives, so the calls go to the task's pool
+                    futures = [pool.submit(contextvars.copy_context().run, func, *args) for args in items]
                     results = []
                     for f in futures:
                         try:
