@@ -113,8 +113,10 @@ def test_a_missing_file_exits_2(tmp_path):
 def test_unmodelled_features_name_themselves():
     with pytest.raises(flyte.NotModelledError, match="flyte.remote.Project"):
         flyte.remote.Project
-    with pytest.raises(flyte.NotModelledError, match="flyte.io.DataFrame"):
-        flyte.io.DataFrame()
+    with pytest.raises(flyte.NotModelledError, match="flyte.io.Table"):
+        flyte.io.Table
+    with pytest.raises(flyte.NotModelledError, match="flyte.types.TypeEngine"):
+        flyte.types.TypeEngine
     with pytest.raises(flyte.NotModelledError, match="flyte.serve"):
         flyte.serve
     with pytest.raises(AttributeError):  # Python's own probing still gets its answer
@@ -359,3 +361,13 @@ def test_a_sync_map_inside_a_task_goes_to_the_pool(tmp_path):
     assert out["result"] == [0, 2, 4, 6, 8, 10]
     workers = out["environments"]["sync-workers"]
     assert workers["tasks"] == 6 and workers["replicas_started"] == 2
+
+
+def test_a_data_frame_comes_back_as_it_went_in(tmp_path, monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("REUSE_REF_FLYTE_STORE", str(tmp_path / "store"))
+    frame = flyte.io.DataFrame.from_df({"name": ["a", "b"], "n": [1, 2]})
+    assert frame.uri.startswith(str(tmp_path / "store"))
+    assert asyncio.run(frame.open(dict).all()) == {"name": ["a", "b"], "n": [1, 2]}
+    assert flyte.types.FlytePickle[int] is flyte.types.FlytePickle

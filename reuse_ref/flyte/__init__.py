@@ -8,16 +8,16 @@ mode runs everything in one process.
 
 What the reference does not model is accepted and recorded when ignoring it cannot change
 a result (image builds, reports, triggers, queues, ``init``'s connection), and refused
-with ``NotModelledError``, naming the feature, when it could (``flyte.io.DataFrame``,
-``flyte.remote``, a run started inside a task). ``flyte.io``'s ``File`` and ``Dir`` keep
-their bytes in a local directory that the controller and its replicas share.
+with ``NotModelledError``, naming the feature, when it could (``flyte.remote``, a run
+started inside a task). ``flyte.io``'s ``File``, ``Dir`` and ``DataFrame`` keep their
+bytes in a local directory that the controller and its replicas share.
 An unknown public name raises that error too, never an ``AttributeError``.
 """
 from __future__ import annotations
 
 from ..policy import ReusePolicy
 from ..resources import Resources
-from . import errors, io, models, remote, report
+from . import errors, io, models, remote, report, types
 from ._unmodelled import NotModelledError, module_getattr, recorded
 from .context import TaskContext, ctx, group, logger, trace
 from .image import Image
@@ -31,7 +31,7 @@ __all__ = [
     "TaskEnvironment", "TaskTemplate", "ReusePolicy", "Resources", "Image", "Secret", "Cache", "PodTemplate",
     "Timeout", "RetryStrategy", "Backoff", "init", "init_from_config", "init_from_api_key", "init_in_cluster",
     "init_passthrough", "run", "with_runcontext", "Run", "map", "group", "trace", "ctx", "TaskContext", "logger",
-    "errors", "report", "io", "remote", "models", "NotModelledError", "recorded",
+    "errors", "report", "io", "remote", "models", "types", "NotModelledError", "recorded",
 ]
 
 AsyncFunctionTaskTemplate = TaskTemplate

@@ -22,7 +22,7 @@ from typing import Any
 __all__ = ["install", "SHIM_DIR", "SUBMODULES"]
 
 SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_shim")
-SUBMODULES = ("errors", "io", "report", "remote", "models", "image", "map", "context", "session", "tasks")
+SUBMODULES = ("errors", "io", "report", "remote", "models", "image", "map", "context", "session", "tasks", "types")
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -1,4 +1,4 @@
-"""``flyte.io``: ``File`` and ``Dir`` over a local directory; ``DataFrame`` is not modelled (SPEC 7).
+"""``flyte.io``: ``File``, ``Dir`` and ``DataFrame`` over a local directory (SPEC 7).
 
 On the service, ``File`` and ``Dir`` move data through a blob store. The reference's
 controller and replicas share one machine, so its "remote" store is a local directory,
@@ -6,12 +6,13 @@ as it is in Flyte's local mode: ``REUSE_REF_FLYTE_STORE`` when set (``flyte.run`
 for its runtime, so every replica writes to the same place), else a temporary directory.
 A path outside the store (``File(path=...)``, ``from_existing_remote``) is used where it
 is. What a task computes is unchanged; only where the bytes live differs, and that is
-recorded. ``DataFrame`` (typed, columnar storage) raises :class:`NotModelledError`.
+recorded. A ``DataFrame`` is kept as a pickle of the frame, not as typed columnar files.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import shutil
 import tempfile
 import uuid
@@ -23,7 +24,7 @@ from ._unmodelled import module_getattr, record, refuse
 __all__ = ["File", "Dir", "DataFrame", "STORE_VARIABLE", "store"]
 
 STORE_VARIABLE = "REUSE_REF_FLYTE_STORE"
-_WHY = "typed columnar storage: the reference keeps files and directories only"
+_WHY = "typed columnar storage: the reference keeps pickled frames"
 
 
 def store() -> str:
@@ -186,16 +187,53 @@ class Dir:
         return target
 
 
+class _Reader:
+    def __init__(self, frame: "DataFrame") -> None:
+        self._frame = frame
+
+    async def all(self) -> Any:
+        return self._frame._load()
+
+    def all_sync(self) -> Any:
+        return self._frame._load()
+
+
+@dataclass
 class DataFrame:
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise refuse("flyte.io.DataFrame", _WHY)
+    """A data frame kept as a pickle in the local store; ``open(type).all()`` gives it back.
+
+    The service stores frames as typed, columnar files (Parquet) and converts between
+    frame libraries on the way out; here the frame comes back as the object that went in,
+    whatever type ``open`` names.
+    """
+
+    uri: Optional[str] = None
+    format: str = "pickle"
 
     def __class_getitem__(cls, item: Any) -> Any:
         return cls
 
     @classmethod
-    def from_df(cls, *args: Any, **kwargs: Any) -> Any:
-        raise refuse("flyte.io.DataFrame", _WHY)
+    def from_df(cls, val: Any, uri: Optional[str] = None) -> "DataFrame":
+        record("flyte.io.DataFrame (kept as a pickle in the local store, not as Parquet)")
+        path = uri or _new_path("frame.pickle")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump(val, f)
+        return cls(uri=path)
+
+    @classmethod
+    def from_existing_remote(cls, remote_path: str, format: str = "pickle", **kwargs: Any) -> "DataFrame":
+        return cls(uri=remote_path, format=format)
+
+    def open(self, dataframe_type: Any = None) -> _Reader:
+        return _Reader(self)
+
+    def _load(self) -> Any:
+        if self.uri is None:
+            raise refuse("flyte.io.DataFrame without a uri", _WHY)
+        with open(self.uri, "rb") as f:
+            return pickle.load(f)
 
 
 __getattr__ = module_getattr("flyte.io", "remote storage beyond files and directories")
