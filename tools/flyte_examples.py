@@ -90,6 +90,8 @@ def run_one(path: str) -> Tuple[str, str, str]:
                      for env, m in out["environments"].items())
     if "error" in out:
         return "error", out["error"][:160], pids
+    if not out["environments"]:
+        return "done", "ran, but no task: the file only defines tasks (no __main__ run)", pids
     return "done", repr(out["result"])[:60], pids
 
 
