@@ -108,24 +108,57 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE.png", help="save a figure (png, svg or pdf)")
     sim.add_argument("--figure", choices=("timeline", "occupancy"), default="timeline",
                      help="which figure --plot saves (default timeline)")
+    _add_run_parser(commands)
     return parser
+
+
+def _add_run_parser(commands) -> None:
+    """``reuse-ref run``: a Flyte program on the reference (the work is in reuse_ref.flyte.script)."""
+    run = commands.add_parser(
+        "run", help="run an unmodified Flyte program (import flyte) on real, warm replica processes",
+        description="Run FILE.py with `import flyte` resolving to reuse_ref.flyte: TASK with its arguments "
+                    "(--name value), or without TASK the file's __main__ block; then print the result and "
+                    "the pool of each environment.")
+    run.add_argument("file", metavar="FILE.py")
+    run.add_argument("task", metavar="TASK", nargs="?", help="a task of FILE.py (default: run its __main__ block)")
+    run.add_argument("--json", action="store_true", help="print one JSON object: result and environments")
+    run.add_argument("--trace", metavar="FILE.csv", help="write the runtime's trace records as CSV")
+    run.add_argument("--plot", metavar="FILE.png", help="save the timeline figure")
+    run.add_argument("--time-scale", type=_seconds, default=1.0, metavar="X",
+                     help="every policy duration lasts X times as long on the wall clock (default 1)")
+    run.add_argument("--cold-start", type=_seconds, default=0.0, metavar="SECONDS",
+                     help="extra policy seconds before a new replica is ready (default 0)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``reuse-ref``; returns the exit status (0, or 2 for bad input)."""
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command != "run":
+            parser.parse_args(argv)  # the usual error for unknown options
     except SystemExit as e:  # --help, --version, or an argparse usage error (status 2)
         return int(e.code or 0)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        if args.command == "run":
+            return _run(args, extra)
         return _simulate(args)
     except _Fail as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _run(args, task_argv) -> int:
+    from .flyte.script import ScriptError, run_script
+
+    try:
+        return run_script(args.file, args.task, task_argv, as_json=args.json, trace_path=args.trace,
+                          plot_path=args.plot, time_scale=args.time_scale, cold_start=args.cold_start)
+    except ScriptError as e:
+        raise _Fail(str(e)) from None
 
 
 def _policy(args):

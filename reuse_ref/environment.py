@@ -7,9 +7,9 @@ import re
 import warnings
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
 
 from ._validate import as_seconds, bad, seconds, strict_int
 from .errors import DeprecatedTaskWarning
@@ -26,7 +26,8 @@ local mode does. Inside, ``current_caller.get().call(task, args, kwargs)`` route
 to the task's pool: it returns an awaitable for an async task and blocks for a sync one.
 """
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+_NAME = re.compile(r"[a-z0-9]+([_-][a-z0-9]+)*")
+"""Flyte's rule for environment names: snake_case or kebab-case, lowercase letters and digits."""
 _REUSE_BOUND = ("resources", "env_vars", "secrets")
 
 
@@ -201,6 +202,12 @@ class TaskEnvironment(BaseModel):
     pod_template: Any = None
     description: Optional[str] = None
     interruptible: bool = False
+    depends_on: List["TaskEnvironment"] = Field(default_factory=list)
+    cache: Any = None
+    queue: Optional[str] = None
+    service_account: Optional[str] = None
+    include: Tuple[str, ...] = ()
+    plugin_config: Any = None
     _tasks: Dict[str, "Task"] = PrivateAttr(default_factory=dict)
 
     def __init__(self, name: Any = None, **data: Any) -> None:
@@ -210,7 +217,34 @@ class TaskEnvironment(BaseModel):
     @classmethod
     def _name(cls, v: Any) -> str:
         if not isinstance(v, str) or not _NAME.fullmatch(v):  # fullmatch: "$" would let "env\n" through
-            raise bad("name", v, "a non-empty name of letters, digits, '_' and '-', starting with a letter")
+            raise bad("name", v, "snake_case or kebab-case: lowercase letters and digits, in words joined by "
+                                 "single '_' or '-' (Flyte's rule for environment names)")
+        return v
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _depends_on(cls, v: Any) -> List["TaskEnvironment"]:
+        """Recorded, as the SDK records it for deployment (a list, as there); every item must be an environment."""
+        if v is None:
+            return []
+        if not isinstance(v, (list, tuple)) or not all(isinstance(e, TaskEnvironment) for e in v):
+            raise bad("depends_on", v, "a list of TaskEnvironment")
+        return list(v)
+
+    @field_validator("include", mode="before")
+    @classmethod
+    def _include(cls, v: Any) -> Tuple[str, ...]:
+        if v is None:
+            return ()
+        if isinstance(v, str) or not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise bad("include", v, "a sequence of str paths (recorded: no code bundle is built)")
+        return tuple(v)
+
+    @field_validator("queue", "service_account", mode="before")
+    @classmethod
+    def _optional_str(cls, v: Any, info: Any) -> Optional[str]:
+        if v is not None and not isinstance(v, str):
+            raise bad(info.field_name, v, "a string or None (recorded)")
         return v
 
     _r = field_validator("resources", mode="before")(classmethod(lambda cls, v: _resources(v)))
@@ -229,21 +263,40 @@ class TaskEnvironment(BaseModel):
     def _no_pod_template_with_reuse(self) -> "TaskEnvironment":
         if self.reusable is not None and self.pod_template is not None:
             raise bad("pod_template", self.pod_template, "None when the environment is reusable (reusable=ReusePolicy(...))")
+        if self.reusable is not None and self.plugin_config is not None:
+            raise bad("plugin_config", self.plugin_config, "None when the environment is reusable (reusable=ReusePolicy(...))")
         return self
 
     @property
     def tasks(self) -> Dict[str, "Task"]:
-        """The tasks defined with ``@env.task``, by short name."""
+        """The tasks defined with ``@env.task``, by full name ``env.function``, as the SDK keys them."""
         return dict(self._tasks)
 
-    def clone_with(self, name: str, **changes: Any) -> "TaskEnvironment":
-        """A copy of this environment under a new ``name`` with ``changes`` applied (no tasks)."""
+    def clone_with(self, name: str, image: Any = None, resources: Any = None, env_vars: Any = None,
+                   secrets: Any = None, depends_on: Any = None, description: Any = None,
+                   interruptible: Any = None, include: Any = None, service_account: Any = None,
+                   **changes: Any) -> "TaskEnvironment":
+        """A copy of this environment under a new ``name``, with the SDK's arguments.
+
+        As in the SDK, an argument left at ``None`` keeps this environment's value, except
+        ``reusable``: ``reusable=None`` given explicitly turns reuse off in the copy. The
+        copy has no tasks.
+        """
         fields = {k: getattr(self, k) for k in type(self).model_fields}
-        unknown = sorted(set(changes) - set(fields))
+        given = dict(image=image, resources=resources, env_vars=env_vars, secrets=secrets, depends_on=depends_on,
+                     description=description, interruptible=interruptible, include=include,
+                     service_account=service_account)
+        fields["depends_on"] = list(self.depends_on)  # a copy: the clone's list is its own, as in the SDK
+        fields.update({k: v for k, v in given.items() if v is not None})
+        allowed = ("cache", "reusable", "plugin_config", "queue", "pod_template")
+        unknown = sorted(set(changes) - set(allowed))
         if unknown:
-            raise bad(unknown[0], changes[unknown[0]], f"one of the environment's fields: {', '.join(fields)}")
-        fields.update(changes, name=name)
-        return TaskEnvironment(**fields)
+            raise bad(unknown[0], changes[unknown[0]], f"an argument of clone_with: {', '.join(list(given) + list(allowed))}")
+        for key, value in changes.items():
+            if value is not None or key == "reusable":
+                fields[key] = value
+        fields["name"] = name
+        return type(self)(**fields)
 
     def task(self, _func: Optional[Callable] = None, *, short_name: Optional[str] = None,
              pod_template: Any = None, **options: Any) -> Any:
@@ -255,16 +308,23 @@ class TaskEnvironment(BaseModel):
         """
         if pod_template is not None and self.reusable is not None:
             raise bad("pod_template", pod_template, "None when the environment is reusable")
+        if "cache" not in options and self.cache is not None:
+            options["cache"] = self.cache
         opts = TaskOptions(**options)
 
         def decorate(func: Callable) -> Task:
             if not callable(func) or isinstance(func, Task):
                 raise bad("func", func, "a plain function (def or async def) to turn into a task")
-            task = Task(func, self, opts, short_name=short_name)
-            self._tasks[task.short_name] = task
+            task = self.task_class(func, self, opts, short_name=short_name)
+            self._tasks[task.name] = task
             return task
 
         return decorate if _func is None else decorate(_func)
+
+    @property
+    def task_class(self) -> type:
+        """The class ``@env.task`` makes; ``reuse_ref.flyte`` gives its own, with Flyte's call semantics."""
+        return Task
 
 
 class Task:
@@ -287,7 +347,9 @@ class Task:
         self.env = env
         self.options = options
         self.short_name = short_name or func.__name__
-        self.name = f"{env.name}.{self.short_name}"
+        # The full name is the function's, whatever the display name: ``short_name`` only
+        # changes what a UI shows. A callable without __name__ takes its short name.
+        self.name = f"{env.name}.{getattr(func, '__name__', None) or self.short_name}"
         self.is_async = inspect.iscoroutinefunction(func)
         self._reusable = env.reusable if reusable == "inherit" else reusable
         self.resources = resources if resources is not None else env.resources
@@ -337,7 +399,7 @@ class Task:
     def override(self, **changes: Any) -> "Task":
         """A new task with some options changed.
 
-        ``reusable`` takes a ``ReusePolicy`` or ``"off"``. While the effective policy is
+        ``reusable`` takes a ``ReusePolicy`` or ``"off"``; ``None`` leaves it as it is. While the effective policy is
         reusable, ``resources``, ``env_vars`` and ``secrets`` cannot change: a replica is a
         shared process with fixed resources; pass ``reusable="off"`` in the same call.
         ``name``, ``image``, ``docs`` and ``interface`` can never be overridden.
@@ -346,8 +408,9 @@ class Task:
             if key in changes:
                 raise bad(key, changes[key], f"not overridable: {key} is fixed when the task is defined")
         reusable = self._reusable
-        if "reusable" in changes:
-            reusable = _policy(changes.pop("reusable"), allow_off=True)
+        given = changes.pop("reusable", None)
+        if given is not None:  # reusable=None changes nothing, as in the SDK
+            reusable = _policy(given, allow_off=True)
         bound = [k for k in _REUSE_BOUND if changes.get(k) is not None]
         if bound and reusable not in (None, "off"):
             k = bound[0]
@@ -359,13 +422,13 @@ class Task:
         resources = _resources(changes.pop("resources", None))
         env_vars = _env_vars(changes.pop("env_vars", None))
         secrets = _secrets(changes.pop("secrets", None))
-        short_name = changes.pop("short_name", self.short_name)
+        short_name = changes.pop("short_name", None) or self.short_name  # None keeps it, as in the SDK
         fields = set(TaskOptions.model_fields) - {"docs"}
         unknown = sorted(set(changes) - fields)
         if unknown:
             raise bad(unknown[0], changes[unknown[0]], f"one of: reusable, resources, env_vars, secrets, short_name, {', '.join(sorted(fields))}")
         options = TaskOptions(**{**self.options.model_dump(), **changes})
-        return Task(self.func, self.env, options, short_name=short_name, reusable=reusable,
+        return type(self)(self.func, self.env, options, short_name=short_name, reusable=reusable,
                     resources=self.resources if resources is None else resources,
                     env_vars=self.env_vars if env_vars is None else env_vars,
                     secrets=self.secrets if secrets is None else secrets)
@@ -378,3 +441,6 @@ class Task:
 def warn_deprecated(task: Task) -> None:
     """Warn at call time that ``task`` is deprecated (flytekit's ``deprecated``)."""
     warnings.warn(f"Task {task.name!r} is deprecated: {task.options.deprecated}", DeprecatedTaskWarning, stacklevel=3)
+
+
+TaskEnvironment.model_rebuild()

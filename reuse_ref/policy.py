@@ -182,3 +182,4 @@ class ReusePolicy(BaseModel):
         )
 
     __str__ = __repr__
+

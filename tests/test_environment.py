@@ -37,15 +37,17 @@ async def adouble(x: int) -> int:
 
 # --- TaskEnvironment --------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["a", "demo", "my-env", "env_2", "A1-b_c"])
+# Flyte's rule (SPEC 7): snake_case or kebab-case, lowercase letters and digits.
+@pytest.mark.parametrize("name", ["a", "demo", "my-env", "env_2", "a1-b_c", "1env", "reuse-concurrency-2"])
 def test_names_accepted(name):
     assert TaskEnvironment(name).name == name
     assert TaskEnvironment(name=name).name == name
 
 
-@pytest.mark.parametrize("name", ["", "1env", "-env", "_env", "my env", "a.b", "a/b", "é", "env\n", "\nenv", None, 5, True, ["a"], object()], ids=_id)
+@pytest.mark.parametrize("name", ["", "-env", "_env", "env-", "a--b", "a_-b", "Env", "A1-b_c", "my env", "a.b", "a/b", "é",
+                                  "env\n", "\nenv", None, 5, True, ["a"], object()], ids=_id)
 def test_names_refused(rejects, name):
-    with rejects("name", name, "letters, digits"):
+    with rejects("name", name, "snake_case or kebab-case", "lowercase"):
         TaskEnvironment(name)
 
 
@@ -66,7 +68,7 @@ def test_environment_normalises_its_inputs():
         "e", resources={"cpu": "500m", "mem": "1Gi"}, env_vars={"K": "v"}, secrets=["TOKEN", "KEY"],
         reusable={"replicas": [1, 2], "idle_ttl": 60}, image="python:3.12-slim", description="d", interruptible=True,
     )
-    assert e.resources == Resources(cpu=0.5, memory=2**30)
+    assert e.resources == Resources(cpu="500m", memory="1Gi")
     assert e.env_vars == {"K": "v"}
     assert e.secrets == {"TOKEN": None, "KEY": None}
     assert e.reusable == ReusePolicy(replicas=(1, 2), idle_ttl=60)
@@ -149,15 +151,36 @@ def test_clone_with_copies_and_applies_changes(env):
     assert clone.resources == env.resources
     assert clone.tasks == {}  # tasks stay with the original
     assert env.name == "pool" and env.reusable == ReusePolicy(replicas=(1, 3))
-    assert set(env.tasks) == {"double"}
+    assert set(env.tasks) == {"pool.double"}
 
 
 def test_clone_with_can_turn_reuse_off(env):
     assert env.clone_with("cold", reusable=None).reusable is None
 
 
-def test_clone_with_unknown_field_is_refused(rejects, env):
-    with rejects("replicas", 3, "one of the environment's fields", "reusable"):
+def test_clone_with_none_keeps_the_value_as_the_sdk_does(env):
+    clone = env.clone_with("copy", resources=None, env_vars=None, image=None, description=None)
+    assert (clone.resources, clone.env_vars, clone.image) == (env.resources, env.env_vars, env.image)
+    assert clone.reusable == env.reusable  # not given: kept
+
+
+def test_clone_with_depends_on_and_the_sdk_arguments(env):
+    clone = env.clone_with("main", reusable=None, depends_on=[env], interruptible=True, include=["a.txt"],
+                           service_account="sa", cache="auto", queue="q")
+    assert clone.depends_on == [env]
+    assert (clone.interruptible, clone.include, clone.service_account, clone.cache, clone.queue) == \
+        (True, ("a.txt",), "sa", "auto", "q")
+    assert type(clone) is type(env)
+
+
+def test_depends_on_takes_environments_only(rejects, env):
+    assert TaskEnvironment("other", depends_on=[env]).depends_on == [env]
+    with rejects("depends_on", ["pool"], "TaskEnvironment"):
+        TaskEnvironment("other", depends_on=["pool"])
+
+
+def test_clone_with_unknown_argument_is_refused(rejects, env):
+    with rejects("replicas", 3, "an argument of clone_with", "reusable"):
         env.clone_with("x", replicas=3)
 
 
@@ -180,7 +203,7 @@ def test_decorator_without_arguments(env):
     assert t.options == TaskOptions()
     assert not t.is_async
     assert t.__name__ == "double" and t.__doc__ == "Twice x."
-    assert env.tasks == {"double": t}
+    assert env.tasks == {"pool.double": t}  # keyed by full name, as the SDK keys them
 
 
 def test_decorator_syntax_both_ways(env):
@@ -198,13 +221,16 @@ def test_decorator_syntax_both_ways(env):
 
     assert [type(t) for t in (a, b, c)] == [Task] * 3
     assert b.is_async and b.options.retries == 2
-    assert set(env.tasks) == {"a", "b", "c"}
+    assert set(env.tasks) == {"pool.a", "pool.b", "pool.c"}
 
 
-def test_short_name(env):
+def test_short_name_is_the_display_name_only(env):
     t = env.task(short_name="twice")(double)
-    assert t.name == "pool.twice"
-    assert "twice" in env.tasks
+    assert (t.name, t.short_name) == ("pool.double", "twice")  # SPEC 7: the full name stays the function's
+    assert set(env.tasks) == {"pool.double"}
+    o = t.override(short_name="thrice")
+    assert (o.name, o.short_name) == ("pool.double", "thrice")
+    assert o.pool_key == t.pool_key
 
 
 @pytest.mark.parametrize("value", [5, "", ["x"]], ids=_id)
@@ -219,8 +245,7 @@ def test_a_callable_without_a_name_needs_a_short_name(rejects, env):
         env.task(fn)
     t = env.task(short_name="three")(fn)
     assert t() == 6
-    with rejects("short_name", None, "__name__"):
-        t.override(short_name=None)
+    assert t.override(short_name=None).short_name == "three"  # None changes nothing, as in the SDK
 
 
 @pytest.mark.parametrize("value", [5, "double", None, object()], ids=_id)
@@ -429,11 +454,13 @@ def test_pool_key_is_environment_and_effective_policy(env):
 
 def test_override_reusable_off_and_none(env):
     t = env.task(double)
-    for off in ("off", None):
-        o = t.override(reusable=off)
-        assert o.reusable is None
-        assert o.pool_key == ("pool", None)
+    o = t.override(reusable="off")
+    assert o.reusable is None
+    assert o.pool_key == ("pool", None)
     assert t.reusable == env.reusable
+    # SPEC 7: reusable=None changes nothing, as in the SDK (it used to mean "off")
+    assert t.override(reusable=None).reusable == env.reusable
+    assert o.override(reusable=None).reusable is None
 
 
 def test_override_can_make_a_plain_task_reusable(plain_env):

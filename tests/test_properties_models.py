@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from datetime import timedelta
 from typing import Any, Optional
@@ -268,6 +269,17 @@ def oracle_bytes(v: Any) -> Optional[int]:
     return None
 
 
+def _pair_or(oracle):
+    """The SDK's (request, limit) pairs (SPEC 7): valid when both are; the parsed value is the limit.
+    A two-item list counts too: it is how JSON gives a pair back."""
+    def check(value):
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            lo, hi = oracle(value[0]), oracle(value[1])
+            return None if lo is None or hi is None else hi
+        return oracle(value)
+    return check
+
+
 @PROPERTY
 @given(value=RESOURCE_INPUT)
 @example(value=float("inf"))
@@ -276,17 +288,18 @@ def oracle_bytes(v: Any) -> Optional[int]:
 @example(value="1" + "0" * 400)
 @example(value=" 250 m ")
 def test_cpu_any_input(value):
-    expected = oracle_cpu(value)
+    expected = _pair_or(oracle_cpu)(value)
     if value is None:  # None means "not set"
-        assert Resources(cpu=value).cpu is None
+        assert Resources(cpu=value).cpu_cores is None
     elif expected is None:
         with pytest.raises(ValueError) as info:
             Resources(cpu=value)
         _refused("cpu", value, info)
     else:
         r = Resources(cpu=value)
-        assert r.cpu == expected
-        assert isinstance(r.cpu, float) and math.isfinite(r.cpu) and r.cpu >= 0
+        assert r.cpu == (tuple(value) if isinstance(value, list) else value)  # as given (SPEC 7); parsed beside it
+        assert r.cpu_cores == expected
+        assert isinstance(r.cpu_cores, float) and math.isfinite(r.cpu_cores) and r.cpu_cores >= 0
 
 
 @PROPERTY
@@ -297,17 +310,19 @@ def test_cpu_any_input(value):
 @example(value="9" * 400 + "Ei", field="ephemeral_storage")
 def test_bytes_any_input(value, field):
     canonical = {"mem": "memory", "ephemeral_storage": "disk"}.get(field, field)
-    expected = oracle_bytes(value)
+    expected = (_pair_or(oracle_bytes) if canonical == "memory" else oracle_bytes)(value)
     if value is None:  # None means "not set", under either name
-        assert getattr(Resources(**{field: value}), canonical) is None
+        assert getattr(Resources(**{field: value}), canonical + "_bytes") is None
     elif expected is None:
         with pytest.raises(ValueError) as info:
             Resources(**{field: value})
         _refused(canonical, value, info)
     else:
         r = Resources(**{field: value})
-        assert getattr(r, canonical) == expected
-        assert type(getattr(r, canonical)) is int and getattr(r, canonical) >= 0
+        assert getattr(r, canonical) == (tuple(value) if isinstance(value, list) else value)
+        parsed = getattr(r, canonical + "_bytes")
+        assert parsed == expected
+        assert type(parsed) is int and parsed >= 0
 
 
 @PROPERTY
@@ -322,21 +337,22 @@ def test_gpu_any_input(value):
         assert not (_is_int(value) and value >= 0)  # a plain count is never refused
         return
     if value is None:
-        assert r.gpu is None and r.gpu_type is None
+        assert r.gpu_count is None and r.gpu_kind is None
         return
-    assert _is_int(r.gpu) and r.gpu >= 0
-    assert r.gpu_type is None or (isinstance(r.gpu_type, str) and r.gpu_type.strip() == r.gpu_type != "")
+    assert r.gpu == value
+    assert _is_int(r.gpu_count) and r.gpu_count >= 0
+    assert r.gpu_kind is None or (isinstance(r.gpu_kind, str) and r.gpu_kind.strip() == r.gpu_kind != "")
     if _is_int(value):
-        assert (r.gpu, r.gpu_type) == (value, None)
+        assert (r.gpu_count, r.gpu_kind) == (value, None)
     else:
         assert isinstance(value, str)
         kind, sep, count = value.partition(":")
         if sep:  # "TYPE:COUNT"
-            assert (r.gpu, r.gpu_type) == (int(count.strip()), kind.strip())
+            assert (r.gpu_count, r.gpu_kind) == (int(count.strip()), kind.strip())
         elif value.strip().isascii() and value.strip().isdigit():  # "2"
-            assert (r.gpu, r.gpu_type) == (int(value), None)
+            assert (r.gpu_count, r.gpu_kind) == (int(value), None)
         else:  # "A100": one GPU of that type
-            assert (r.gpu, r.gpu_type) == (1, value.strip())
+            assert (r.gpu_count, r.gpu_kind) == (1, value.strip())
 
 
 @PROPERTY
@@ -347,14 +363,14 @@ def test_resources_valid_or_value_error_and_round_trip(cpu, memory, gpu, disk):
     except ValueError as e:
         assert any(f"{name}=" in str(e) for name in ("cpu", "memory", "gpu", "disk"))
         return
-    assert r.cpu is None or (isinstance(r.cpu, float) and math.isfinite(r.cpu) and r.cpu >= 0)
-    for n in (r.memory, r.gpu, r.disk):
+    assert r.cpu_cores is None or (isinstance(r.cpu_cores, float) and math.isfinite(r.cpu_cores) and r.cpu_cores >= 0)
+    for n in (r.memory_bytes, r.gpu_count, r.disk_bytes):
         assert n is None or (_is_int(n) and n >= 0)
     assert Resources.model_validate(r.model_dump()) == r
     assert Resources.model_validate_json(r.model_dump_json()) == r
     fp = r.footprint(10.0, replicas=2)
-    assert fp["cpu_seconds"] == 20.0 * (r.cpu or 0)
-    assert fp["gpu_seconds"] == 20.0 * (r.gpu or 0)
+    assert fp["cpu_seconds"] == 20.0 * (r.cpu_cores or 0)
+    assert fp["gpu_seconds"] == 20.0 * (r.gpu_count or 0)
     assert all(v >= 0 for v in fp.values())
 
 
@@ -364,8 +380,9 @@ def test_resources_valid_or_value_error_and_round_trip(cpu, memory, gpu, disk):
 @given(name=st.one_of(st.text(max_size=10), st.from_regex(r"\A[A-Za-z][A-Za-z0-9_-]{0,8}\Z"), SCALARS))
 @example(name="env\n")  # a regex "$" matches before a final newline
 def test_environment_name_any_input(name):
-    ok = isinstance(name, str) and name[:1].isascii() and name[:1].isalpha() and all(
-        c.isascii() and (c.isalnum() or c in "_-") for c in name)
+    # Flyte's rule (SPEC 7): lowercase words of letters and digits joined by single '_' or '-'
+    ok = isinstance(name, str) and all(
+        w and all(c.isascii() and (c.islower() or c.isdigit()) for c in w) for w in re.split("[_-]", name))
     if ok:
         assert TaskEnvironment(name).name == name
     else:

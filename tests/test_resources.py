@@ -25,8 +25,9 @@ def _id(value: object) -> str:
 )
 def test_cpu_parsed_to_cores(value, cores):
     r = Resources(cpu=value)
-    assert r.cpu == cores
-    assert isinstance(r.cpu, float)
+    assert r.cpu == value  # kept as given, as the SDK keeps it (SPEC 7) ...
+    assert r.cpu_cores == cores  # ... with the parsed quantity beside it
+    assert isinstance(r.cpu_cores, float)
 
 
 @pytest.mark.parametrize(
@@ -53,8 +54,29 @@ def test_cpu_refused(rejects, value):
 @pytest.mark.parametrize("field", ["memory", "disk"])
 def test_bytes_parsed(field, value, nbytes):
     r = Resources(**{field: value})
-    assert getattr(r, field) == nbytes
-    assert type(getattr(r, field)) is int
+    assert getattr(r, field) == value
+    assert getattr(r, f"{field}_bytes") == nbytes
+    assert type(getattr(r, f"{field}_bytes")) is int
+
+
+def test_memory_kept_as_given_also_acts_as_its_bytes():
+    """The bridge for code that read memory as bytes (the runtime's memory watch)."""
+    m = Resources(memory="1Gi").memory
+    assert m == "1Gi" and isinstance(m, str) and str(m) == "1Gi"
+    assert m > GI - 1 and not m > GI and m >= GI and m < GI + 1 and m <= GI
+    assert m / 2**20 == 1024 and int(m) == GI and float(m) == float(GI)
+    assert m < "2Gi"  # against a string it is a string
+
+
+def test_pairs_count_as_their_limit():
+    r = Resources(cpu=(1, 2), memory=("1Gi", "2Gi"))
+    assert (r.cpu, r.memory) == ((1, 2), ("1Gi", "2Gi"))
+    assert (r.cpu_cores, r.memory_bytes) == (2.0, 2 * GI)
+
+
+def test_shm_is_recorded():
+    assert Resources(shm="1Gi").shm_bytes == GI
+    assert Resources(shm="auto").shm == "auto" and Resources(shm="auto").shm_bytes is None
 
 
 @pytest.mark.parametrize(
@@ -71,12 +93,12 @@ def test_bytes_refused(rejects, field, value):
 
 
 def test_mem_is_an_alias_of_memory():
-    assert Resources(mem="1Gi") == Resources(memory="1Gi") == Resources(memory=GI)
-    assert Resources(mem="1Gi").memory == GI
+    assert Resources(mem="1Gi") == Resources(memory="1Gi")
+    assert Resources(mem="1Gi").memory_bytes == Resources(memory=GI).memory_bytes == GI
 
 
 def test_ephemeral_storage_is_an_alias_of_disk():
-    assert Resources(ephemeral_storage="10Gi").disk == 10 * GI
+    assert Resources(ephemeral_storage="10Gi").disk_bytes == 10 * GI
     assert Resources(ephemeral_storage="10Gi") == Resources(disk="10Gi")
 
 
@@ -107,7 +129,8 @@ def test_aliases_refuse_bad_values_under_the_canonical_name(rejects):
 )
 def test_gpu_parsed_to_count_and_type(value, count, kind):
     r = Resources(gpu=value)
-    assert (r.gpu, r.gpu_type) == (count, kind)
+    assert r.gpu == value
+    assert (r.gpu_count, r.gpu_kind) == (count, kind)
 
 
 @pytest.mark.parametrize(
@@ -123,8 +146,8 @@ def test_gpu_refused(rejects, value):
 
 def test_gpu_type_with_an_int_count():
     r = Resources(gpu=2, gpu_type="A100")
-    assert (r.gpu, r.gpu_type) == (2, "A100")
-    assert Resources(gpu="A100:2", gpu_type="A100") == r
+    assert (r.gpu_count, r.gpu_kind) == (2, "A100")
+    assert (Resources(gpu="A100:2", gpu_type="A100").gpu_count, Resources(gpu="A100:2").gpu_kind) == (2, "A100")
 
 
 @pytest.mark.parametrize("count", [-1, True, 1.5, "x:y"], ids=_id)
@@ -134,7 +157,7 @@ def test_gpu_count_is_checked_even_with_a_gpu_type(rejects, count):
 
 
 def test_gpu_type_is_stripped():
-    assert Resources(gpu="L4:1", gpu_type=" L4 ") == Resources(gpu="L4:1")
+    assert Resources(gpu="L4:1", gpu_type=" L4 ").gpu_type == Resources(gpu="L4:1").gpu_kind == "L4"
     assert Resources(gpu=1, gpu_type="T4\n").gpu_type == "T4"
 
 
@@ -172,7 +195,7 @@ def test_model_validate_needs_a_mapping(rejects, value):
 
 
 def test_model_validate_takes_aliases_and_refuses_unknown_keys(rejects):
-    assert Resources.model_validate({"mem": "1Gi"}).memory == GI
+    assert Resources.model_validate({"mem": "1Gi"}).memory_bytes == GI
     with rejects("foo", 1, "not a resource"):
         Resources.model_validate({"cpu": 1, "foo": 1})
     with rejects("foo", 1, "not a resource"):
@@ -183,7 +206,7 @@ def test_resources_are_frozen_and_hashable():
     r = Resources(cpu=1, memory="1Gi")
     with pytest.raises(ValueError, match="frozen"):
         r.cpu = 2
-    assert hash(r) == hash(Resources(cpu="1000m", mem=GI))
+    assert hash(r) == hash(Resources(cpu=1, mem="1Gi"))
 
 
 @pytest.mark.parametrize(
@@ -197,22 +220,22 @@ def test_round_trips(r):
     assert Resources.model_validate_json(r.model_dump_json()) == r
 
 
-def test_json_holds_canonical_numbers():
+def test_json_holds_the_values_as_given():
     data = json.loads(Resources(cpu="500m", memory="1Gi", gpu="L4:2").model_dump_json())
-    assert data == {"cpu": 0.5, "memory": GI, "gpu": 2, "gpu_type": "L4", "disk": None}
+    assert data == {"cpu": "500m", "memory": "1Gi", "gpu": "L4:2", "gpu_type": None, "disk": None, "shm": None}
 
 
 @pytest.mark.parametrize(
     "r, text",
-    [(Resources(cpu="500m", memory="1Gi"), "Resources(cpu=0.5, memory='1Gi')"),
-     (Resources(memory="10G", disk=1000), "Resources(memory='10G', disk='1k')"),
+    [(Resources(cpu="500m", memory="1Gi"), "Resources(cpu='500m', memory='1Gi')"),
+     (Resources(memory="10G", disk=1000), "Resources(memory='10G', disk=1000)"),
      (Resources(memory="1536Mi"), "Resources(memory='1536Mi')"),
-     (Resources(memory=7), "Resources(memory='7')"),
+     (Resources(memory=7), "Resources(memory=7)"),
      (Resources(gpu="L4:1"), "Resources(gpu='L4:1')"),
      (Resources(gpu=2), "Resources(gpu=2)"),
      (Resources(), "Resources()")],
 )
-def test_repr_uses_the_largest_exact_unit(r, text):
+def test_repr_shows_the_values_as_given(r, text):
     assert repr(r) == text
 
 

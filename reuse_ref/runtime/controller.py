@@ -752,7 +752,7 @@ class _Controller:
             value = os.environ.get(name) if value is None else value
             if value is not None:
                 env[name] = value
-        limit = task.resources.memory if task.resources is not None else None
+        limit = task.resources.memory_bytes if task.resources is not None else None
         parent, child = self.ctx.Pipe()
         process = self.ctx.Process(target=_replica_module.main, args=(child, self.alive, env, self.cold_start_wall),
                                    name=f"reuse-replica-{ps.name}-{rid}", daemon=True)

@@ -1,0 +1,174 @@
+"""``reuse-ref run FILE.py [TASK] [--name value ...]``: an unmodified Flyte program on the reference.
+
+The shape is ``flyte run --local FILE TASK --arg value``: with ``TASK``, the file is
+imported as a module (its ``__main__`` block does not run), the task's arguments are read
+from the command line by the task's signature, and the task runs; without ``TASK`` the
+file runs as ``python FILE.py`` would, ``__main__`` block included. Either way ``import
+flyte`` resolves to :mod:`reuse_ref.flyte`, here and in every replica (see ``_alias``), and
+tasks run on real replica processes. Afterwards the command prints the result and, per
+environment, what Flyte's local mode cannot show: the pool (replicas started, distinct
+replica pids, cold and warm starts, peak replicas, starvation, failures).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+import traceback
+from typing import Any, Dict, List, Optional, Sequence
+
+from ._unmodelled import recorded
+from .args import parse_task_args
+from .summary import environments, print_summary
+
+__all__ = ["run_script", "ScriptError"]
+
+
+class ScriptError(Exception):
+    """Bad input for ``reuse-ref run`` (exit status 2)."""
+
+
+def _prepare(path: str, time_scale: float, cold_start: float, pids_dir: str) -> None:
+    from . import _alias
+
+    os.environ["REUSE_REF_TIME_SCALE"] = repr(time_scale)
+    os.environ["REUSE_REF_COLD_START"] = repr(cold_start)
+    os.environ["REUSE_REF_FLYTE_PIDS"] = pids_dir
+    script_dir = os.path.dirname(os.path.abspath(path))
+    for entry in (script_dir, _alias.SHIM_DIR):  # the shim ends up first, then the script's directory
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+    _alias.install()
+
+
+def _load_task(path: str, name: str) -> Any:
+    from ..environment import Task
+
+    module_name = os.path.splitext(os.path.basename(path))[0]
+    if not module_name.isidentifier():
+        raise ScriptError(f"FILE={path!r} is not valid with a TASK: its name must be a Python module name")
+    module = importlib.import_module(module_name)
+    task = getattr(module, name, None)
+    if not isinstance(task, Task):
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, Task))
+        raise ScriptError(f"TASK={name!r} is not valid: not a task of {path}; its tasks are: {', '.join(found) or 'none'}")
+    return task
+
+
+def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *, as_json: bool = False,
+               trace_path: Optional[str] = None, plot_path: Optional[str] = None, time_scale: float = 1.0,
+               cold_start: float = 0.0) -> int:
+    """Run the program; returns the exit status (0 ok, 1 the program failed). Bad input raises ScriptError."""
+    if not os.path.isfile(path) or not path.endswith(".py"):
+        raise ScriptError(f"FILE={path!r} is not valid: give an existing Python file (FILE.py)")
+    if not time_scale > 0:
+        raise ScriptError(f"--time-scale={time_scale!r} is not valid: a number > 0")
+    if task_name is None and task_argv:
+        raise ScriptError(f"{task_argv[0]!r} is not valid without a TASK: task arguments need a task name")
+    work = tempfile.mkdtemp(prefix="reuse-ref-run-")  # the replica pids and the files of flyte.io, removed at the end
+    pids_dir = os.path.join(work, "pids")
+    os.makedirs(pids_dir)
+    os.environ.setdefault("REUSE_REF_FLYTE_STORE", os.path.join(work, "store"))
+    from . import session
+
+    result: Any = None
+    error: Optional[BaseException] = None
+    json_out = _stdout_to_stderr() if as_json else None  # --json: stdout carries the one object only
+    try:
+        _prepare(path, time_scale, cold_start, pids_dir)
+        if task_name is not None:
+            task = _load_task(path, task_name)
+            try:
+                kwargs = parse_task_args(task, task_argv)
+            except ValueError as e:
+                raise ScriptError(str(e)) from None
+            try:
+                result = session.run(task, **kwargs).result
+            except Exception as exc:
+                error = exc
+        else:
+            argv = sys.argv[:]
+            sys.argv = [path]
+            try:
+                runpy.run_path(path, run_name="__main__")
+            except SystemExit as exc:
+                if exc.code not in (None, 0):
+                    error = exc
+            except Exception as exc:
+                error = exc
+            finally:
+                sys.argv = argv
+            done = session.runs()
+            result = done[-1].result if done else None
+        rt = session._runtime
+        trace = rt.trace if rt is not None else None
+        envs = environments(trace, pids_dir)
+        _write_outputs(trace, trace_path, plot_path)
+    finally:
+        session.close()
+    if error is not None and not as_json:
+        print(f"reuse-ref run: the program failed: {_describe(error)}", file=sys.stderr)
+        if not isinstance(error, SystemExit):
+            traceback.print_exception(error, file=sys.stderr)
+    if as_json:
+        out: Dict[str, Any] = {"result": _jsonable(result), "environments": envs,
+                               "recorded": [feature for feature, _ in recorded()]}
+        if error is not None:
+            out["error"] = _describe(error)
+        with os.fdopen(json_out, "w") as f:
+            f.write(json.dumps(out) + "\n")
+    else:
+        if error is None:
+            print(f"result: {result!r}")
+        print_summary(envs)
+        if recorded():
+            print("accepted and recorded, not modelled: " + "; ".join(f for f, _ in recorded()))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if error is None else 1
+
+
+def _stdout_to_stderr() -> int:
+    """Send the program's output, and its replicas' (they inherit file descriptor 1), to stderr;
+    returns a descriptor of the real stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return saved
+
+
+def _describe(error: BaseException) -> str:
+    code = getattr(error, "code", None)
+    name = type(error).__name__
+    if isinstance(code, str) and code != name:
+        name = f"{name}[{code}]"
+    return f"{name}: {error}"
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _write_outputs(trace: Any, trace_path: Optional[str], plot_path: Optional[str]) -> None:
+    if trace is None:
+        return
+    if trace_path:
+        trace.to_csv(trace_path)
+    if plot_path:
+        from .. import plot
+        import matplotlib.pyplot as plt
+
+        fig = plot.timeline(trace)
+        try:
+            fig.savefig(plot_path, dpi=120)
+        finally:
+            plt.close(fig)
