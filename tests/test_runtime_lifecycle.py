@@ -64,7 +64,19 @@ def test_close_stops_every_replica_even_a_busy_one():
     assert len(errors) == 1 and isinstance(errors[0], ReuseRefError)
 
 
-def test_an_interrupt_stops_every_replica_and_the_runtime_goes_on():
+@pytest.fixture
+def interruptible():
+    """Ctrl-C raises KeyboardInterrupt here, however the test runner was started: a command
+    started in the background by a non-interactive shell inherits SIGINT ignored, and then
+    no interrupt can reach Python at all (it keeps an ignored SIGINT ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_an_interrupt_stops_every_replica_and_the_runtime_goes_on(interruptible):
     with Runtime(time_scale=SCALE) as rt:
         first = rt.run(pid).result
         # Interrupt once the task is running on its replica (a state, not a delay): then
