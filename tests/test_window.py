@@ -13,6 +13,9 @@ from reuse_ref.trace import Measures, Record as R, Trace, percentile
 from reuse_ref.window import common_horizon, compare, last_task_end, waits
 from reuse_ref.workloads import burst, merge
 
+# Single-replica policies on purpose: their starvation warning is not what these tests look at.
+pytestmark = pytest.mark.filterwarnings("ignore::reuse_ref.StarvationWarning")
+
 
 def waits_trace(n: int) -> Trace:
     """n tasks, task k waits k seconds on a replica that is always there."""
