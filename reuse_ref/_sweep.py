@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .records import RETRYING
 from .trace import Measures, percentile
@@ -88,34 +88,44 @@ def _worker_init(*context) -> None:
     _init(*context)
 
 
-def run_all(policies: Sequence[Any], context: tuple, workers: int, bar=None) -> List[Outcome]:
+def run_all(policies: Sequence[Any], context: tuple, workers: int, bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
     """Every candidate's :class:`Outcome`, in the order of ``policies``.
 
     ``workers == 1`` runs them here, one after another; more starts that many processes
-    (never more than there are candidates), each given the workload once.
+    (never more than there are candidates), each given the workload once. ``bar`` makes
+    a progress bar (with ``update`` and ``close``), after the processes have started:
+    a bar's thread is never copied into a worker.
     """
     n = len(policies)
     workers = max(1, min(workers, n))
     out: List[Outcome] = []
-    if workers == 1:
-        saved = dict(_CONTEXT)
-        _init(*context)
-        try:
-            for policy in policies:
-                out.append(run_one(policy))
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            _CONTEXT.clear()
-            _CONTEXT.update(saved)
+    shown = None
+    try:
+        if workers == 1:
+            saved = dict(_CONTEXT)
+            _init(*context)
+            shown = bar() if bar is not None else None
+            try:
+                for policy in policies:
+                    out.append(run_one(policy))
+                    if shown is not None:
+                        shown.update(1)
+            finally:
+                _CONTEXT.clear()
+                _CONTEXT.update(saved)
+            return out
+        chunk = max(1, min(16, n // (workers * 4)))
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=context) as pool:
+            results = pool.map(run_one, policies, chunksize=chunk)  # submits every chunk, starting the workers
+            shown = bar() if bar is not None else None
+            for outcome in results:
+                out.append(outcome)
+                if shown is not None:
+                    shown.update(1)
         return out
-    chunk = max(1, min(16, n // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=context) as pool:
-        for outcome in pool.map(run_one, policies, chunksize=chunk):
-            out.append(outcome)
-            if bar is not None:
-                bar.update(1)
-    return out
+    finally:
+        if shown is not None:
+            shown.close()
 
 
 def default_workers() -> int:

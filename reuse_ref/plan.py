@@ -232,13 +232,10 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
 
     bar = None
     if progress or (progress is None and len(policies) > _AUTO_BAR):
-        from tqdm import tqdm
-        bar = tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
-    try:
-        outcomes = run_all(policies, (jobs, cold_start, res, t.percentile, t.since, t.until), n_workers, bar)
-    finally:
-        if bar is not None:
-            bar.close()
+        def bar():
+            from tqdm import tqdm
+            return tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
+    outcomes = run_all(policies, (jobs, cold_start, res, t.percentile, t.since, t.until), n_workers, bar)
     return choose(policies, outcomes, skipped, t, price, res, horizon)
 
 

@@ -160,7 +160,15 @@ def test_parallel_workers_give_the_serial_answer():
     serial = plan(jobs, GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=1)
     parallel = plan(jobs, GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=2)
     assert parallel == serial
+    assert plan(jobs, GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=None) == serial  # every core
     assert [c.policy for c in parallel.candidates] == [c.policy for c in serial.candidates]
+
+
+def test_a_progress_bar_over_the_candidates(capsys):
+    plan(poisson(0.1, 20, 300), {"max": [1, 2, 3], "min": [0]}, "p95<=30", {"replica_hour": 1}, workers=2,
+         progress=True)
+    err = capsys.readouterr().err
+    assert "plan" in err and "3/3" in err
 
 
 def test_table_exports():
