@@ -108,7 +108,42 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE.png", help="save a figure (png, svg or pdf)")
     sim.add_argument("--figure", choices=("timeline", "occupancy"), default="timeline",
                      help="which figure --plot saves (default timeline)")
+    _plan_parser(commands)
     return parser
+
+
+def _plan_parser(commands) -> None:
+    """``reuse-ref plan``: the options; the work is :func:`reuse_ref.plan.from_args`."""
+    cmd = commands.add_parser(
+        "plan", help="simulate every candidate policy over one window and recommend the cheapest that meets a target",
+        description="Simulate every combination of the knobs' values on a workload file, charge each over "
+                    "one common window, and print the cheapest policy that meets the target, why, and the "
+                    "Pareto front of cost against queue wait.")
+    cmd.add_argument("--workload", required=True, metavar="FILE.csv", help="CSV with columns at,duration, ...")
+    knobs = cmd.add_argument_group("candidates (ints, lists such as 1,4,8 and ranges such as 0..8, both ends included)")
+    for knob, extra in (("min", ""), ("max", ""), ("concurrency", ""), ("scaledown-ttl", " (seconds)"),
+                        ("idle-ttl", " (seconds, or none)")):
+        knobs.add_argument(f"--{knob}", metavar="VALUES", help=f"values of {knob}{extra}; default: ReusePolicy's")
+    cmd.add_argument("--target", required=True, metavar="pNN<=SECONDS",
+                     help="the queue wait to meet: p50, p95 or p99, at most SECONDS, e.g. p95<=30")
+    cmd.add_argument("--target-window", metavar="SINCE..UNTIL",
+                     help="count only the tasks first queued in this window (seconds), e.g. 32400..36000")
+    prices = cmd.add_argument_group("prices per hour (at least one)")
+    for what, unit in (("cpu", "core (needs --cpu)"), ("gib", "GiB of memory (needs --memory)"),
+                       ("gpu", "GPU (needs --gpu)"), ("replica", "replica, whatever its size")):
+        prices.add_argument(f"--price-{what}-hour", type=float, metavar="PRICE", help=f"the price of a {unit} for an hour")
+    size = cmd.add_argument_group("replica size")
+    size.add_argument("--cpu", metavar="CORES", help='cores per replica, e.g. 2 or "500m"')
+    size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
+    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", help='GPUs per replica, e.g. 1 or "L4:1"')
+    cmd.add_argument("--cold-start", type=_seconds, default=10.0, metavar="SECONDS",
+                     help="seconds from a replica's start to its first task (default 10)")
+    cmd.add_argument("--horizon", type=_seconds, metavar="SECONDS",
+                     help="the end of the common window (default: the last task's end plus the largest idle TTL)")
+    cmd.add_argument("--workers", type=_positive_int, metavar="N", help="processes to run the candidates in "
+                     "(default: every core; 1 runs them one after another)")
+    cmd.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    cmd.add_argument("--csv", metavar="FILE.csv", help="write every candidate, its measures and verdict as CSV")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -122,7 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return _simulate(args)
+        return _plan(args) if args.command == "plan" else _simulate(args)
     except _Fail as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -229,6 +264,29 @@ def _simulate(args) -> int:
             except OSError:
                 pass
 
+    print(text)
+    return 0
+
+
+def _plan(args) -> int:
+    from .plan import from_args
+
+    if args.csv and os.path.isdir(args.csv):
+        raise _Fail(f"--csv {args.csv}: is a directory; give the name of a file to write")
+    try:
+        result, text = from_args(args, _resources(args))
+    except ValueError as e:
+        raise _Fail(str(e)) from None
+    if args.csv:  # written aside, renamed into place only once it is whole
+        tmp = _temp_for(args.csv, "--csv")
+        try:
+            result.to_csv(tmp)
+            os.replace(tmp, args.csv)
+        except OSError as e:
+            raise _Fail(f"{args.csv}: cannot write there ({e.strerror or e})") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     print(text)
     return 0
 

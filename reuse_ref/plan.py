@@ -37,7 +37,7 @@ class Candidate(NamedTuple):
     """One candidate of a plan: its policy, its measures over the window, the target's
     percentile of queue wait (``value``), its ``cost``, its ``verdict``
     (``"recommended"`` or ``"rejected"``), the ``category`` of the rejection
-    (``"starves"``, ``"misses the target"``, ``"dominated"``, ``"costs more"``; ``""``
+    (``"starves"``, ``"misses the target"``, ``"dominated"``, ``"costs more"``, ``"tie"``; ``""``
     when recommended) and a ``reason`` in words."""
 
     policy: ReusePolicy
@@ -313,6 +313,10 @@ def choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped
             verdict, category = "rejected", "dominated"
             reason = (f"dominated by {d[0]!r} (cost {d[3]:.6g} <= {cost:.6g}, "
                       f"{m_name} {d[2]:g} s <= {value:g} s)")
+        elif cost == best[3]:
+            verdict, category = "rejected", "tie"
+            reason = (f"ties with the recommendation on cost ({cost:.6g}) and {m_name}; the recommendation "
+                      f"comes first by {m_name}, then replica-hours, then the policy's repr")
         else:
             verdict, category = "rejected", "costs more"
             reason = (f"meets the target with a lower {m_name} ({value:g} s) but costs {cost - best[3]:.6g} more "
@@ -322,3 +326,62 @@ def choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped
     front = tuple(by_id[id(r)] for r in ranked if id(r) in on_front)
     recommended = by_id[id(best)] if best is not None else None
     return Plan(tuple(out), recommended, front, dict(skipped), target, prices, horizon)
+
+
+# ---------------------------------------------------------------------- the command line
+_PRICE_OPTIONS = (("price_cpu_hour", "cpu_hour", "cpu", "--cpu"), ("price_gib_hour", "gib_hour", "memory", "--memory"),
+                  ("price_gpu_hour", "gpu_hour", "gpu", "--gpu"), ("price_replica_hour", "replica_hour", None, None))
+
+
+def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
+    """``reuse-ref plan``: the plan of the command's options (``args``, from ``argparse``)
+    and the text to print (the summary, or one JSON object with ``--json``).
+
+    Every bad option raises ``ValueError`` naming the option, before anything runs."""
+    import json
+
+    from .candidates import KNOBS, parse_target, parse_values
+    from .workloads import read_csv
+
+    candidates = {}
+    for knob in KNOBS:
+        text = getattr(args, knob)
+        if text is not None:
+            candidates[knob] = parse_values(text, "--" + knob.replace("_", "-"), none=knob == "idle_ttl")
+    target = parse_target(args.target)
+    if args.target_window is not None:
+        since, sep, until = args.target_window.partition("..")
+        try:
+            window = (float(since), float(until)) if sep else None
+        except ValueError:
+            window = None
+        if window is None or not (0 <= window[0] < window[1] < float("inf")):
+            raise bad("--target-window", args.target_window, 'SINCE..UNTIL in seconds, such as "32400..36000"')
+        target = target._replace(since=window[0], until=window[1])
+    prices = {}
+    for option, key, field, needs in _PRICE_OPTIONS:
+        value = getattr(args, option)
+        if value is None:
+            continue
+        name = "--" + option.replace("_", "-")
+        if not _number(value) or value < 0:
+            raise bad(name, value, "a finite price per hour >= 0")
+        if field is not None and value and (resources is None or not getattr(resources, field)):
+            raise bad(name, value, f"a price per {field} hour needs {needs} (what one replica holds)")
+        prices[key] = value
+    if not prices:
+        raise bad("prices", None, "give at least one of --price-cpu-hour, --price-gib-hour, --price-gpu-hour "
+                  "or --price-replica-hour")
+    if args.workers is not None and args.workers < 1:
+        raise bad("--workers", args.workers, "an int >= 1 (1 runs the candidates one after another)")
+    try:
+        jobs = read_csv(args.workload)
+    except OSError as e:
+        raise ValueError(f"--workload {args.workload}: {e.strerror or e}") from None
+    result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
+                  horizon=args.horizon, workers=args.workers, progress=True)
+    if args.json:
+        text = json.dumps(result.to_dict(), allow_nan=False)
+    else:
+        text = result.summary()
+    return result, text
