@@ -10,7 +10,7 @@ not only until its last task. Then it keeps the cheapest candidate whose queue w
 meets the target, draws the Pareto front of cost against that wait, and says why every
 other candidate lost.
 
-Candidates are independent, so they run in worker processes (:mod:`concurrent.futures`)
+Candidates are independent, so they run in worker processes (``concurrent.futures``)
 and come back in order: the answer does not depend on ``workers``.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .resources import Resources
 from .trace import Measures
 from .workloads import Job, check_jobs
 
-__all__ = ["plan", "Plan", "Candidate", "front_table", "over_window", "choose"]
+__all__ = ["plan", "Plan", "Candidate", "front_table", "from_args"]
 
 _AUTO_BAR = 100
 _WORKERS_ALLOWED = "None (all cores), or an int >= 1 (1 runs the candidates one after another)"
@@ -236,7 +236,7 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
             from tqdm import tqdm
             return tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
     outcomes = run_all(policies, (jobs, cold_start, res, t.percentile, t.since, t.until), n_workers, bar)
-    return choose(policies, outcomes, skipped, t, price, res, horizon)
+    return _choose(policies, outcomes, skipped, t, price, res, horizon)
 
 
 def _window_horizon(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome]) -> float:
@@ -245,7 +245,7 @@ def _window_horizon(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome]
     return end + max(ttls, default=0.0)
 
 
-def over_window(o: Outcome, policy: ReusePolicy, resources: Optional[Resources], horizon: float) -> Measures:
+def _over_window(o: Outcome, policy: ReusePolicy, resources: Optional[Resources], horizon: float) -> Measures:
     """The measures of a run over ``[0, horizon]``, as ``Trace.measures(horizon=...)`` gives them."""
     rs = 0.0
     for start, stop in o.intervals:
@@ -262,7 +262,7 @@ def over_window(o: Outcome, policy: ReusePolicy, resources: Optional[Resources],
                                gpu_seconds=fp["gpu_seconds"])
 
 
-def choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped: Dict[str, int],
+def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped: Dict[str, int],
            target: Target, prices: Prices, resources: Optional[Resources], horizon: Optional[float]) -> Plan:
     """Charge every run over the common window, then pick, draw the front and give reasons."""
     latest = max(o.last_end for o in outcomes)
@@ -274,7 +274,7 @@ def choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped
     horizon = float(horizon)
     rows = []
     for p, o in zip(policies, outcomes):
-        m = over_window(o, p, resources, horizon)
+        m = _over_window(o, p, resources, horizon)
         rows.append((p, m, o.value, prices.cost(m)))
 
     def order(r):  # cost, then the wait, then replica-hours, then the policy's repr: never a tie
