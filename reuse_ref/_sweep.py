@@ -39,9 +39,9 @@ class Outcome(NamedTuple):
 _CONTEXT: dict = {}
 
 
-def _init(jobs, cold_start, resources, percentile_, since, until) -> None:
+def _init(jobs, cold_start, resources, percentile_, since, until, cpu_bound=0.0) -> None:
     _CONTEXT.update(jobs=jobs, cold_start=cold_start, resources=resources, p=percentile_,
-                    since=since, until=until)
+                    since=since, until=until, cpu_bound=cpu_bound)
 
 
 def _intervals(rows) -> Tuple[Tuple[float, Optional[float]], ...]:
@@ -73,7 +73,8 @@ def run_one(policy) -> Outcome:
     from .simulate import simulate
 
     c = _CONTEXT
-    trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False)
+    trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False,
+                     cpu_bound=c["cpu_bound"])
     m = trace.measures()
     if c["since"] is None:
         value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c["p"]]

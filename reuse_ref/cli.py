@@ -138,6 +138,9 @@ def _plan_parser(commands) -> None:
     size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", help='GPUs per replica, e.g. 1 or "L4:1"')
     cmd.add_argument("--cold-start", type=_seconds, default=10.0, metavar="SECONDS",
                      help="seconds from a replica's start to its first task (default 10)")
+    cmd.add_argument("--cpu-bound", type=float, default=0.0, metavar="F",
+                     help="the CPU share of each task's duration, 0 to 1, shared by the tasks of a replica "
+                          "on its --cpu cores (default 0: tasks that wait on I/O)")
     cmd.add_argument("--horizon", type=_seconds, metavar="SECONDS",
                      help="the end of the common window (default: the last task's end plus the largest idle TTL)")
     cmd.add_argument("--workers", type=_positive_int, metavar="N", help="processes to run the candidates in "

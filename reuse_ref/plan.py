@@ -197,8 +197,10 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
     * ``prices``: a mapping (or :class:`~reuse_ref.candidates.Prices`) of ``cpu_hour``, ``gib_hour``,
       ``gpu_hour`` (each needs ``resources`` with that resource) and ``replica_hour``.
     * ``cold_start``, ``resources``: as in :func:`reuse_ref.simulate.simulate`.
-    * ``cpu_bound``: only 0.0 (tasks that wait on I/O, so concurrency costs no speed) in
-      this version.
+    * ``cpu_bound``: the CPU share of each task's duration (0 to 1; 0, the default, is
+      tasks that wait on I/O, for which concurrency costs no speed). That part shares the
+      replica's ``resources.cpu`` cores, at least one, with the tasks running beside it,
+      as in :func:`reuse_ref.simulate.simulate`.
     * ``horizon``: the end of the common window, in seconds; by default the latest end of
       any candidate's last task plus the largest finite ``idle_ttl`` among them
       (:func:`reuse_ref.window.common_horizon`). Every candidate is charged over
@@ -217,9 +219,6 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
     cold_start = _seconds("cold_start", cold_start)
     if not _number(cpu_bound) or not 0 <= cpu_bound <= 1:
         raise bad("cpu_bound", cpu_bound, "a fraction between 0 and 1")
-    if cpu_bound != 0:
-        raise bad("cpu_bound", cpu_bound, "0.0 in this version (tasks that wait on I/O): contention is not "
-                  "simulated yet")
     if horizon is not None and (not _number(horizon) or horizon < 0):
         raise bad("horizon", horizon, "a finite number of seconds >= 0, or None")
     n_workers = _workers(workers)
@@ -235,7 +234,8 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
         def bar():
             from tqdm import tqdm
             return tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
-    outcomes = run_all(policies, (jobs, cold_start, res, t.percentile, t.since, t.until), n_workers, bar)
+    context = (jobs, cold_start, res, t.percentile, t.since, t.until, float(cpu_bound))
+    outcomes = run_all(policies, context, n_workers, bar)
     return _choose(policies, outcomes, skipped, t, price, res, horizon)
 
 
@@ -378,8 +378,10 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
         jobs = read_csv(args.workload)
     except OSError as e:
         raise ValueError(f"--workload {args.workload}: {e.strerror or e}") from None
+    if not (0 <= args.cpu_bound <= 1):
+        raise bad("--cpu-bound", args.cpu_bound, "the CPU share of a task's duration, between 0 and 1")
     result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
-                  horizon=args.horizon, workers=args.workers, progress=True)
+                  cpu_bound=args.cpu_bound, horizon=args.horizon, workers=args.workers, progress=True)
     if args.json:
         text = json.dumps(result.to_dict(), allow_nan=False)
     else:
