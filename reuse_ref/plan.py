@@ -196,7 +196,8 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
       (since, until))``: the percentile of the tasks first queued in that window.
     * ``prices``: a mapping (or :class:`~reuse_ref.candidates.Prices`) of ``cpu_hour``, ``gib_hour``,
       ``gpu_hour`` (each needs ``resources`` with that resource) and ``replica_hour``.
-    * ``cold_start``, ``resources``: as in :func:`reuse_ref.simulate.simulate`.
+    * ``cold_start``, ``resources``: as in :func:`reuse_ref.simulate.simulate`; a seeded
+      :class:`~reuse_ref.coldstart.ColdStart` gives every candidate the same draws.
     * ``cpu_bound``: the CPU share of each task's duration (0 to 1; 0, the default, is
       tasks that wait on I/O, for which concurrency costs no speed). That part shares the
       replica's ``resources.cpu`` cores, at least one, with the tasks running beside it,
@@ -211,12 +212,13 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
 
     Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
     """
-    from .simulate import _resources, _seconds
+    from .coldstart import checked as _cold_start
+    from .simulate import _resources
 
     t = _target(target)
     res = _resources(resources)
     price = _prices(prices, res)
-    cold_start = _seconds("cold_start", cold_start)
+    _cold_start(cold_start)  # checked here; each candidate's simulation draws from it afresh
     if not _number(cpu_bound) or not 0 <= cpu_bound <= 1:
         raise bad("cpu_bound", cpu_bound, "a fraction between 0 and 1")
     if horizon is not None and (not _number(horizon) or horizon < 0):

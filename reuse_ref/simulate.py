@@ -35,6 +35,7 @@ from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .calls import Family as _Family
+from .coldstart import checked as _cold_start
 from .policy import ReusePolicy
 from .pool import Dispatch, FailTask, Pool, StartReplica
 from .pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
@@ -95,7 +96,9 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     * ``policy``: a :class:`~reuse_ref.ReusePolicy` (one environment, called ``name``), or
       a mapping of environment name to policy; a job's ``env`` names its environment (a
       child without one runs in its parent's).
-    * ``cold_start``: seconds from a replica's start to its first task (image pull, boot).
+    * ``cold_start``: seconds from a replica's start to its first task (image pull, boot),
+      or a :class:`~reuse_ref.coldstart.ColdStart` (observed samples, or a lognormal from
+      a median and a p95) from which each replica start draws its own, seeded.
     * ``resources``: what one replica holds (a ``Resources`` or a mapping of its fields),
       for the footprint measures; with several environments, a mapping of environment
       name to that.
@@ -125,7 +128,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     """
     envs = _environments(policy, resources, name)
     failure_policy = check_failure_policy(failure_policy)
-    cold_start = _seconds("cold_start", cold_start)
+    cold_start, draw_cold = _cold_start(cold_start)  # draw_cold: None for the same time every time
     if isinstance(cpu_bound, bool) or not isinstance(cpu_bound, (int, float)) or not 0 <= cpu_bound <= 1:
         raise ValueError(f"cpu_bound={cpu_bound!r} is not valid: the CPU share of a task's duration, a "
                          f"number between 0 (tasks that wait on I/O) and 1")
@@ -180,7 +183,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
                         heappush(heap, (now + at, _ARRIVE, seq, kids, None))
                         seq += 1
             elif kind is StartReplica:
-                heappush(heap, (now + cold_start, _READY, seq, a.replica, p))
+                heappush(heap, (now + (cold_start if draw_cold is None else draw_cold()), _READY, seq, a.replica, p))
                 seq += 1
             elif kind is FailTask:
                 if cores is not None:
