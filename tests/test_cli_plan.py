@@ -104,3 +104,9 @@ def test_no_price_or_no_file_or_a_directory_exit_2(capsys, day_csv, tmp_path):
     assert status == 2 and "nope.csv" in err
     status, _, err = run(capsys, *args, "--price-replica-hour", "1", "--csv", tmp_path)
     assert status == 2 and "is a directory" in err
+
+
+def test_workers_do_not_change_the_output(capsys, day_csv):
+    status, one, _ = run(capsys, *plan_args(day_csv, "--json"))
+    status2, two, _ = run(capsys, *plan_args(day_csv, "--json", "--workers", "2"))
+    assert status == status2 == 0 and one == two

@@ -93,3 +93,10 @@ def test_cli_cpu_bound(capsys, tmp_path):
     assert cpu["max"] > io["max"]
     assert main(argv + ["--cpu-bound", "2"]) == 2
     assert "--cpu-bound=2.0 is not valid" in capsys.readouterr().err
+
+
+def test_parallel_workers_give_the_serial_answer_with_contention():
+    jobs = poisson(0.2, 20, 1800, seed=8)
+    args = dict(candidates=CANDIDATES, target="p95<=30", prices={"cpu_hour": 1.0}, cold_start=10,
+                resources=Resources(cpu=2), cpu_bound=0.6)
+    assert plan(jobs, workers=2, **args) == plan(jobs, workers=1, **args)
