@@ -44,28 +44,27 @@ def _init(jobs, cold_start, resources, percentile_, since, until, cpu_bound=0.0)
                     since=since, until=until, cpu_bound=cpu_bound)
 
 
-def _intervals(rows) -> Tuple[Tuple[float, Optional[float]], ...]:
-    """Replica lifetimes in the order ``Trace.measures`` sums them: stopped replicas in
-    the order they stopped, then those still alive, in the order they started."""
+def _intervals(rows) -> Tuple[Tuple[Tuple[float, Optional[float]], ...], float]:
+    """Replica lifetimes in the order ``Trace.measures`` sums them (stopped replicas in
+    the order they stopped, then those still alive, in the order they started), and the
+    end of the last task (as :func:`reuse_ref.window.last_task_end`), in one pass."""
     alive: dict = {}
     out = []
-    for time, kind, replica, _, _, env in rows:
-        if kind == "replica_start":
+    end = 0.0
+    for time, kind, replica, _, reason, env in rows:
+        if kind == "task_end":
+            if time > end:
+                end = time
+        elif kind == "replica_start":
             alive[(env, replica)] = time
         elif kind == "replica_stop":
             start = alive.pop((env, replica), None)
             if start is not None:
                 out.append((start, time))
-    out.extend((start, None) for start in alive.values())
-    return tuple(out)
-
-
-def _last_end(rows) -> float:
-    end = 0.0
-    for time, kind, _, _, reason, _ in rows:
-        if (kind == "task_end" or (kind == "task_failed" and not reason.endswith(RETRYING))) and time > end:
+        elif kind == "task_failed" and not reason.endswith(RETRYING) and time > end:
             end = time
-    return float(end)
+    out.extend((start, None) for start in alive.values())
+    return tuple(out), float(end)
 
 
 def run_one(policy) -> Outcome:
@@ -80,8 +79,8 @@ def run_one(policy) -> Outcome:
         value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c["p"]]
     else:
         value = percentile(_waits(trace, since=c["since"], until=c["until"]), c["p"])
-    rows = trace._rows
-    return Outcome(m, _intervals(rows), _last_end(rows), value)
+    intervals, last_end = _intervals(trace._rows)
+    return Outcome(m, intervals, last_end, value)
 
 
 def _worker_init(*context) -> None:

@@ -230,3 +230,22 @@ def test_bad_input_names_parameter_value_and_what_is_allowed(rejects, kwargs, pa
             "prices": {"replica_hour": 1.0}, "workers": 1, **kwargs}
     with rejects(param, value, allowed):
         plan(**args)
+
+
+def test_what_a_run_sends_back_is_what_the_trace_says():
+    from reuse_ref._sweep import _intervals
+    from reuse_ref.window import last_task_end
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        starving = ReusePolicy(replicas=1, concurrency=1)
+    for policy, jobs, crashes in [(starving, merge(fan_out(3, 20, 5), poisson(0.05, 20, 600)), ()),
+                                  (ReusePolicy(replicas=(1, 3), idle_ttl=None), poisson(0.3, 10, 300), [(50, 0)])]:
+        trace = simulate(policy, jobs, crashes=crashes)
+        intervals, end = _intervals(trace._rows)
+        assert end == last_task_end(trace)
+        for horizon in (end, end + 1000):
+            rs = 0.0
+            for start, stop in intervals:
+                rs += (horizon if stop is None else min(stop, horizon)) - min(start, horizon)
+            assert rs == trace.measures(horizon=horizon).replica_seconds
