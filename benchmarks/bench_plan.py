@@ -39,8 +39,8 @@ COLD = 10.0
 
 
 def day(jobs: int):
-    peak = jobs * 0.9 / 86400 / 0.55  # diurnal's mean rate is 0.55 x its peak (trough 0.1)
-    return merge(diurnal(peak, duration=60, seed=1, jitter=0.5), burst(int(jobs * 0.1), at=9 * 3600, duration=30))
+    peak = jobs * 0.97 / 86400 / 0.55  # diurnal's mean rate is 0.55 x its peak (trough 0.1)
+    return merge(diurnal(peak, duration=60, seed=1, jitter=0.5), burst(int(jobs * 0.03), at=9 * 3600, duration=30))
 
 
 def policies(n: int):
@@ -57,7 +57,7 @@ def policies(n: int):
 
 
 def plain_loop(jobs, pols):
-    traces = {repr(p): simulate(p, jobs, cold_start=COLD, resources=RES) for p in pols}
+    traces = {repr(p): simulate(p, jobs, cold_start=COLD, resources=RES, progress=False) for p in pols}
     measures = compare(traces, common_horizon(traces))
     best = None
     for p in pols:
