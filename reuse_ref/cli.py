@@ -71,6 +71,30 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _cold_start(text: str):
+    from .coldstart import parse_cold_start
+
+    try:
+        return parse_cold_start(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a number of seconds >= 0, "
+                                         f"samples:S1,S2,... or lognormal:MEDIAN,P95") from None
+
+
+def _add_cold_start(parser) -> None:
+    parser.add_argument("--cold-start", type=_cold_start, default=10.0, metavar="SECONDS|DIST",
+                        help="seconds from a replica's start to its first task (default 10), or a distribution "
+                             "each replica start draws from: samples:S1,S2,... (observed) or lognormal:MEDIAN,P95")
+    parser.add_argument("--cold-start-seed", type=int, default=0, metavar="N",
+                        help="the seed of the cold-start draws (default 0)")
+
+
+def _cold(args):
+    """The --cold-start value, with --cold-start-seed applied to a distribution."""
+    cold = args.cold_start
+    return cold if isinstance(cold, float) else cold._replace(seed=args.cold_start_seed)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -94,8 +118,7 @@ def _parser() -> argparse.ArgumentParser:
                              "environment always on (default 30)")
     policy.add_argument("--scaledown-ttl", type=_seconds_int, default=30, metavar="SECONDS",
                         help="idle time before one replica above min stops (default 30)")
-    sim.add_argument("--cold-start", type=_seconds, default=10.0, metavar="SECONDS",
-                     help="seconds from a replica's start to its first task (default 10)")
+    _add_cold_start(sim)
     sim.add_argument("--workload", required=True, metavar="FILE.csv",
                      help="CSV with columns at,duration and optionally id,name,parent,retries")
     sim.add_argument("--name", default="env", help="the environment's name in the trace (default env)")
@@ -109,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--figure", choices=("timeline", "occupancy"), default="timeline",
                      help="which figure --plot saves (default timeline)")
     _add_run_parser(commands)
+    _plan_parser(commands)
     return parser
 
 
@@ -130,6 +154,44 @@ def _add_run_parser(commands) -> None:
                      help="extra policy seconds before a new replica is ready (default 0)")
 
 
+
+def _plan_parser(commands) -> None:
+    """``reuse-ref plan``: the options; the work is :func:`reuse_ref.plan.from_args`."""
+    cmd = commands.add_parser(
+        "plan", help="simulate every candidate policy over one window and recommend the cheapest that meets a target",
+        description="Simulate every combination of the knobs' values on a workload file, charge each over "
+                    "one common window, and print the cheapest policy that meets the target, why, and the "
+                    "Pareto front of cost against queue wait.")
+    cmd.add_argument("--workload", required=True, metavar="FILE.csv", help="CSV with columns at,duration, ...")
+    knobs = cmd.add_argument_group("candidates (ints, lists such as 1,4,8 and ranges such as 0..8, both ends included)")
+    for knob, extra in (("min", ""), ("max", ""), ("concurrency", ""), ("scaledown-ttl", " (seconds)"),
+                        ("idle-ttl", " (seconds, or none)")):
+        knobs.add_argument(f"--{knob}", metavar="VALUES", help=f"values of {knob}{extra}; default: ReusePolicy's")
+    cmd.add_argument("--target", required=True, metavar="pNN<=SECONDS",
+                     help="the queue wait to meet: p50, p95 or p99, at most SECONDS, e.g. p95<=30")
+    cmd.add_argument("--target-window", metavar="SINCE..UNTIL",
+                     help="count only the tasks first queued in this window (seconds), e.g. 32400..36000")
+    prices = cmd.add_argument_group("prices per hour (at least one)")
+    for what, unit in (("cpu", "core (needs --cpu)"), ("gib", "GiB of memory (needs --memory)"),
+                       ("gpu", "GPU (needs --gpu)"), ("replica", "replica, whatever its size")):
+        prices.add_argument(f"--price-{what}-hour", type=float, metavar="PRICE",
+                            help=f"the price of a {unit} for an hour")
+    size = cmd.add_argument_group("replica size")
+    size.add_argument("--cpu", metavar="CORES", help='cores per replica, e.g. 2 or "500m"')
+    size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
+    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", help='GPUs per replica, e.g. 1 or "L4:1"')
+    _add_cold_start(cmd)
+    cmd.add_argument("--cpu-bound", type=float, default=0.0, metavar="F",
+                     help="the CPU share of each task's duration, 0 to 1, shared by the tasks of a replica "
+                          "on its --cpu cores (default 0: tasks that wait on I/O)")
+    cmd.add_argument("--horizon", type=_seconds, metavar="SECONDS",
+                     help="the end of the common window (default: the last task's end plus the largest idle TTL)")
+    cmd.add_argument("--workers", type=_positive_int, metavar="N", help="processes to run the candidates in "
+                     "(default: every core; 1 runs them one after another)")
+    cmd.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    cmd.add_argument("--csv", metavar="FILE.csv", help="write every candidate, its measures and verdict as CSV")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``reuse-ref``; returns the exit status (0, or 2 for bad input)."""
     parser = _parser()
@@ -145,7 +207,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "run":
             return _run(args, extra)
-        return _simulate(args)
+        return _plan(args) if args.command == "plan" else _simulate(args)
     except _Fail as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -219,7 +281,7 @@ def _simulate(args) -> int:
     except ValueError as e:
         raise _Fail(str(e)) from None
     try:
-        trace = simulate(policy, jobs, cold_start=args.cold_start, resources=resources, name=args.name)
+        trace = simulate(policy, jobs, cold_start=_cold(args), resources=resources, name=args.name)
     except ValueError as e:
         raise _Fail(str(e)) from None
     try:  # before any output: a measure that is not a finite number cannot be printed as one
@@ -232,7 +294,8 @@ def _simulate(args) -> int:
                     f"and duration, queued one after another, and --cold-start {args.cold_start!r} add up "
                     f"past the largest float ({sys.float_info.max:g} s); give smaller times")
     if args.json:
-        out = {"env": args.name, "policy": json.loads(policy.model_dump_json()), "cold_start": args.cold_start}
+        cold = args.cold_start if isinstance(args.cold_start, float) else str(_cold(args))
+        out = {"env": args.name, "policy": json.loads(policy.model_dump_json()), "cold_start": cold}
         out.update(m.as_dict())
         text = json.dumps(out, allow_nan=False)  # never Infinity or NaN, which JSON does not have
     else:
@@ -262,6 +325,30 @@ def _simulate(args) -> int:
             except OSError:
                 pass
 
+    print(text)
+    return 0
+
+
+def _plan(args) -> int:
+    from .plan import from_args
+
+    if args.csv and os.path.isdir(args.csv):
+        raise _Fail(f"--csv {args.csv}: is a directory; give the name of a file to write")
+    try:
+        args.cold_start = _cold(args)
+        result, text = from_args(args, _resources(args))
+    except ValueError as e:
+        raise _Fail(str(e)) from None
+    if args.csv:  # written aside, renamed into place only once it is whole
+        tmp = _temp_for(args.csv, "--csv")
+        try:
+            result.to_csv(tmp)
+            os.replace(tmp, args.csv)
+        except OSError as e:
+            raise _Fail(f"{args.csv}: cannot write there ({e.strerror or e})") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     print(text)
     return 0
 

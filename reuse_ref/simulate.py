@@ -35,6 +35,7 @@ from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .calls import Family as _Family
+from .coldstart import checked as _cold_start
 from .policy import ReusePolicy
 from .pool import Dispatch, FailTask, Pool, StartReplica
 from .pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
@@ -44,8 +45,10 @@ from .workloads import Job, _checked
 
 __all__ = ["simulate"]
 
-# same-instant order of the event kinds (the second item of every heap entry)
+# same-instant order of the event kinds (the second item of every heap entry); _CORES (the
+# end of a CPU part, with cpu_bound > 0) comes after attempts ending and before crashes
 _READY, _WORK, _CRASH, _ARRIVE, _WAKE = range(5)
+_CORES = 1.5
 _PROGRESS_AUTO = 100_000
 
 
@@ -86,14 +89,16 @@ def _crashes(crashes: Iterable, pools: Pools) -> List[tuple]:
 
 def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
              resources: Any = None, name: str = "env", progress: Optional[bool] = None,
-             crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY) -> Trace:
+             crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY, cpu_bound: float = 0.0) -> Trace:
     """Run ``workload`` (a list of :class:`~reuse_ref.workloads.Job`) through the pools of
     one or several environments on a virtual clock and return its :class:`~reuse_ref.trace.Trace`.
 
     * ``policy``: a :class:`~reuse_ref.ReusePolicy` (one environment, called ``name``), or
       a mapping of environment name to policy; a job's ``env`` names its environment (a
       child without one runs in its parent's).
-    * ``cold_start``: seconds from a replica's start to its first task (image pull, boot).
+    * ``cold_start``: seconds from a replica's start to its first task (image pull, boot),
+      or a :class:`~reuse_ref.coldstart.ColdStart` (observed samples, or a lognormal from
+      a median and a p95) from which each replica start draws its own, seeded.
     * ``resources``: what one replica holds (a ``Resources`` or a mapping of its fields),
       for the footprint measures; with several environments, a mapping of environment
       name to that.
@@ -104,6 +109,11 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
       replica, reason, env)`` items: that replica dies at that time if it is alive (rule 5).
     * ``failure_policy``: what a parent's failure does to its other children (rule 7):
       ``"FAIL_IMMEDIATELY"`` (cancel them) or ``"FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"``.
+    * ``cpu_bound``: the share of each task's duration that is CPU work (0 to 1, default
+      0: tasks that wait on I/O). That part shares the replica's ``Resources.cpu`` cores
+      (at least one) with the other attempts running there, by processor sharing, so
+      concurrency costs speed (section "Planning" of the Concepts page). With 0 the records are
+      those of a simulation without contention.
 
     The run continues after the last job until the pools' timers have nothing left to do,
     so the trace includes the idle tail that ``scaledown_ttl`` and ``idle_ttl`` cost. The
@@ -118,7 +128,10 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     """
     envs = _environments(policy, resources, name)
     failure_policy = check_failure_policy(failure_policy)
-    cold_start = _seconds("cold_start", cold_start)
+    cold_start, draw_cold = _cold_start(cold_start)  # draw_cold: None for the same time every time
+    if isinstance(cpu_bound, bool) or not isinstance(cpu_bound, (int, float)) or not 0 <= cpu_bound <= 1:
+        raise ValueError(f"cpu_bound={cpu_bound!r} is not valid: the CPU share of a task's duration, a "
+                         f"number between 0 (tasks that wait on I/O) and 1")
     jobs, by_id, related = _checked(workload)
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
@@ -135,6 +148,21 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     for t, rid, reason, p in crash_events:
         heappush(heap, (t, _CRASH, seq, rid, (reason, p)))
         seq += 1
+    cores = None  # processor sharing of the replicas' cores, only with cpu_bound > 0
+    if cpu_bound > 0:
+        from ._contention import Cores, cores_of
+
+        def push_cores(t: float, key: tuple, version: int) -> None:
+            nonlocal seq
+            heappush(heap, (t, _CORES, seq, key, version))
+            seq += 1
+
+        def end_work(t: float, task, attempt: int) -> None:
+            nonlocal seq
+            heappush(heap, (t, _WORK, seq, task, attempt))
+            seq += 1
+
+        cores = Cores(float(cpu_bound), cores_of(envs, pools), push_cores)
     wakes: List[float] = []  # pending wake-up times, each smaller than the one before
     next_wake = math.inf
     ended = 0
@@ -145,16 +173,21 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
             kind = type(a)
             if kind is Dispatch:
                 task = a.task
-                heappush(heap, (now + by_id[task].duration, _WORK, seq, task, a.attempt))
-                seq += 1
+                if cores is None:
+                    heappush(heap, (now + by_id[task].duration, _WORK, seq, task, a.attempt))
+                    seq += 1
+                else:
+                    cores.start(now, p, a.replica, task, a.attempt, by_id[task].duration)
                 if family is not None:
                     for at, kids in family.dispatched(task):
                         heappush(heap, (now + at, _ARRIVE, seq, kids, None))
                         seq += 1
             elif kind is StartReplica:
-                heappush(heap, (now + cold_start, _READY, seq, a.replica, p))
+                heappush(heap, (now + (cold_start if draw_cold is None else draw_cold()), _READY, seq, a.replica, p))
                 seq += 1
             elif kind is FailTask:
+                if cores is not None:
+                    cores.stopped(now, a.task)
                 if family is not None:
                     family.ended(a.task, now, a.reason, a.message)
                 else:
@@ -183,7 +216,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     WORK, ARRIVE = _WORK, _ARRIVE
     # only crashes and failed children end attempts early; without them every attempt runs its course
     may_be_stale = related or bool(crash_events)
-    fast = not related and not multi
+    fast = not related and not multi and cores is None
     submit = pool.submit
     start_if_free = pool.start_if_free
     finish = pool.finish
@@ -266,6 +299,8 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
                         # otherwise something happened meanwhile and the pool's timers moved
                     if family is not None:
                         family.settle(now)
+                elif kind == _CORES:
+                    cores.due(now, x, y, end_work)
                 else:  # _CRASH
                     reason, p = y
                     if family is not None:

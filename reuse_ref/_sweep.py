@@ -1,0 +1,136 @@
+"""Running a plan's candidates: each one simulated on its own, serially or in worker processes.
+
+Candidates are independent, so a sweep can run them in any order and anywhere; what each
+run sends back is small (its measures without the window, its replica intervals and the
+target's percentile), never its trace. The charge over the common window (section "The
+trace and its measures" of the Concepts page) is applied afterwards by :mod:`reuse_ref.plan`,
+once every candidate has ended and the window is known. Results come back in candidate
+order, so a parallel sweep gives exactly the answer of a serial one.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+
+from .records import RETRYING
+from .trace import Measures, percentile
+from .window import waits as _waits
+
+__all__: List[str] = []  # private: reuse_ref.plan is the interface
+
+
+class Outcome(NamedTuple):
+    """What one candidate's run sends back.
+
+    ``measures``: its measures without a window (replica-seconds until its last record);
+    ``intervals``: ``(start, stop)`` of each replica in the order the measures add them
+    up (``stop`` is ``None`` for a replica alive when the trace ends); ``last_end``: its
+    last task's end; ``value``: the target percentile of queue wait (in the target's time
+    window when it has one)."""
+
+    measures: Measures
+    intervals: Tuple[Tuple[float, Optional[float]], ...]
+    last_end: float
+    value: float
+
+
+_CONTEXT: dict = {}
+
+
+def _init(jobs, cold_start, resources, percentile_, since, until, cpu_bound=0.0) -> None:
+    _CONTEXT.update(jobs=jobs, cold_start=cold_start, resources=resources, p=percentile_,
+                    since=since, until=until, cpu_bound=cpu_bound)
+
+
+def _intervals(rows) -> Tuple[Tuple[Tuple[float, Optional[float]], ...], float]:
+    """Replica lifetimes in the order ``Trace.measures`` sums them (stopped replicas in
+    the order they stopped, then those still alive, in the order they started), and the
+    end of the last task (as :func:`reuse_ref.window.last_task_end`), in one pass."""
+    alive: dict = {}
+    out = []
+    end = 0.0
+    for time, kind, replica, _, reason, env in rows:
+        if kind == "task_end":
+            if time > end:
+                end = time
+        elif kind == "replica_start":
+            alive[(env, replica)] = time
+        elif kind == "replica_stop":
+            start = alive.pop((env, replica), None)
+            if start is not None:
+                out.append((start, time))
+        elif kind == "task_failed" and not reason.endswith(RETRYING) and time > end:
+            end = time
+    out.extend((start, None) for start in alive.values())
+    return tuple(out), float(end)
+
+
+def run_one(policy) -> Outcome:
+    """Simulate one candidate in this process, with the context :func:`_init` set."""
+    from .simulate import simulate
+
+    c = _CONTEXT
+    trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False,
+                     cpu_bound=c["cpu_bound"])
+    m = trace.measures()
+    if c["since"] is None:
+        value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c["p"]]
+    else:
+        value = percentile(_waits(trace, since=c["since"], until=c["until"]), c["p"])
+    intervals, last_end = _intervals(trace._rows)
+    return Outcome(m, intervals, last_end, value)
+
+
+def _worker_init(*context) -> None:
+    warnings.simplefilter("ignore")  # a policy's warnings were given, once, where it was built
+    _init(*context)
+
+
+def run_all(policies: Sequence[Any], context: tuple, workers: int, bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
+    """Every candidate's :class:`Outcome`, in the order of ``policies``.
+
+    ``workers == 1`` runs them here, one after another; more starts that many processes
+    (never more than there are candidates), each given the workload once. ``bar`` makes
+    a progress bar (with ``update`` and ``close``), after the processes have started:
+    a bar's thread is never copied into a worker.
+    """
+    n = len(policies)
+    workers = max(1, min(workers, n))
+    out: List[Outcome] = []
+    shown = None
+    try:
+        if workers == 1:
+            saved = dict(_CONTEXT)
+            _init(*context)
+            shown = bar() if bar is not None else None
+            try:
+                for policy in policies:
+                    out.append(run_one(policy))
+                    if shown is not None:
+                        shown.update(1)
+            finally:
+                _CONTEXT.clear()
+                _CONTEXT.update(saved)
+            return out
+        chunk = max(1, min(16, n // (workers * 4)))
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=context) as pool:
+            results = pool.map(run_one, policies, chunksize=chunk)  # submits every chunk, starting the workers
+            shown = bar() if bar is not None else None
+            for outcome in results:
+                out.append(outcome)
+                if shown is not None:
+                    shown.update(1)
+        return out
+    finally:
+        if shown is not None:
+            shown.close()
+
+
+def default_workers() -> int:
+    """All the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,251 @@
+"""The inputs of a plan: candidate policies, a target of queue wait, and prices.
+
+A plan (:mod:`reuse_ref.plan`) is given a value or a list of values for each knob of a
+``ReusePolicy``; every combination is a candidate. A combination the rules refuse
+(``min > max``, a TTL under 30 s, a concurrency under 1) is skipped and counted by
+reason, never dropped silently, so that a sweep over ranges says how much of the grid it
+did not run. The target is a percentile of queue wait (section "The trace and its
+measures" of the Concepts page), optionally for the tasks of a time window only; the
+prices turn a footprint into money. The command line's forms (``"0..8"``, ``"1,4,8"``,
+``"p95<=30"``) are read here too, so that the command and the Python API accept the same
+values.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import warnings
+from datetime import timedelta
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+
+from ._validate import bad
+from .policy import MIN_TTL_SECONDS, ReusePolicy
+from .resources import Resources
+from .trace import Measures
+
+__all__ = ["Target", "Prices", "KNOBS", "candidate_policies", "parse_values", "parse_target"]
+
+KNOBS = ("min", "max", "concurrency", "scaledown_ttl", "idle_ttl")
+"""The knobs a plan varies: ``replicas=(min, max)``, ``concurrency`` and the two TTLs."""
+
+_DEFAULTS = {"min": (2,), "max": (2,), "concurrency": (1,), "scaledown_ttl": (MIN_TTL_SECONDS,),
+             "idle_ttl": (MIN_TTL_SECONDS,)}
+_PERCENTILES = (50, 95, 99)
+
+
+class Target(NamedTuple):
+    """A percentile of queue wait (50, 95 or 99) that must not be above ``seconds``.
+
+    With ``since`` and ``until`` (seconds), only the tasks first queued in ``[since,
+    until)`` count (see :func:`reuse_ref.window.waits`): a target for a known burst.
+    ``Target.parse("p95<=30")`` reads the command line's form."""
+
+    percentile: int
+    seconds: float
+    since: Optional[float] = None
+    until: Optional[float] = None
+
+    @property
+    def measure(self) -> str:
+        """The name of the percentile: ``"p95"``."""
+        return f"p{self.percentile}"
+
+    def __str__(self) -> str:
+        text = f"{self.measure} <= {self.seconds:g} s"
+        if self.since is not None:
+            text += f" for tasks queued in [{self.since:g}, {self.until:g}) s"
+        return text
+
+    @staticmethod
+    def parse(text: str) -> "Target":
+        """``"p50<=10"``, ``"p95<=30"`` or ``"p99 <= 120"``."""
+        return parse_target(text)
+
+
+class Prices(NamedTuple):
+    """Prices per hour: of a core (``cpu_hour``), a GiB of memory (``gib_hour``), a GPU
+    (``gpu_hour``), each times the replica's :class:`~reuse_ref.resources.Resources`, and
+    of a replica whatever its size (``replica_hour``). A candidate's cost is the sum of
+    each price times what it held over the window."""
+
+    cpu_hour: float = 0.0
+    gib_hour: float = 0.0
+    gpu_hour: float = 0.0
+    replica_hour: float = 0.0
+
+    def cost(self, m: Measures) -> float:
+        """The cost of the measures ``m`` (taken over the window)."""
+        return (self.cpu_hour * m.cpu_seconds + self.gib_hour * m.gib_seconds + self.gpu_hour * m.gpu_seconds
+                + self.replica_hour * m.replica_seconds) / 3600.0
+
+
+
+# ---------------------------------------------------------------------- inputs
+_TARGET = re.compile(r"^\s*p(50|95|99)\s*<=\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*$")
+_TARGET_ALLOWED = 'a percentile of queue wait and a bound in seconds, such as "p95<=30" (p50, p95 or p99)'
+
+
+def parse_target(text: Any) -> Target:
+    """A :class:`Target` from ``"p95<=30"`` (p50, p95 or p99, then seconds)."""
+    m = _TARGET.match(text) if isinstance(text, str) else None
+    if m is None or not math.isfinite(float(m.group(2))):
+        raise bad("target", text, _TARGET_ALLOWED)
+    return Target(int(m.group(1)), float(m.group(2)))
+
+
+def parse_values(text: Any, param: str, none: bool = False) -> List[Any]:
+    """A knob's values from the command line's form: ``"0..8"`` (both ends included),
+    ``"1,4,8"``, or a mix such as ``"1..3,8"``; with ``none=True`` also ``"none"``."""
+    allowed = 'ints separated by commas, or ranges such as "0..8" (both ends included)'
+    allowed += ', and "none"' if none else ""
+    if not isinstance(text, str) or not text.strip():
+        raise bad(param, text, allowed)
+    out: List[Any] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("..")
+        if none and part.lower() == "none":
+            out.append(None)
+        elif sep and re.fullmatch(r"[0-9]+", lo.strip()) and re.fullmatch(r"[0-9]+", hi.strip()) \
+                and int(lo) <= int(hi):
+            out.extend(range(int(lo), int(hi) + 1))
+        elif re.fullmatch(r"[0-9]+", part):
+            out.append(int(part))
+        else:
+            raise bad(param, text, allowed)
+    return out
+
+
+def _target(target: Any) -> Target:
+    if isinstance(target, str):
+        return parse_target(target)
+    if isinstance(target, tuple) and not isinstance(target, Target) and len(target) == 2 \
+            and isinstance(target[0], str):  # ("p95<=30", (since, until))
+        t, window = parse_target(target[0]), target[1]
+        if not (isinstance(window, (tuple, list)) and len(window) == 2):
+            raise bad("target", target, '("p95<=30", (since, until)) with the window in seconds')
+        target = t._replace(since=window[0], until=window[1])
+    if not isinstance(target, Target):
+        raise bad("target", target, _TARGET_ALLOWED + ', a reuse_ref.plan.Target, or ("p95<=30", (since, until))')
+    if target.percentile not in _PERCENTILES:
+        raise bad("target.percentile", target.percentile, "50, 95 or 99")
+    if not _number(target.seconds) or target.seconds < 0:
+        raise bad("target.seconds", target.seconds, "a finite number of seconds >= 0")
+    if (target.since is None) != (target.until is None):
+        raise bad("target", target, "a time window with both since and until, or neither")
+    if target.since is not None:
+        since, until = target.since, target.until
+        if not (_number(since) and since >= 0 and isinstance(until, (int, float)) and not isinstance(until, bool)
+                and until > since):
+            raise bad("target window", (since, until), "(since, until) in seconds with 0 <= since < until")
+        target = target._replace(since=float(since), until=float(until))
+    return target._replace(seconds=float(target.seconds))
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _prices(prices: Any, resources: Optional[Resources]) -> Prices:
+    allowed = ("a mapping of prices per hour >= 0: cpu_hour (a core), gib_hour (a GiB of memory), "
+               "gpu_hour (a GPU) and/or replica_hour (a replica)")
+    if isinstance(prices, Prices):
+        given = prices._asdict()
+    elif isinstance(prices, Mapping) and prices:
+        unknown = [k for k in prices if k not in Prices._fields]
+        if unknown:
+            raise bad(f"prices[{unknown[0]!r}]", prices[unknown[0]], allowed)
+        given = dict(prices)
+    else:
+        raise bad("prices", prices, allowed)
+    for key, value in given.items():
+        if not _number(value) or value < 0:
+            raise bad(f"prices[{key!r}]", value, "a finite price per hour >= 0")
+    for key, field in (("cpu_hour", "cpu"), ("gib_hour", "memory"), ("gpu_hour", "gpu")):
+        if given.get(key) and (resources is None or not getattr(resources, field)):
+            raise bad(f"prices[{key!r}]", given[key], f"a price per {field} hour needs resources with {field} "
+                      f"(resources={resources!r}); or give replica_hour")
+    return Prices(**{k: float(v) for k, v in given.items()})
+
+
+def _values(knob: str, value: Any) -> List[Any]:
+    allowed = {"idle_ttl": "int seconds, timedelta or None", "scaledown_ttl": "int seconds or timedelta"}.get(
+        knob, "an int")
+    values = list(value) if isinstance(value, (list, tuple, range)) else [value]
+    if not values:
+        raise bad(f"candidates[{knob!r}]", value, f"at least one value: {allowed}, or a list or range of them")
+    for v in values:
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if knob.endswith("_ttl"):
+            ok = ok or isinstance(v, timedelta) or (v is None and knob == "idle_ttl")
+        if not ok:
+            raise bad(f"candidates[{knob!r}]", value, f"{allowed}, or a list or range of them (not {v!r})")
+    return values
+
+
+def _skip_reason(mn, mx, conc, sd, idle) -> Optional[str]:
+    def secs(x):
+        return x.total_seconds() if isinstance(x, timedelta) else x
+    if mx < 1:
+        return "max < 1"
+    if mn < 0:
+        return "min < 0"
+    if mn > mx:
+        return "min > max"
+    if conc < 1:
+        return "concurrency < 1"
+    if secs(sd) < MIN_TTL_SECONDS:
+        return f"scaledown_ttl < {MIN_TTL_SECONDS} s"
+    if idle is not None and secs(idle) < MIN_TTL_SECONDS:
+        return f"idle_ttl < {MIN_TTL_SECONDS} s"
+    return None
+
+
+def candidate_policies(candidates: Any) -> Tuple[List[ReusePolicy], Dict[str, int]]:
+    """The policies to simulate and the combinations skipped, counted by reason.
+
+    ``candidates`` is a mapping of knob (:data:`KNOBS`) to a value or a list or range of
+    values (a knob left out keeps ``ReusePolicy``'s default), whose every combination is
+    a candidate; or a sequence of ``ReusePolicy``. A combination the rules refuse
+    (``min > max``, a TTL under 30 s, ...) and a repeated policy are skipped and counted.
+    """
+    skipped: Dict[str, int] = {}
+    seen: set = set()
+    out: List[ReusePolicy] = []
+
+    def keep(policy: ReusePolicy) -> None:
+        if policy in seen:
+            skipped["duplicate"] = skipped.get("duplicate", 0) + 1
+        else:
+            seen.add(policy)
+            out.append(policy)
+
+    if isinstance(candidates, Mapping):
+        unknown = [k for k in candidates if k not in KNOBS]
+        if unknown:
+            raise bad("candidates", unknown[0], f"a knob: one of {', '.join(KNOBS)}")
+        lists = [_values(k, candidates[k]) if k in candidates else list(_DEFAULTS[k]) for k in KNOBS]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a policy that can starve shows it in its simulation
+            for mn, mx, conc, sd, idle in itertools.product(*lists):
+                reason = _skip_reason(mn, mx, conc, sd, idle)
+                if reason is not None:
+                    skipped[reason] = skipped.get(reason, 0) + 1
+                    continue
+                keep(ReusePolicy(replicas=(mn, mx), concurrency=conc, scaledown_ttl=sd, idle_ttl=idle))
+    elif isinstance(candidates, (list, tuple)) and candidates:
+        for k, p in enumerate(candidates):
+            if not isinstance(p, ReusePolicy):
+                raise bad(f"candidates[{k}]", p, "a reuse_ref.ReusePolicy (or give a mapping of knobs to values)")
+            keep(p)
+    else:
+        raise bad("candidates", candidates, f"a mapping of knobs ({', '.join(KNOBS)}) to values, "
+                  "or a non-empty list of ReusePolicy")
+    if not out:
+        raise bad("candidates", candidates, f"at least one valid combination (all were skipped: {_counts(skipped)})")
+    return out, skipped
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in counts.items()) or "none"

@@ -1,0 +1,391 @@
+"""Choosing a policy for a workload: every candidate simulated and charged over one window.
+
+The question a plan answers is "which four numbers for this traffic, at what cost?"
+(section "Planning" of the Concepts page). :func:`plan` builds the candidates (every
+combination of the values given for each knob, or a list of policies), skips and counts
+the combinations the rules refuse, simulates the others, and charges every one of them
+over the same window ``[0, horizon]`` (section "The trace and its measures"): a pool that
+never stops is charged until the window's end, as long as the others could have been,
+not only until its last task. Then it keeps the cheapest candidate whose queue wait
+meets the target, draws the Pareto front of cost against that wait, and says why every
+other candidate lost.
+
+Candidates are independent, so they run in worker processes (``concurrent.futures``)
+and come back in order: the answer does not depend on ``workers``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from ._sweep import Outcome, default_workers, run_all
+from ._validate import bad
+from .candidates import Prices, Target, _counts, _number, _prices, _target, candidate_policies
+from .policy import ReusePolicy
+from .resources import Resources
+from .trace import Measures
+from .workloads import Job, check_jobs
+
+__all__ = ["plan", "Plan", "Candidate", "front_table", "from_args"]
+
+_AUTO_BAR = 100
+_WORKERS_ALLOWED = "None (all cores), or an int >= 1 (1 runs the candidates one after another)"
+
+
+class Candidate(NamedTuple):
+    """One candidate of a plan: its policy, its measures over the window, the target's
+    percentile of queue wait (``value``), its ``cost``, its ``verdict``
+    (``"recommended"`` or ``"rejected"``), the ``category`` of the rejection
+    (``"starves"``, ``"misses the target"``, ``"dominated"``, ``"costs more"``, ``"tie"``; ``""``
+    when recommended) and a ``reason`` in words."""
+
+    policy: ReusePolicy
+    measures: Measures
+    value: float
+    cost: float
+    verdict: str
+    category: str
+    reason: str
+
+    @property
+    def replica_hours(self) -> float:
+        """Replica-hours over the window."""
+        return self.measures.replica_seconds / 3600.0
+
+    def as_dict(self) -> Dict[str, Any]:
+        """A flat, JSON-ready row: the policy's knobs, the value, the cost, the measures, the verdict."""
+        p = self.policy
+        row: Dict[str, Any] = {
+            "policy": repr(p), "min": p.min_replicas, "max": p.max_replicas, "concurrency": p.concurrency,
+            "scaledown_ttl": p.scaledown_ttl.total_seconds(),
+            "idle_ttl": None if p.idle_ttl is None else p.idle_ttl.total_seconds(),
+            "value": self.value, "cost": self.cost, "replica_hours": self.replica_hours,
+        }
+        row.update(self.measures.as_dict())
+        row.update(verdict=self.verdict, category=self.category, reason=self.reason)
+        return row
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What :func:`plan` found.
+
+    * ``candidates``: every candidate simulated, in the order they were built, with its
+      measures over ``[0, horizon]``, value, cost and verdict (:class:`Candidate`);
+    * ``recommended``: the cheapest candidate that meets ``target`` and does not starve
+      (ties: the lower wait, then fewer replica-hours, then the policy's repr), or ``None``;
+    * ``front``: the Pareto front of cost against the target's percentile (candidates no
+      other one beats on both, starving ones left out), cheapest first;
+    * ``skipped``: the combinations not simulated, counted by reason (``"min > max"``,
+      ``"idle_ttl < 30 s"``, ...).
+    """
+
+    candidates: Tuple[Candidate, ...]
+    recommended: Optional[Candidate]
+    front: Tuple[Candidate, ...]
+    skipped: Dict[str, int]
+    target: Target
+    prices: Prices
+    horizon: float
+
+    @property
+    def rejected(self) -> Dict[str, int]:
+        """The rejected candidates, counted by the category of their reason."""
+        out: Dict[str, int] = {}
+        for c in self.candidates:
+            if c.verdict == "rejected":
+                out[c.category] = out.get(c.category, 0) + 1
+        return out
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The plan as one JSON-ready object: ``recommended``, ``front``, ``rejected``,
+        ``skipped``, ``candidates``, ``target``, ``horizon``."""
+        t = self.target
+        return {
+            "recommended": None if self.recommended is None else self.recommended.as_dict(),
+            "front": [c.as_dict() for c in self.front],
+            "rejected": self.rejected,
+            "skipped": dict(self.skipped),
+            "candidates": [c.as_dict() for c in self.candidates],
+            "target": {"percentile": t.percentile, "seconds": t.seconds, "since": t.since, "until": t.until},
+            "prices": self.prices._asdict(),
+            "horizon": self.horizon,
+        }
+
+    def rows(self) -> List[Dict[str, Any]]:
+        """Every candidate as a flat row (:meth:`Candidate.as_dict`)."""
+        return [c.as_dict() for c in self.candidates]
+
+    def to_csv(self, path_or_file) -> None:
+        """Write :meth:`rows` as CSV (a path or an open text file); ``None`` is an empty field."""
+        if hasattr(path_or_file, "write"):
+            self._write_csv(path_or_file)
+        else:
+            with open(path_or_file, "w", newline="", encoding="utf-8") as f:
+                self._write_csv(f)
+
+    def _write_csv(self, f) -> None:
+        rows = self.rows()
+        columns = list(rows[0]) if rows else list(Candidate._fields)
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(columns)
+        for row in rows:
+            w.writerow(["" if row[k] is None else (repr(row[k]) if isinstance(row[k], float) else row[k])
+                        for k in columns])
+
+    def to_dataframe(self):
+        """:meth:`rows` as a pandas ``DataFrame``."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Plan.to_dataframe needs pandas, which is not installed: pip install pandas") from None
+        return pd.DataFrame(self.rows())
+
+    def summary(self) -> str:
+        """The recommendation and why, the skipped and rejected counts, then the front as a table."""
+        t = self.target
+        lines = []
+        r = self.recommended
+        if r is None:
+            lines.append(f"no candidate meets the target {t}: see the front below for the trade-off")
+        else:
+            lines.append(f"recommended: {r.policy!r}")
+            lines.append(f"  {r.reason}")
+        lines.append(f"{len(self.candidates)} candidate(s) simulated over the window [0, {self.horizon:g}] s; "
+                     f"skipped: {_counts(self.skipped)}; rejected: {_counts(self.rejected)}")
+        lines.append("")
+        lines.append("Pareto front (cost against the target's percentile), cheapest first:")
+        lines.extend(front_table(self.front, t))
+        return "\n".join(lines)
+
+
+def front_table(front: Sequence[Candidate], target: Target) -> List[str]:
+    """The front as lines of a text table."""
+    head = ("policy", f"{target.measure} s", "cost", "replica-h", "verdict")
+    body = [(repr(c.policy), f"{c.value:.6g}", f"{c.cost:.6g}", f"{c.replica_hours:.6g}",
+             c.verdict if c.verdict == "recommended" else c.category) for c in front]
+    widths = [max(len(row[k]) for row in [head] + body) for k in range(len(head))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head] + body]
+
+
+def _workers(workers: Any) -> int:
+    if workers == "ray":
+        raise bad("workers", workers, "not yet: a sweep on a Ray cluster needs the 'ray' extra "
+                  "(pip install 'reuse-ref[ray]'), which this version does not have; give " + _WORKERS_ALLOWED)
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise bad("workers", workers, _WORKERS_ALLOWED)
+    return workers
+
+
+# ---------------------------------------------------------------------- the plan
+def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, cold_start: float = 10.0,
+         resources: Any = None, cpu_bound: float = 0.0, horizon: Optional[float] = None,
+         workers: Any = None, progress: Optional[bool] = None) -> Plan:
+    """Simulate every candidate policy on ``workload`` and choose the cheapest that meets ``target``.
+
+    * ``workload``: a list of :class:`~reuse_ref.workloads.Job` (one environment).
+    * ``candidates``: a mapping of knob to values, such as ``{"min": range(0, 9), "max":
+      range(1, 17), "concurrency": [1, 4, 8], "scaledown_ttl": [30, 120, 600],
+      "idle_ttl": [300, 3600, None]}``, whose every combination is a candidate, or a list
+      of ``ReusePolicy`` (see :func:`reuse_ref.candidates.candidate_policies`).
+    * ``target``: ``"p95<=30"`` (p50, p95 or p99 of queue wait, at most that many
+      seconds), a :class:`~reuse_ref.candidates.Target` (which may hold a time window), or ``("p95<=30",
+      (since, until))``: the percentile of the tasks first queued in that window.
+    * ``prices``: a mapping (or :class:`~reuse_ref.candidates.Prices`) of ``cpu_hour``, ``gib_hour``,
+      ``gpu_hour`` (each needs ``resources`` with that resource) and ``replica_hour``.
+    * ``cold_start``, ``resources``: as in :func:`reuse_ref.simulate.simulate`; a seeded
+      :class:`~reuse_ref.coldstart.ColdStart` gives every candidate the same draws.
+    * ``cpu_bound``: the CPU share of each task's duration (0 to 1; 0, the default, is
+      tasks that wait on I/O, for which concurrency costs no speed). That part shares the
+      replica's ``resources.cpu`` cores, at least one, with the tasks running beside it,
+      as in :func:`reuse_ref.simulate.simulate`.
+    * ``horizon``: the end of the common window, in seconds; by default the latest end of
+      any candidate's last task plus the largest finite ``idle_ttl`` among them
+      (:func:`reuse_ref.window.common_horizon`). Every candidate is charged over
+      ``[0, horizon]``: a replica still alive at its trace's end is charged until then.
+    * ``workers``: processes to run the candidates in; ``None`` uses every core, ``1``
+      runs them here one after another. The answer is the same either way.
+    * ``progress``: a tqdm bar over the candidates; ``None`` shows one past 100 of them.
+
+    Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
+    """
+    from .coldstart import checked as _cold_start
+    from .simulate import _resources
+
+    t = _target(target)
+    res = _resources(resources)
+    price = _prices(prices, res)
+    _cold_start(cold_start)  # checked here; each candidate's simulation draws from it afresh
+    if not _number(cpu_bound) or not 0 <= cpu_bound <= 1:
+        raise bad("cpu_bound", cpu_bound, "a fraction between 0 and 1")
+    if horizon is not None and (not _number(horizon) or horizon < 0):
+        raise bad("horizon", horizon, "a finite number of seconds >= 0, or None")
+    n_workers = _workers(workers)
+    jobs = check_jobs(workload)
+    if any(job.env is not None for job in jobs):
+        envs = sorted({job.env for job in jobs if job.env is not None})
+        if len(envs) > 1:
+            raise bad("workload", f"jobs in environments {envs}", "jobs of one environment")
+    policies, skipped = candidate_policies(candidates)
+
+    bar = None
+    if progress or (progress is None and len(policies) > _AUTO_BAR):
+        def bar():
+            from tqdm import tqdm
+            return tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
+    context = (jobs, cold_start, res, t.percentile, t.since, t.until, float(cpu_bound))
+    outcomes = run_all(policies, context, n_workers, bar)
+    return _choose(policies, outcomes, skipped, t, price, res, horizon)
+
+
+def _window_horizon(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome]) -> float:
+    end = max(o.last_end for o in outcomes)
+    ttls = [p.idle_ttl.total_seconds() for p in policies if p.idle_ttl is not None]
+    return end + max(ttls, default=0.0)
+
+
+def _over_window(o: Outcome, policy: ReusePolicy, resources: Optional[Resources], horizon: float) -> Measures:
+    """The measures of a run over ``[0, horizon]``, as ``Trace.measures(horizon=...)`` gives them."""
+    rs = 0.0
+    for start, stop in o.intervals:
+        if stop is None:
+            rs += horizon - min(start, horizon)
+        else:
+            rs += min(stop, horizon) - min(start, horizon)
+    slots = 0 + rs * policy.concurrency
+    fp = resources.footprint(rs) if resources is not None else {"cpu_seconds": 0.0, "gib_seconds": 0.0,
+                                                                "gpu_seconds": 0.0}
+    return dataclasses.replace(o.measures, replica_seconds=rs,
+                               utilisation=o.measures.busy_slot_seconds / slots if slots > 0 else 0.0,
+                               cpu_seconds=fp["cpu_seconds"], gib_seconds=fp["gib_seconds"],
+                               gpu_seconds=fp["gpu_seconds"])
+
+
+def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped: Dict[str, int],
+           target: Target, prices: Prices, resources: Optional[Resources], horizon: Optional[float]) -> Plan:
+    """Charge every run over the common window, then pick, draw the front and give reasons."""
+    latest = max(o.last_end for o in outcomes)
+    if horizon is None:
+        horizon = _window_horizon(policies, outcomes)
+    elif horizon < latest:
+        raise bad("horizon", horizon, f"a window that holds every task: at least {latest!r} s, when the last "
+                  f"candidate's last task ends")
+    horizon = float(horizon)
+    rows = []
+    for p, o in zip(policies, outcomes):
+        m = _over_window(o, p, resources, horizon)
+        rows.append((p, m, o.value, prices.cost(m)))
+
+    def order(r):  # cost, then the wait, then replica-hours, then the policy's repr: never a tie
+        return (r[3], r[2], r[1].replica_seconds, repr(r[0]))
+
+    meets = [r for r in rows if r[1].starved == 0 and r[2] <= target.seconds]
+    best = min(meets, key=order) if meets else None
+    # Pareto front of (cost, value) among those that do not starve; the dominator of each other one
+    ranked = sorted((r for r in rows if r[1].starved == 0), key=order)
+    dominator: Dict[int, Any] = {}
+    on_front = set()
+    lowest = None  # the cheapest of the lowest values seen so far
+    for r in ranked:
+        if lowest is not None and (lowest[2] < r[2] or (lowest[2] == r[2] and lowest[3] < r[3])):
+            dominator[id(r)] = lowest
+        else:
+            on_front.add(id(r))
+        if lowest is None or r[2] < lowest[2]:
+            lowest = r
+    m_name = target.measure
+    out = []
+    for r in rows:
+        p, m, value, cost = r
+        if r is best:
+            verdict, category = "recommended", ""
+            reason = (f"the cheapest candidate with {target}: cost {cost:.6g} over the window "
+                      f"[0, {horizon:g}] s ({m.replica_seconds / 3600:.6g} replica-hours), {m_name} {value:g} s")
+        elif m.starved:
+            verdict, category = "rejected", "starves"
+            reason = f"starves: {m.starved} task(s) failed with starvation (rule 6)"
+        elif value > target.seconds:
+            verdict, category = "rejected", "misses the target"
+            reason = f"misses the target by {value - target.seconds:g} s ({m_name} {value:g} s > {target.seconds:g} s)"
+        elif id(r) in dominator:
+            d = dominator[id(r)]
+            verdict, category = "rejected", "dominated"
+            reason = (f"dominated by {d[0]!r} (cost {d[3]:.6g} <= {cost:.6g}, "
+                      f"{m_name} {d[2]:g} s <= {value:g} s)")
+        elif cost == best[3]:
+            verdict, category = "rejected", "tie"
+            reason = (f"ties with the recommendation on cost ({cost:.6g}) and {m_name}; the recommendation "
+                      f"comes first by {m_name}, then replica-hours, then the policy's repr")
+        else:
+            verdict, category = "rejected", "costs more"
+            reason = (f"meets the target with a lower {m_name} ({value:g} s) but costs {cost - best[3]:.6g} more "
+                      f"than the recommendation")
+        out.append(Candidate(p, m, value, cost, verdict, category, reason))
+    by_id = {id(r): c for r, c in zip(rows, out)}
+    front = tuple(by_id[id(r)] for r in ranked if id(r) in on_front)
+    recommended = by_id[id(best)] if best is not None else None
+    return Plan(tuple(out), recommended, front, dict(skipped), target, prices, horizon)
+
+
+# ---------------------------------------------------------------------- the command line
+_PRICE_OPTIONS = (("price_cpu_hour", "cpu_hour", "cpu", "--cpu"), ("price_gib_hour", "gib_hour", "memory", "--memory"),
+                  ("price_gpu_hour", "gpu_hour", "gpu", "--gpu"), ("price_replica_hour", "replica_hour", None, None))
+
+
+def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
+    """``reuse-ref plan``: the plan of the command's options (``args``, from ``argparse``)
+    and the text to print (the summary, or one JSON object with ``--json``).
+
+    Every bad option raises ``ValueError`` naming the option, before anything runs."""
+    import json
+
+    from .candidates import KNOBS, parse_target, parse_values
+    from .workloads import read_csv
+
+    candidates = {}
+    for knob in KNOBS:
+        text = getattr(args, knob)
+        if text is not None:
+            candidates[knob] = parse_values(text, "--" + knob.replace("_", "-"), none=knob == "idle_ttl")
+    target = parse_target(args.target)
+    if args.target_window is not None:
+        since, sep, until = args.target_window.partition("..")
+        try:
+            window = (float(since), float(until)) if sep else None
+        except ValueError:
+            window = None
+        if window is None or not (0 <= window[0] < window[1] < float("inf")):
+            raise bad("--target-window", args.target_window, 'SINCE..UNTIL in seconds, such as "32400..36000"')
+        target = target._replace(since=window[0], until=window[1])
+    prices = {}
+    for option, key, field, needs in _PRICE_OPTIONS:
+        value = getattr(args, option)
+        if value is None:
+            continue
+        name = "--" + option.replace("_", "-")
+        if not _number(value) or value < 0:
+            raise bad(name, value, "a finite price per hour >= 0")
+        if field is not None and value and (resources is None or not getattr(resources, field)):
+            raise bad(name, value, f"a price per {field} hour needs {needs} (what one replica holds)")
+        prices[key] = value
+    if not prices:
+        raise bad("prices", None, "give at least one of --price-cpu-hour, --price-gib-hour, --price-gpu-hour "
+                  "or --price-replica-hour")
+    if args.workers is not None and args.workers < 1:
+        raise bad("--workers", args.workers, "an int >= 1 (1 runs the candidates one after another)")
+    try:
+        jobs = read_csv(args.workload)
+    except OSError as e:
+        raise ValueError(f"--workload {args.workload}: {e.strerror or e}") from None
+    if not (0 <= args.cpu_bound <= 1):
+        raise bad("--cpu-bound", args.cpu_bound, "the CPU share of a task's duration, between 0 and 1")
+    result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
+                  cpu_bound=args.cpu_bound, horizon=args.horizon, workers=args.workers, progress=True)
+    if args.json:
+        text = json.dumps(result.to_dict(), allow_nan=False)
+    else:
+        text = result.summary()
+    return result, text
