@@ -106,10 +106,11 @@ class Cores:
 
 
 def cores_of(envs: Dict[str, tuple], pools) -> Dict[Any, float]:
-    """Each pool's cores per replica: its ``Resources.cpu``, at least one (none set: one)."""
+    """Each pool's cores per replica: its ``Resources.cpu`` (as parsed: ``cpu_cores``), at
+    least one (none set: one)."""
     out = {}
     for name, (_, res) in envs.items():
-        cpu = getattr(res, "cpu", None) if res is not None else None
+        cpu = getattr(res, "cpu_cores", None) if res is not None else None
         out[pools.pools[name]] = max(1.0, cpu or 1.0)
     return out
 
