@@ -308,7 +308,7 @@ class Resources(BaseModel):
             rs = replica_seconds * replicas
             out = {
                 "cpu_seconds": rs * (self.cpu_cores or 0.0),
-                "gib_seconds": rs * (self.memory_bytes or 0) / 2**30,
+                "gib_seconds": rs * ((self.memory_bytes or 0) / 2**30),  # GiB first: bytes x seconds overflows sooner
                 "gpu_seconds": rs * (self.gpu_count or 0),
             }
         except OverflowError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import warnings
 from datetime import timedelta
@@ -20,7 +21,9 @@ from hypothesis import strategies as st
 
 from reuse_ref import ReusePolicy, Resources, StarvationWarning, TaskEnvironment, TaskOptions
 
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# HYPOTHESIS_EXAMPLES=20000 searches harder, by hand, before a release; CI keeps the default
+PROPERTY = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 200)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 SMALL_INTS = st.integers(min_value=-5, max_value=40)
 SCALARS = st.one_of(
@@ -357,6 +360,8 @@ def test_gpu_any_input(value):
 
 @PROPERTY
 @given(cpu=RESOURCE_INPUT, memory=RESOURCE_INPUT, gpu=RESOURCE_INPUT, disk=RESOURCE_INPUT)
+@example(cpu=0, memory=8.98846567431158e+306, gpu=0, disk=0)  # found by CI: bytes x seconds overflowed first
+@example(cpu=1e308, memory=0, gpu=0, disk=0)  # a footprint too large for a float
 def test_resources_valid_or_value_error_and_round_trip(cpu, memory, gpu, disk):
     try:
         r = Resources(cpu=cpu, memory=memory, gpu=gpu, disk=disk)
@@ -368,6 +373,11 @@ def test_resources_valid_or_value_error_and_round_trip(cpu, memory, gpu, disk):
         assert n is None or (_is_int(n) and n >= 0)
     assert Resources.model_validate(r.model_dump()) == r
     assert Resources.model_validate_json(r.model_dump_json()) == r
+    expected = [20.0 * (r.cpu_cores or 0), 20.0 * ((r.memory_bytes or 0) / 2**30), 20.0 * (r.gpu_count or 0)]
+    if not all(map(math.isfinite, expected)):  # a footprint too large for a float is refused, naming replicas
+        with pytest.raises(ValueError, match="replicas=2"):
+            r.footprint(10.0, replicas=2)
+        return
     fp = r.footprint(10.0, replicas=2)
     assert fp["cpu_seconds"] == 20.0 * (r.cpu_cores or 0)
     assert fp["gpu_seconds"] == 20.0 * (r.gpu_count or 0)

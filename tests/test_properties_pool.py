@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import warnings
 from collections import deque
 
@@ -25,7 +26,9 @@ from reuse_ref.simulate import simulate
 from reuse_ref.trace import Trace
 from reuse_ref.workloads import Job
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# HYPOTHESIS_EXAMPLES=20000 searches harder, by hand, before a release; CI keeps the default
+SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 300)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------------------ the checker
