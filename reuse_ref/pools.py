@@ -20,6 +20,13 @@ cannot disagree:
   and always when the parent succeeded) or allowed to finish first
   (``FAIL_AFTER_EXECUTABLE_NODES_COMPLETE``, when the parent failed).
 
+Two lifecycle rules that a single pool cannot see live here too, for the same reason:
+**the start-failure limit** (a pool whose replicas die before they are ready
+``START_FAILURES_LIMIT`` times in a row closes, failing its tasks, rather than start
+replicas for ever: :meth:`Pools.replica_crashed`), and **run scope** (the pools of an
+environment with ``scope="run"`` belong to one run and close when it ends:
+:meth:`Pools.run_ended`).
+
 Tasks are named by *nodes*: ``(pool name, task id)`` pairs, so that the same task id may
 be used in two environments.
 """
@@ -30,7 +37,8 @@ from typing import Dict, Hashable, Iterable, List, Optional, Set, Tuple
 from .errors import STARVATION_REMEDIES
 from .pool import Action, Pool
 
-__all__ = ["Pools", "Node", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE", "FAILURE_POLICIES"]
+__all__ = ["Pools", "Node", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE", "FAILURE_POLICIES",
+           "START_FAILURES_LIMIT"]
 
 Node = Tuple[str, Hashable]
 """A task as the pools know it: ``(pool name, task id)``."""
@@ -39,6 +47,11 @@ FAIL_IMMEDIATELY = "FAIL_IMMEDIATELY"
 FAIL_AFTER_EXECUTABLE_NODES_COMPLETE = "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"
 FAILURE_POLICIES = (FAIL_IMMEDIATELY, FAIL_AFTER_EXECUTABLE_NODES_COMPLETE)
 """The run's failure policies, named as flytekit's ``WorkflowFailurePolicy`` names them."""
+
+START_FAILURES_LIMIT = 3
+"""Replicas of one pool dying before they are ready, in a row, after which the pool closes
+(reason ``crashed``): an image or an environment that cannot start would otherwise be
+restarted for ever while its tasks wait."""
 
 
 def check_failure_policy(value: object) -> str:
@@ -70,19 +83,55 @@ class Pools:
         self.waits: Dict[Node, Set[Node]] = {}  # a waiting task -> the tasks it waits on
         self.children: Dict[Node, Dict[Node, None]] = {}  # a parent -> its children not ended yet, in call order
         self.parent: Dict[Node, Node] = {}  # a child not ended yet -> its parent
+        self.start_failures: Dict[str, int] = {}  # a pool -> replicas dead before ready, in a row
+        self.scoped: Dict[Hashable, List[Pool]] = {}  # a run -> its scope="run" pools
 
-    def add(self, pool: Pool) -> Pool:
-        """Make ``pool`` one of these pools; from now on it writes its records into ``records``."""
+    def add(self, pool: Pool, run: Hashable = None) -> Pool:
+        """Make ``pool`` one of these pools; from now on it writes its records into ``records``.
+        With ``run``, the pool belongs to that run (``scope="run"``) and closes when it ends."""
         if pool.name in self.pools:
             raise ValueError(f"pool={pool.name!r} is not valid: a pool of that name is already here")
         self.records.extend(pool.records)
         pool.records = self.records
         self.pools[pool.name] = pool
+        if run is not None:
+            self.scoped.setdefault(run, []).append(pool)
         return pool
 
     def remove(self, name: str) -> None:
         """Forget a pool that was closed (its name may be used again by a new pool)."""
         self.pools.pop(name, None)
+        self.start_failures.pop(name, None)
+
+    # ------------------------------------------------------------------ lifecycle beyond one pool
+    def close(self, now: float, name: str, reason: str = "shutdown") -> List[Action]:
+        """Close the pool ``name`` (its tasks fail with ``reason``, its replicas stop) and forget it."""
+        pool = self.pools[name]
+        self.remove(name)
+        return pool.close(now, reason)
+
+    def replica_ready(self, now: float, name: str, replica: int) -> List[Action]:
+        """A replica of ``name`` is ready: the pool's run of start failures is over."""
+        self.start_failures[name] = 0
+        return self.pools[name].replica_ready(now, replica)
+
+    def replica_crashed(self, now: float, name: str, replica: int, reason: str = "crashed",
+                        ready: bool = True) -> Tuple[List[Action], bool]:
+        """A replica of ``name`` died (rule 5); ``ready`` says whether it had become ready.
+        The ``START_FAILURES_LIMIT``-th death before ready in a row closes the pool (reason
+        ``crashed``). Returns the actions and whether the pool closed."""
+        actions = self.pools[name].replica_crashed(now, replica, reason)
+        if ready:
+            return actions, False
+        failures = self.start_failures[name] = self.start_failures.get(name, 0) + 1
+        if failures < START_FAILURES_LIMIT:
+            return actions, False
+        return actions + self.close(now, name, "crashed"), True
+
+    def run_ended(self, now: float, run: Hashable) -> List[Tuple[str, List[Action]]]:
+        """``run`` is over: each of its ``scope="run"`` pools still open closes (``shutdown``)."""
+        return [(p.name, self.close(now, p.name, "shutdown"))
+                for p in self.scoped.pop(run, ()) if self.pools.get(p.name) is p]
 
     # ------------------------------------------------------------------ rule 7: the call tree
     def called(self, parent: Node, child: Node) -> None:

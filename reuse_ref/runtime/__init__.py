@@ -9,17 +9,19 @@ and closed at exit::
         run = rt.run(task, 1, 2)
         run.result, run.trace, run.measures
 
-Modules: ``controller`` (the ``Runtime`` and the one thread that feeds every
-:class:`~reuse_ref.pool.Pool`), ``replica`` (the replica process), ``protocol`` (the
-messages and how user objects are pickled), ``cache`` (task result cache),
-``unpooled`` (tasks without reuse).
+Modules: ``runtime`` (the ``Runtime`` users hold), ``controller`` (the driver: the one
+thread that feeds every pool, and knows calls, routing, the cache and time), ``calls``
+(what the driver keeps per run, call, attempt, replica and pool), ``backends`` (where
+replicas run: ``processes`` by default, ``ray`` for Ray actors), ``replica`` (the code a
+replica runs), ``protocol`` (the messages and how user objects are pickled), ``cache``
+(task result cache).
 
 Choices the public docs leave open, and how the runtime makes them:
 
 * **Every lifecycle decision is the pool's.** The runtime only turns what happens into
   pool events and carries out the pool's actions. Tasks without reuse
   (``reusable=None``, ``override(reusable="off")``) cannot be a pool (no policy says "a
-  replica per call"), so a ten-line machine with the pool's interface handles them: a
+  replica per call"), so a small machine with the pool's interface handles them (``reuse_ref.unpooled``): a
   fresh replica per attempt, stopped when the attempt ends (``replica_stop`` reason
   ``"off"``); its pool is named ``env:off`` when the environment itself reuses.
 * **Pool names.** An environment's pool has its name; a task overridden to another
@@ -79,6 +81,6 @@ Choices the public docs leave open, and how the runtime makes them:
 * **Run traces** are the runtime's records between the run's start and end; replicas
   that were warm before the run began have their start outside that window.
 """
-from .controller import Run, Runtime, default_runtime, run
+from .runtime import Run, Runtime, default_runtime, run
 
 __all__ = ["Runtime", "Run", "run", "default_runtime"]

@@ -1,10 +1,10 @@
 """The cold baseline: tasks that do not reuse (``reusable=None`` or ``override(reusable="off")``).
 
 A :class:`~reuse_ref.pool.Pool` needs a policy, and no policy says "one replica per
-call, stopped when the call ends". Rather than bend the pool, the runtime drives this
-small machine with the same interface (the same events in, the same actions and trace
-records out), so the controller treats both alike. Its rules are short enough to state
-in full:
+call, stopped when the call ends". Rather than bend the pool, this small machine has the
+same interface (the same events in, the same actions and trace records out) and lives
+beside it in the sans-I/O layer, so both drivers (the runtime and the simulator) treat
+both alike. Its rules are short enough to state in full:
 
 * every attempt gets a fresh replica: ``submit`` (and a retry) starts one at once; no
   queue, no limit, no starvation (there is always a next replica);
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Dict, Hashable, List, Optional
 
-from ..pool import Action, Dispatch, FailTask, StartReplica, StopReplica
-from ..records import RETRYING
-from ..trace import Record
+from .pool import Action, Dispatch, FailTask, StartReplica, StopReplica
+from .records import RETRYING, Row
 
 __all__ = ["Unpooled", "STOP_REASON"]
 
@@ -38,7 +37,7 @@ class Unpooled:
     def __init__(self, name: str = "env", *, first_replica_id: int = 1) -> None:
         self.name = name
         self.now = 0.0
-        self.records: List[Record] = []
+        self.records: List[Row] = []
         self.attempts: Dict[Hashable, int] = {}
         self.retries: Dict[Hashable, int] = {}
         self.starting: Dict[int, Hashable] = {}  # replica -> the task it will run
@@ -156,7 +155,7 @@ class Unpooled:
         return actions
 
     def _record(self, kind: str, replica: Optional[int] = None, task: Hashable = None, reason: str = "") -> None:
-        self.records.append(Record(self.now, kind, replica, task, reason, self.name))
+        self.records.append((self.now, kind, replica, task, reason, self.name))
 
     def _tick(self, now: float) -> None:
         if now < self.now:

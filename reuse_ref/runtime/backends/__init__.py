@@ -1,0 +1,85 @@
+"""Where replicas run: the seam between the runtime's driver and the machines that host them.
+
+The driver (``runtime/controller.py``) decides nothing about *how* a replica runs, and a
+backend decides nothing about *when*: the pools decide that. A backend moves bytes and
+processes. It starts a replica with its environment (``os.environ``, resources, the cold
+start), delivers the driver's messages to it (``RUN``, ``REPLY``, ``CANCEL``, as
+``reuse_ref/runtime/protocol.py`` defines them), hands back what the replica says (``READY``,
+``DONE``, ``CALL``, ``WAITING``, ``CANCELLED``) in the order it said it, stops or kills
+it, and reports its end: ``(EXITED, reason, detail)``, where ``reason`` is ``"crashed"``
+or ``"oom"`` (over ``Resources.memory``) and ``detail`` says what happened, for the user.
+
+Two backends ship: ``processes`` (local ``multiprocessing`` processes, the default) and
+``ray`` (one Ray actor per replica, on a local instance or a cluster). A new place to
+run replicas is one new module with a :class:`ReplicaBackend` subclass, registered in
+:data:`BACKENDS`.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict, List, Optional, Tuple
+
+from ...resources import Resources
+
+__all__ = ["ReplicaBackend", "BACKENDS", "EXITED", "make_backend"]
+
+EXITED = "exited"
+"""The message a backend adds for a replica that has ended by itself: ``(EXITED, reason, detail)``."""
+
+BACKENDS = {"processes": "processes", "ray": "ray"}
+"""Backend names and the module of this package that holds each."""
+
+
+class ReplicaBackend:
+    """How replicas are started, fed, watched and stopped; all calls come from the driver's thread.
+
+    A replica is the driver's record of it (``Replica`` in ``runtime/calls.py``); a backend keeps
+    its own state in ``replica.io`` and sets ``replica.pid`` (and ``replica.node`` when it
+    has several machines) as soon as it knows them.
+    """
+
+    name = ""
+
+    def open(self, wakeup_fd: int) -> None:
+        """Called once, in the driver's thread, before any other call: :meth:`wait` must
+        return ``(None, None)`` when ``wakeup_fd`` (the driver's wakeup pipe) is readable."""
+        raise NotImplementedError
+
+    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
+        """Start a replica: ``env`` is its whole ``os.environ``; it says ``READY`` after
+        ``cold_start`` wall seconds. Raises when it cannot be started at all."""
+        raise NotImplementedError
+
+    def send(self, replica: Any, message: tuple) -> None:
+        """Deliver one message to a live replica (a replica that has died: dropped silently,
+        its ``EXITED`` is on the way)."""
+        raise NotImplementedError
+
+    def stop(self, replica: Any, kill: bool) -> None:
+        """Stop a replica: let it exit (``kill=False``: it has no attempt) or kill it now;
+        either way it is killed if it has not exited within the backend's grace period."""
+        raise NotImplementedError
+
+    def wait(self, timeout: Optional[float]) -> List[Tuple[Any, Optional[tuple]]]:
+        """Block until something happens or ``timeout`` seconds pass (``None``: no limit);
+        returns ``[(replica, message)]``, and ``(None, None)`` when the driver was woken."""
+        raise NotImplementedError
+
+    def drain(self, hard: bool) -> None:
+        """Wait until every stopped replica has exited (``hard``: kill them first)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Kill every replica still alive, wait for each, and release what the backend holds."""
+        raise NotImplementedError
+
+
+def make_backend(backend: Any, **options: Any) -> ReplicaBackend:
+    """The backend named ``backend`` (or ``backend`` itself, when it is a :class:`ReplicaBackend`)."""
+    if isinstance(backend, ReplicaBackend):
+        return backend
+    module = BACKENDS.get(backend) if isinstance(backend, str) else None
+    if module is None:
+        raise ValueError(f"backend={backend!r} is not valid: one of {', '.join(map(repr, BACKENDS))}, "
+                         f"or a reuse_ref.runtime.backends.ReplicaBackend")
+    return importlib.import_module(f"{__name__}.{module}").backend(**options)

@@ -1,0 +1,278 @@
+"""Replicas as local processes (the default backend): ``multiprocessing``, forkserver or spawn.
+
+Each replica is one process with one pipe to the driver. One ``select`` (a ``selectors``
+object kept for the backend's life, so no pipe is registered again on every turn) waits
+on the driver's wakeup pipe, every replica's pipe and the sentinels of stopping
+processes. A replica leads its own process group, so killing it kills what its tasks
+started; a pipe nobody writes to (``alive``) reaches end of file in every replica when
+this process ends, so no replica outlives its driver. Memory: a replica whose
+environment sets ``Resources(memory=...)`` has its RSS read every ``memory_poll`` s and
+is reported ``oom`` over the limit.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.forkserver
+import os
+import selectors
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import psutil
+
+from ...resources import Resources
+from .. import protocol as P
+from .. import replica as _replica_module
+from . import EXITED, ReplicaBackend
+
+__all__ = ["ProcessBackend", "backend"]
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group a replica leads (its own, set up at its start)."""
+    try:
+        os.killpg(pid, 9)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+class _Process:
+    """A replica process as this backend sees it."""
+
+    __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready")
+
+    def __init__(self, replica: Any, process: Any, conn: Any, limit: Optional[int]) -> None:
+        self.replica = replica
+        self.process = process
+        self.conn = conn
+        self.limit = limit
+        self.proc: Optional[psutil.Process] = None
+        self.kill_at = math.inf
+        self.reaped = False
+        self.ready = False
+
+
+class ProcessBackend(ReplicaBackend):
+    """Replicas as local processes; see the module's docstring."""
+
+    name = "processes"
+
+    def __init__(self, start_method: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        if start_method is None:
+            start_method = os.environ.get("REUSE_REF_START_METHOD") or (
+                "forkserver" if "forkserver" in methods else "spawn")
+        if start_method not in ("spawn", "forkserver") or start_method not in methods:
+            allowed = [m for m in ("forkserver", "spawn") if m in methods]
+            raise ValueError(f"start_method={start_method!r} is not valid: one of {allowed} "
+                             f"(never 'fork': a forked copy of a threaded process can deadlock)")
+        self.start_method = start_method
+        self.ctx = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            self.ctx.set_forkserver_preload([_replica_module.__name__])
+            # Started now, not by the first replica: otherwise the first cold start pays the
+            # server's own start (about 0.2 s), and replicas of one burst are ready at
+            # different times, which changes which one scales down first (rule 3).
+            multiprocessing.forkserver.ensure_running()
+        self.memory_poll = memory_poll
+        self.stop_grace = stop_grace
+        self.sel: Optional[selectors.BaseSelector] = None
+        self.watched: Dict[_Process, None] = {}
+        self.next_poll = 0.0
+        self.retiring: List[_Process] = []
+        self.live: Dict[_Process, None] = {}  # started and not yet reaped: none may survive
+        self.alive_w = -1
+        self.alive: Any = None
+
+    def __repr__(self) -> str:
+        return f"ProcessBackend({self.start_method})"
+
+    # ------------------------------------------------------------------ the seam
+    def open(self, wakeup_fd: int) -> None:
+        alive_r, self.alive_w = os.pipe()  # replicas watch alive_r: end of file when we are gone
+        self.alive = multiprocessing.connection.Connection(alive_r, writable=False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(wakeup_fd, selectors.EVENT_READ, None)
+
+    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
+        limit = resources.memory_bytes if resources is not None else None
+        parent, child = self.ctx.Pipe()
+        process = self.ctx.Process(target=_replica_module.main, args=(child, self.alive, env, cold_start),
+                                   name=f"reuse-replica-{replica.ps.name}-{replica.rid}", daemon=True)
+        try:
+            process.start()
+        except BaseException:
+            parent.close()
+            child.close()
+            raise
+        child.close()
+        p = replica.io = _Process(replica, process, parent, limit)
+        replica.pid = process.pid
+        self.live[p] = None
+        self.sel.register(parent, selectors.EVENT_READ, p)
+        if limit:
+            try:
+                p.proc = psutil.Process(process.pid)
+                self.watched[p] = None
+            except psutil.Error:
+                pass
+
+    def send(self, replica: Any, message: tuple) -> None:
+        try:
+            replica.io.conn.send_bytes(P.encode(message))
+        except (OSError, ValueError):
+            pass  # it died: its end of file is on the way
+
+    def stop(self, replica: Any, kill: bool) -> None:
+        """Close its pipe (it exits on end of file), or kill it if it is busy; it is killed
+        anyway if it has not exited after the grace period."""
+        p = replica.io
+        self.watched.pop(p, None)
+        try:
+            self.sel.unregister(p.conn)
+        except (KeyError, ValueError):
+            pass
+        p.conn.close()
+        if kill:
+            self._kill(p)
+        p.kill_at = time.monotonic() + self.stop_grace
+        self.retiring.append(p)
+        try:
+            self.sel.register(p.process.sentinel, selectors.EVENT_READ, ("reap", p))
+        except (KeyError, ValueError, OSError):
+            self._reap(p)
+
+    def wait(self, timeout: Optional[float]) -> List[Tuple[Any, Optional[tuple]]]:
+        wall = time.monotonic()
+        due = min([self.next_poll] if self.watched else [], default=math.inf)
+        for p in self.retiring:
+            due = min(due, p.kill_at)
+        if due != math.inf:
+            timeout = max(0.0, due - wall) if timeout is None else min(timeout, max(0.0, due - wall))
+        events: List[Tuple[Any, Optional[tuple]]] = []
+        for key, _ in self.sel.select(timeout):
+            data = key.data
+            if data is None:
+                events.append((None, None))
+            elif type(data) is _Process:
+                events.append(self._read(data))
+            else:
+                self._reap(data[1])
+        wall = time.monotonic()
+        if self.watched and wall >= self.next_poll:
+            self.next_poll = wall + self.memory_poll
+            events.extend(self._watch_memory())
+        for p in self.retiring:
+            if p.kill_at <= wall:
+                p.kill_at = math.inf
+                self._kill(p)
+        return events
+
+    def drain(self, hard: bool) -> None:
+        for p in list(self.retiring):
+            if hard:
+                self._kill(p)
+        deadline = time.monotonic() + (0.0 if hard else self.stop_grace)
+        for p in list(self.retiring):
+            p.process.join(max(0.0, deadline - time.monotonic()))
+            if p.process.exitcode is None:
+                self._kill(p)
+                p.process.join(5)
+            self._reap(p)
+
+    def close(self) -> None:
+        for p in list(self.live):
+            if p.replica.io is p and not p.conn.closed:
+                try:
+                    p.conn.close()
+                except Exception:
+                    pass
+            if p.process.exitcode is None:
+                self._kill(p)
+                p.process.join(5)
+            self._reap(p)
+        if self.alive_w >= 0:
+            try:
+                os.close(self.alive_w)
+            except OSError:
+                pass
+            self.alive.close()
+        if self.sel is not None:
+            self.sel.close()
+
+    # ------------------------------------------------------------------ mechanics
+    def _read(self, p: _Process) -> Tuple[Any, tuple]:
+        """One message (if more are waiting, the next select says so at once), or its end."""
+        try:
+            msg = P.decode(p.conn.recv_bytes())
+        except (EOFError, OSError):
+            return p.replica, (EXITED, "crashed", self._died(p))
+        if msg[0] == P.READY:
+            p.ready = True
+        return p.replica, msg
+
+    def _died(self, p: _Process) -> str:
+        p.process.join(0.5)
+        code = p.process.exitcode
+        how = "exit code unknown" if code is None else (
+            f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+        detail = f"{p.replica.where()} died ({how})"
+        if not p.ready:
+            detail += " while starting; its output above may say why"
+        return detail
+
+    def _watch_memory(self) -> List[Tuple[Any, tuple]]:
+        out = []
+        for p in list(self.watched):
+            try:
+                rss = p.proc.memory_info().rss
+            except psutil.Error:
+                continue
+            if rss > p.limit:
+                del self.watched[p]
+                out.append((p.replica, (EXITED, "oom", (
+                    f"{p.replica.where()} used {_mib(rss)} of memory, more than its limit of {_mib(p.limit)} "
+                    f"(Resources.memory), and was killed"))))
+        return out
+
+    def _kill(self, p: _Process) -> None:
+        """Kill the replica and every process its tasks started (its own process group)."""
+        _kill_group(p.process.pid)
+        try:
+            p.process.kill()
+        except Exception:
+            pass
+
+    def _reap(self, p: _Process) -> None:
+        """The stopped process has exited: release what it held (its sentinel is an open file)."""
+        if p.reaped or p.process.exitcode is None:
+            return
+        try:
+            self.sel.unregister(p.process.sentinel)
+        except (KeyError, ValueError, OSError):
+            pass
+        p.reaped = True
+        _kill_group(p.process.pid)  # what its tasks started and left behind goes with it
+        if p in self.retiring:
+            self.retiring.remove(p)
+        self.live.pop(p, None)
+        try:
+            p.process.close()
+        except ValueError:
+            pass
+
+
+def backend(start_method: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0,
+            **unknown: Any) -> ProcessBackend:
+    """The processes backend, from ``Runtime``'s options."""
+    if unknown:
+        name = next(iter(unknown))
+        raise ValueError(f"{name}={unknown[name]!r} is not valid: the 'processes' backend takes "
+                         f"start_method, memory_poll and stop_grace")
+    return ProcessBackend(start_method, memory_poll, stop_grace)

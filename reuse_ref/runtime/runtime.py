@@ -1,0 +1,292 @@
+"""``Runtime``: what users hold to run tasks on warm replicas, and ``run`` on a default one.
+
+The work happens in the runtime's driver (:mod:`reuse_ref.runtime.controller`), in a
+thread of its own; replicas run where the runtime's backend puts them
+(:mod:`reuse_ref.runtime.backends`): local processes by default, or Ray actors.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import math
+import multiprocessing.util  # noqa: F401  (imported before our atexit hook, so that ours runs first)
+import os
+import threading
+import time
+import weakref
+from typing import Any, List, Optional
+
+from ..environment import Task, warn_deprecated
+from ..pools import FAIL_IMMEDIATELY, check_failure_policy
+from ..trace import Trace
+from . import protocol as P
+from .backends import make_backend
+from .cache import cache_key
+from .calls import Call, RunState, Waiter
+from .controller import _Controller
+
+__all__ = ["Runtime", "Run", "run", "default_runtime"]
+
+
+class Run:
+    """The outcome of :meth:`Runtime.run`: the task's ``result``, the run's ``trace`` and its ``measures``.
+
+    ``trace`` holds the records the runtime made while the run was going on, in
+    policy seconds; when other runs share the runtime at the same time, their records are
+    in it too. ``cached`` is true when the call did not run itself: its result came from
+    the cache, or from an identical call running at the same time (``cache_serialize``);
+    such a call leaves no record. ``wall_seconds`` is the time ``run`` waited.
+    """
+
+    def __init__(self, task: Task, result: Any, controller: Any, start: int, end: int,
+                 wall_seconds: float, cached: bool) -> None:
+        self.task = task
+        self.result = result
+        self.wall_seconds = wall_seconds
+        self.cached = cached
+        self._source = (controller, start, end)
+        self._trace: Optional[Trace] = None
+
+    @property
+    def trace(self) -> Trace:
+        if self._trace is None:
+            c, start, end = self._source
+            self._trace = Trace(c.log[start:end], dict(c.policies), dict(c.resources))
+        return self._trace
+
+    @property
+    def measures(self) -> Any:
+        """``self.trace.measures()``."""
+        return self.trace.measures()
+
+    def __repr__(self) -> str:
+        return f"Run({self.task.name}, result={self.result!r}, records={len(self.trace)}, wall={self.wall_seconds:.3f}s)"
+
+
+def _number(param: str, value: Any, *, positive: bool) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ValueError(f"{param}={value!r} is not valid: a finite number {'> 0' if positive else '>= 0'}")
+    return float(value)
+
+
+_controllers: "weakref.WeakSet[_Controller]" = weakref.WeakSet()
+_run_ids = itertools.count(1)
+
+
+class Runtime:
+    """Run tasks on warm replica processes, as a reusable Flyte environment would.
+
+    >>> with Runtime(time_scale=0.01) as rt:            # doctest: +SKIP
+    ...     rt.run(double, 21).result
+    42
+
+    * ``time_scale``: every policy duration takes ``time_scale`` times as long on the wall
+      clock (``0.01`` turns a 30 s TTL into 0.3 s); the trace reports policy seconds.
+      Validation is unchanged: a TTL under 30 s is still refused. Task timeouts are
+      wall seconds (they bound the task's own code, which the scale does not speed up).
+    * ``cold_start``: extra policy seconds a replica waits before it is ready, so that
+      cold starts show (the real start of a Python process is paid anyway).
+    * ``backend``: where replicas run. ``"processes"`` (default): local processes.
+      ``"ray"``: one Ray actor per replica, placed by the environment's ``Resources``
+      (``pip install 'reuse-ref[ray]'``); ``ray_address`` joins a running cluster (left
+      running at close), and without it the runtime starts a local Ray instance bound to
+      127.0.0.1 and stops it at close (one already started in this process is used and
+      left alone). A :class:`~reuse_ref.runtime.backends.ReplicaBackend` of your own works too.
+    * ``start_method`` (processes only): ``"forkserver"`` (default where available: replicas fork from a
+      server that has imported ``reuse_ref`` already) or ``"spawn"`` (a fresh interpreter
+      per replica, slower to start); never ``"fork"``. The environment variable
+      ``REUSE_REF_START_METHOD`` sets the default.
+      As with any ``multiprocessing`` program, a script must guard its top level with
+      ``if __name__ == "__main__":``, because replicas import the main module.
+    * ``memory_poll``: seconds between two looks at the memory of replicas whose
+      environment sets ``Resources(memory=...)``; one over its limit is killed (OOM).
+    * ``stop_grace``: seconds a stopping replica has to exit before it is killed.
+
+    Each replica is a real process: module globals survive between the calls it serves,
+    ``os.getpid()`` tells which one ran a call, and the environment's ``env_vars`` and
+    ``secrets`` are in its ``os.environ``. Leaving the ``with`` block, ``close()``, an
+    interrupt of ``run`` (``KeyboardInterrupt``) and the interpreter's exit stop every
+    replica; replicas also exit by themselves if the controlling process dies.
+    """
+
+    def __init__(self, time_scale: float = 1.0, cold_start: float = 0.0, *,
+                 backend: Any = "processes", start_method: Optional[str] = None, ray_address: Optional[str] = None,
+                 memory_poll: float = 0.05, stop_grace: float = 2.0,
+                 failure_policy: Any = FAIL_IMMEDIATELY) -> None:
+        self.time_scale = _number("time_scale", time_scale, positive=True)
+        self.cold_start = _number("cold_start", cold_start, positive=False)
+        memory_poll = _number("memory_poll", memory_poll, positive=True)
+        stop_grace = _number("stop_grace", stop_grace, positive=False)
+        self.failure_policy = check_failure_policy(failure_policy)
+        options = {"memory_poll": memory_poll, "stop_grace": stop_grace}
+        if start_method is not None:
+            options["start_method"] = start_method
+        if ray_address is not None:
+            options["ray_address"] = ray_address
+        self.backend = make_backend(backend, **options)
+        self.start_method = getattr(self.backend, "start_method", None)
+        self._c = _Controller(self.backend, self.time_scale, self.cold_start, stop_grace)
+        _controllers.add(self._c)
+        self._thread = self._c.thread = threading.Thread(target=self._c.loop, name="reuse-ref-controller", daemon=True)
+        self._thread.start()
+        self._finalizer = weakref.finalize(self, _close_controller, self._c, False)
+        # At exit our own hook (_close_all) closes every runtime and waits for it; a
+        # finalizer running then too would race multiprocessing's exit hook.
+        self._finalizer.atexit = False
+
+    # ------------------------------------------------------------------ running
+    def run(self, task: Task, *args: Any, failure_policy: Any = None, **kwargs: Any) -> Run:
+        """Run ``task(*args, **kwargs)`` on a replica of its environment's pool and wait for it.
+
+        Returns a :class:`Run`; a failed task raises its error here (the user's exception
+        with the replica's traceback as a note, or ``StarvationError``,
+        ``ReplicaCrashedError``, ``OOMError``, ``TaskTimeoutError``). Bad input (not a
+        task, arguments that do not fit its signature) raises ``ValueError``.
+        ``failure_policy`` (``"FAIL_IMMEDIATELY"`` or
+        ``"FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"``; the runtime's own by default) says
+        what a failed task does to the other tasks its parent called (rule 7).
+        """
+        policy = self.failure_policy if failure_policy is None else check_failure_policy(failure_policy)
+        if type(task) is not Task and not isinstance(task, Task):
+            P.check_task(task)
+        options = task.options
+        if options.cache:
+            key = cache_key(task, P.bind(task, args, kwargs))
+        else:
+            P.check_args(task, args, kwargs)
+            key = None
+        c = self._c
+        if c.closed:
+            raise RuntimeError("this Runtime is closed: make a new one (or use reuse_ref.run)")
+        if task.secrets:
+            for name, value in task.secrets.items():
+                if value is None and name not in os.environ:
+                    raise ValueError(
+                        f"secrets={name!r} is not valid for task {task.name!r}: the secret has no value "
+                        f"here; set the environment variable {name} or give secrets={{{name!r}: value}}")
+        if options.deprecated:
+            warn_deprecated(task)
+        try:
+            payload = P.dumps((args, kwargs))
+        except Exception as exc:
+            raise ValueError(f"arguments for task {task.name!r} are not valid: they cannot be "
+                             f"pickled to reach a replica ({exc!r})") from None
+        waiter = Waiter()
+        run = RunState(next(_run_ids), waiter, policy)
+        run.call = Call(task, payload, key, waiter, None, run)
+        start = time.perf_counter()
+        c.post(("run", run))
+        try:
+            ok, value = waiter.result(self._thread.is_alive)
+        except BaseException:  # an interrupt: no replica may go on running this run's work
+            self._reset()
+            raise
+        wall = time.perf_counter() - start
+        if not ok:
+            raise P.load_error(value)
+        return Run(task, P.loads(value), c, run.start, run.end, wall, cached=run.call.key is None)
+
+    def _reset(self) -> None:
+        """Stop every replica and close every pool; the runtime stays usable (next calls start cold)."""
+        done = threading.Event()
+        self._c.post(("reset", done))
+        deadline = time.monotonic() + 30
+        while not done.is_set() and self._thread.is_alive() and time.monotonic() < deadline:
+            try:
+                done.wait(0.1)
+            except KeyboardInterrupt:
+                continue
+
+    # ------------------------------------------------------------------ state
+    @property
+    def closed(self) -> bool:
+        return self._c.closed or not self._thread.is_alive()
+
+    @property
+    def trace(self) -> Trace:
+        """Every record of this runtime so far (policy seconds), with each pool's policy and resources."""
+        c = self._c
+        return Trace(list(c.log), dict(c.policies), dict(c.resources))
+
+    @property
+    def replica_pids(self) -> List[int]:
+        """The process ids of every replica this runtime has started."""
+        return list(self._c.pids)
+
+    @property
+    def cache_hits(self) -> int:
+        """Calls answered from the cache (they do not appear in the trace)."""
+        return self._c.cache.hits
+
+    @property
+    def cache_misses(self) -> int:
+        """Calls of cached tasks that found no stored result (a call waiting for an identical
+        one under ``cache_serialize`` counts here: nothing was stored when it looked)."""
+        return self._c.cache.misses
+
+    def now(self) -> float:
+        """Policy seconds since the runtime started (the trace's clock)."""
+        return (time.monotonic() - self._c.t0) / self.time_scale
+
+    def close(self) -> None:
+        """Stop every replica and the controller; waits until every replica process has exited."""
+        self._finalizer.detach()
+        _close_controller(self._c, True)
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"Runtime(time_scale={self.time_scale:g}, cold_start={self.cold_start:g}, {self.backend!r}, {state})"
+
+
+def _close_controller(c: _Controller, wait: bool) -> None:
+    """Ask the controller to stop every replica and end; with ``wait``, until it has.
+
+    A controller is forgotten only once its thread has ended, so that the exit hook
+    still waits for one that a finalizer asked to close a moment before.
+    """
+    thread = c.thread
+    if thread is None:
+        return
+    if thread.is_alive() and not c.closed:
+        c.post(("close", threading.Event()))
+    if wait and thread is not threading.current_thread():
+        deadline = time.monotonic() + 60
+        while thread.is_alive() and time.monotonic() < deadline:
+            try:
+                thread.join(0.1)
+            except KeyboardInterrupt:  # a second Ctrl-C must not leave replicas behind
+                continue
+    if not thread.is_alive():
+        _controllers.discard(c)
+
+
+_default: Optional[Runtime] = None
+_default_lock = threading.Lock()
+
+
+def default_runtime() -> Runtime:
+    """The runtime :func:`run` uses: made on first use (``time_scale=1``), closed at exit."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = Runtime()
+        return _default
+
+
+def run(task: Task, *args: Any, **kwargs: Any) -> Run:
+    """``default_runtime().run(task, *args, **kwargs)``."""
+    return default_runtime().run(task, *args, **kwargs)
+
+
+@atexit.register
+def _close_all() -> None:
+    for c in list(_controllers):
+        _close_controller(c, True)
