@@ -1,4 +1,4 @@
-"""Figures drawn from a :class:`~reuse_ref.trace.Trace` (matplotlib).
+"""Figures drawn from a :class:`~reuse_ref.trace.Trace` or a :class:`~reuse_ref.plan.Plan` (matplotlib).
 
 * :func:`timeline`: one lane per replica: its cold start, its busy slots (darker for more
   tasks at once), its idle time, and why it stopped; past ``max_lanes`` replicas, the
