@@ -190,6 +190,8 @@ def _plan_parser(commands) -> None:
                      "(default: every core; 1 runs them one after another)")
     cmd.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     cmd.add_argument("--csv", metavar="FILE.csv", help="write every candidate, its measures and verdict as CSV")
+    cmd.add_argument("--plot", metavar="FILE.png", help="save the plan's figure (png, svg or pdf): cost against "
+                     "the target's percentile for every candidate, the Pareto front and the recommendation")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -332,25 +334,68 @@ def _simulate(args) -> int:
 def _plan(args) -> int:
     from .plan import from_args
 
-    if args.csv and os.path.isdir(args.csv):
-        raise _Fail(f"--csv {args.csv}: is a directory; give the name of a file to write")
+    for option, path in (("--csv", args.csv), ("--plot", args.plot)):
+        if path and os.path.isdir(path):
+            raise _Fail(f"{option} {path}: is a directory; give the name of a file to write")
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):  # before the plan runs
+            raise _Fail(f"{option} {path}: cannot write there (no such directory)")
+    if args.plot:
+        _figure_format(args.plot)
     try:
         args.cold_start = _cold(args)
         result, text = from_args(args, _resources(args))
     except ValueError as e:
         raise _Fail(str(e)) from None
-    if args.csv:  # written aside, renamed into place only once it is whole
-        tmp = _temp_for(args.csv, "--csv")
-        try:
-            result.to_csv(tmp)
-            os.replace(tmp, args.csv)
-        except OSError as e:
-            raise _Fail(f"{args.csv}: cannot write there ({e.strerror or e})") from None
-        finally:
-            if os.path.exists(tmp):
+    # every output is written aside and renamed into place only once all of them are whole
+    pending: List[tuple] = []
+    try:
+        if args.csv:
+            tmp = _temp_for(args.csv, "--csv")
+            pending.append((tmp, args.csv))
+            try:
+                result.to_csv(tmp)
+            except OSError as e:
+                raise _Fail(f"{args.csv}: cannot write there ({e.strerror or e})") from None
+        if args.plot:
+            tmp = _temp_for(args.plot, "--plot")
+            pending.append((tmp, args.plot))
+            _save_plan_figure(result, tmp, args.plot)
+        for tmp, final in pending:
+            try:
+                os.replace(tmp, final)
+            except OSError as e:
+                raise _Fail(f"{final}: cannot write there ({e.strerror or e})") from None
+        pending.clear()
+    finally:
+        for tmp, _ in pending:
+            try:
                 os.unlink(tmp)
+            except OSError:
+                pass
     print(text)
     return 0
+
+
+def _figure_format(path: str) -> str:
+    """The image format of ``--plot``'s file name, one matplotlib writes without extras."""
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in ("png", "svg", "pdf"):
+        raise _Fail(f"--plot {path}: give a file name ending in .png, .svg or .pdf")
+    return ext
+
+
+def _save_plan_figure(result, tmp: str, final: str) -> None:
+    from . import plot
+
+    fig = plot.plan(result)
+    try:
+        fig.savefig(tmp, format=_figure_format(final), dpi=120, bbox_inches="tight")
+    except (OSError, ValueError) as e:
+        raise _Fail(f"--plot {final}: {getattr(e, 'strerror', None) or e}") from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def _temp_for(path: str, option: str) -> str:

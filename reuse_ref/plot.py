@@ -1,10 +1,13 @@
-"""Figures drawn from a :class:`~reuse_ref.trace.Trace` (matplotlib).
+"""Figures drawn from a :class:`~reuse_ref.trace.Trace` or a :class:`~reuse_ref.plan.Plan` (matplotlib).
 
 * :func:`timeline`: one lane per replica: its cold start, its busy slots (darker for more
-  tasks at once), its idle time, and why it stopped.
+  tasks at once), its idle time, and why it stopped; past ``max_lanes`` replicas, the
+  occupancy view instead, since hundreds of lanes cannot be read.
 * :func:`occupancy`: live replicas, queued tasks and busy slots over time.
 * :func:`compare`: several policies on one scatter: footprint (replica-hours, over one
   common window) against 95th-percentile wait.
+* :func:`plan`: a plan's candidates, cost against the target's percentile of wait, with
+  the Pareto front and the recommendation.
 * :func:`use_book_style`: the book's figure style (colour-blind-safe Okabe-Ito colours,
   text large enough to read on a phone) and a check that refuses a figure whose text
   would be smaller than 8 pt when it is shown 360 px wide (:func:`smallest_text_pt`).
@@ -21,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .trace import Measures, Trace
 
-__all__ = ["timeline", "shared_legend", "occupancy", "compare", "STOP_MARKERS", "COLORS", "use_book_style",
+__all__ = ["timeline", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
            "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
            "UTILISATION_BANDS"]
 
@@ -43,6 +46,9 @@ STOP_MARKERS = {
 }
 """Marker, colour and legend label of each ``replica_stop`` reason in :func:`timeline`."""
 _OTHER_STOP = ("*", COLORS["black"], "stopped: other")
+
+MAX_LANES = 40
+"""The most replicas :func:`timeline` draws one lane each for; past it, it draws the occupancy."""
 
 BOOK_RC = {
     "figure.figsize": (5.0, 3.4), "figure.dpi": 100, "savefig.dpi": 150,
@@ -212,7 +218,7 @@ def _wrap(text: str, width: int = 46) -> str:
 
 
 def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", legend: bool = True,
-             until: Optional[float] = None):
+             until: Optional[float] = None, max_lanes: int = MAX_LANES):
     """One horizontal lane per replica, in order of start.
 
     A hatched bar is the cold start (``replica_start`` to ``replica_ready``); a thin grey
@@ -223,13 +229,23 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     ``unit``: the time axis in ``"s"``, ``"min"`` or ``"h"``. ``legend``: draw the legend
     under the lanes. ``until``: the end of the window, in seconds: a replica still alive
     when the trace ends is drawn on (dotted) to it, as a comparison over that window
-    charges it. Returns the Figure.
+    charges it.
+
+    ``max_lanes``: with more replicas than this, lanes a few pixels high tell nothing, so
+    the figure is :func:`occupancy` instead (live replicas, then queued tasks and busy
+    slots, as step plots over time), titled with the number of replicas; ``ax`` is then
+    split in two, or may be a pair of axes. Returns the Figure.
     """
+    if isinstance(max_lanes, bool) or not isinstance(max_lanes, int) or max_lanes < 1:
+        raise ValueError(f"max_lanes={max_lanes!r} is not valid: an int >= 1, the most replicas drawn one "
+                         f"lane each")
     div, xlabel = _unit(unit)
     env, title = _env_and_title(trace, env)
     records = trace._select(env)  # rows: (time, kind, replica, task, reason, env)
     end = records[-1][0] if records else 0.0
     lanes = _lanes(records, end)
+    if len(lanes) > max_lanes:
+        return _many_lanes(trace, env, ax, unit, len(lanes), max_lanes, until)
     concurrency = max([trace._concurrency(e) for e in ({k[0] for k in lanes} or {env})] or [1])
     fig, ax = _new_axes(ax, figsize=(5.0, 1.4 + 0.3 * max(len(lanes), 3)))
     import matplotlib.patches as mpatches
@@ -298,6 +314,33 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     ax.reuse_ref_handles = handles  # for shared_legend
     if legend:
         _legend_below(ax, handles, len(order))
+    fig.tight_layout()
+    return fig
+
+
+def _many_lanes(trace: Trace, env: Optional[str], ax, unit: str, lanes: int, max_lanes: int,
+                until: Optional[float]):
+    """The occupancy figure in place of a timeline of ``lanes`` > ``max_lanes`` replicas."""
+    if ax is not None and hasattr(ax, "get_subplotspec"):  # one axes: split it in two
+        spec = ax.get_subplotspec()
+        if spec is None:
+            raise ValueError(f"ax={ax!r} is not valid here: {lanes} replicas are more than max_lanes={max_lanes}, "
+                             f"and the occupancy drawn instead needs axes from a grid (plt.subplots) or a pair")
+        fig = ax.figure
+        inner = spec.subgridspec(2, 1, hspace=0.15)
+        ax.remove()
+        top = fig.add_subplot(inner[0])
+        ax = (top, fig.add_subplot(inner[1], sharex=top))
+    if ax is not None:
+        ax = tuple(ax)
+        if len(ax) != 2:
+            raise ValueError(f"ax of {len(ax)} axes is not valid here: {lanes} replicas are more than "
+                             f"max_lanes={max_lanes}, and the occupancy drawn instead needs one axes or a pair")
+    fig = occupancy(trace, env, ax=ax, unit=unit)
+    top, bottom = fig.axes[-2:] if ax is None else ax
+    top.set_title(_wrap(f"{top.get_title()} ({lanes} replicas: too many to draw one lane each)"))
+    if until is not None:
+        bottom.set_xlim(right=until / _unit(unit)[0])
     fig.tight_layout()
     return fig
 
@@ -423,3 +466,21 @@ def compare(results: Union[Mapping[str, Union[Trace, Measures]], Iterable[Tuple[
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------- plan
+def plan(result, ax=None, currency: Optional[str] = None, label: bool = True):
+    """A plan's candidates: cost (y) against the target's percentile of queue wait (x).
+
+    Hollow grey points miss the target, blue ones meet it but cost more or are beaten on
+    both counts, black crosses starve; the orange line joins the Pareto front (cheapest
+    first: no other candidate is both cheaper and quicker); the dashed line is the target,
+    and the star, labelled with its four numbers, is the recommendation. The cost is in
+    money, as the plan's prices give it (``currency`` names the unit on the axis), or in
+    replica-hours when every price is 0 or the only one is 1 per replica-hour (the cost is
+    then no money, or the replica-hours themselves). ``result`` is what :func:`reuse_ref.plan.plan` returns;
+    ``label=False`` leaves the star unlabelled. Returns the Figure.
+    """
+    from ._plot_plan import plan_figure
+
+    return plan_figure(result, ax=ax, currency=currency, label=label)

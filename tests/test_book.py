@@ -160,12 +160,13 @@ def test_tutorials_say_what_the_code_does():
     # 04: no "min replicas carry over"; the text explains which replicas stay, and the summary counts them
     idle = notebook_text("04_idle_ttl")
     assert "carry over" not in idle and "not a set of them" in idle and "len(kept[label]) == MIN_REPLICAS" in idle
-    # 03 says what 06 says: the simulator treats concurrency as free
+    # 03 says what 06 says: the simulator treats concurrency as free, unless tasks are CPU-bound
     assert "treats concurrency as free" in notebook_text("03_concurrency")
-    assert "treats that\nconcurrency as free" in notebook_text("06_capacity_planning")
-    # 06: a p99 target the measures can produce
     planning = notebook_text("06_capacity_planning")
+    assert "treats concurrency as free" in planning and "cpu_bound=CPU_BOUND" in planning
+    # 06: a p99 target the measures can produce, and prices as parameters
     assert "WAIT_PERCENTILE" in planning and "wait_p99" in planning
+    assert "PRICE_CPU_HOUR" in source(cells(ROOT / "notebooks" / "06_capacity_planning.ipynb")[1])
     # 10: the leak drawn, with and without cleanup
     state = cells(ROOT / "notebooks" / "10_state.ipynb")
     drawn = [c for c in state if 'held["leaky"]' in source(c) and any("image/png" in o.get("data", {})
@@ -174,8 +175,11 @@ def test_tutorials_say_what_the_code_does():
 
 
 @pytest.mark.parametrize("stem", ["02_replicas", "04_idle_ttl", "05_scaledown_ttl", "06_capacity_planning",
-                                  "12_choosing"])
+                                  "12_choosing", "14_known_burst"])
 def test_pages_that_compare_footprints_use_one_window(stem: str):
     text = notebook_text(stem)
-    assert "from reuse_ref.window import" in text and "compare(" in text
+    # by hand with reuse_ref.window.compare, or through a plan, which charges every candidate over one window
+    by_hand = "from reuse_ref.window import" in text and "compare(" in text
+    through_plan = re.search(r"from reuse_ref\.plan import [\w, ]*\bplan\b", text) and ".horizon" in text
+    assert by_hand or through_plan
     assert "replica_seconds_until" not in text  # the old hand-made window of tutorial 04

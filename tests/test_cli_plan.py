@@ -110,3 +110,31 @@ def test_workers_do_not_change_the_output(capsys, day_csv):
     status, one, _ = run(capsys, *plan_args(day_csv, "--json"))
     status2, two, _ = run(capsys, *plan_args(day_csv, "--json", "--workers", "2"))
     assert status == status2 == 0 and one == two
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_writes_the_plan_figure_as_png(capsys, day_csv, tmp_path):
+    figure, table = tmp_path / "plan.png", tmp_path / "plan.csv"
+    status, out, err = run(capsys, *plan_args(day_csv, "--plot", figure, "--csv", table))
+    assert status == 0, err
+    assert out.startswith("recommended: ReusePolicy(")
+    data = figure.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000  # a real picture, not an empty file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.csv", "plan.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize("where, fragment", [
+    ("missing/plan.png", "cannot write there (no such directory)"),
+    ("plan.txt", "give a file name ending in .png, .svg or .pdf"),
+    ("plan", "give a file name ending in .png, .svg or .pdf"),
+    (".", "is a directory"),
+])
+def test_a_bad_plot_path_exits_2_and_writes_nothing(capsys, day_csv, tmp_path, where, fragment):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    status, out, err = run(capsys, *plan_args(day_csv, "--csv", out_dir / "plan.csv", "--plot", out_dir / where))
+    assert status == 2 and out == ""
+    assert err.startswith("reuse-ref: error: --plot ") and fragment in err
+    assert list(out_dir.iterdir()) == []  # not the CSV either: nothing half-written

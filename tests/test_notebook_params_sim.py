@@ -74,3 +74,19 @@ def test_capacity_planning_a_stricter_target_costs_at_least_as_much(tmp_path):
     # in the stored grid the stricter target changes the choice to a bigger footprint
     assert strict["chosen"] != base["chosen"]
     assert strict["chosen_replica_hours"] > base["chosen_replica_hours"]
+
+
+def test_known_burst_a_loose_target_for_the_burst_is_met_by_the_whole_day_plan(tmp_path):
+    """14: the stored burst target is missed by the whole-day plan's choice, so the burst plan
+    costs more; a target the whole-day choice meets in the window too makes the two plans
+    agree on cost, and the whole-day plan never depends on the burst's target."""
+    base = run("14_known_burst.ipynb", tmp_path, "base")
+    loose = run("14_known_burst.ipynb", tmp_path, "loose", WAIT_TARGET=400)
+    day, burst = base["rows"]["whole day"], base["rows"]["burst"]
+    assert burst["burst"] <= 120 < day["burst"]  # the day's choice lets the burst wait past the target
+    assert day["day"] <= 120 and burst["cost"] > day["cost"]
+    assert base["burst_share"] < 0.05  # a burst smaller than the share a p95 leaves out
+    day, burst = loose["rows"]["whole day"], loose["rows"]["burst"]
+    assert day["burst"] <= 400 and burst["cost"] <= day["cost"]
+    # with the same candidates, a looser burst target never makes the burst plan dearer
+    assert loose["rows"]["burst"]["cost"] <= base["rows"]["burst"]["cost"]

@@ -249,3 +249,102 @@ def test_what_a_run_sends_back_is_what_the_trace_says():
             for start, stop in intervals:
                 rs += (horizon if stop is None else min(stop, horizon)) - min(start, horizon)
             assert rs == trace.measures(horizon=horizon).replica_seconds
+
+
+# --- the plan's figure ---------------------------------------------------------------------
+
+def _scatter(ax, gid=None, label=None):
+    """The offsets of the scatter with that gid (or whose label starts with ``label``)."""
+    found = [c for c in ax.collections
+             if (gid is not None and c.get_gid() == gid) or (label is not None and c.get_label().startswith(label))]
+    assert len(found) == 1, [c.get_label() for c in ax.collections]
+    return [tuple(map(float, xy)) for xy in found[0].get_offsets()]
+
+
+def test_plan_figure_draws_every_candidate_the_front_and_the_recommendation():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    result = plan(day_with_burst(), GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=1)
+    fig = plot.plan(result, currency="USD")
+    ax = fig.axes[0]
+    r = result.recommended
+    assert _scatter(ax, gid="recommended") == [(r.value, r.cost)]  # the star is at the recommendation
+    assert ax.get_ylabel() == "cost over the window (USD)" and ax.get_xlabel() == "p95 queue wait (s)"
+    # every candidate but the recommendation is one point of its group, at (value, cost)
+    groups = {"misses the target": "misses the target", "meets it, not chosen": ("costs more", "dominated", "tie"),
+              "starves": "starves"}
+    drawn = 0
+    for label, categories in groups.items():
+        members = sorted((c.value, c.cost) for c in result.candidates if c.category in categories and c.category)
+        if members:
+            assert sorted(_scatter(ax, label=label)) == members
+            assert f"{label} ({len(members)})" in [t.get_text() for t in ax.get_legend().get_texts()]
+        drawn += len(members)
+    assert drawn == len(result.candidates) - 1
+    (front,) = [line for line in ax.get_lines() if line.get_gid() == "front"]
+    assert list(zip(front.get_xdata(), front.get_ydata())) == [(c.value, c.cost) for c in result.front]
+    # the target is the dashed vertical line, and the star's label names its four knobs
+    (target,) = [line for line in ax.get_lines() if line.get_label().startswith("target")]
+    assert list(target.get_xdata()) == [60.0, 60.0]
+    (note,) = ax.texts
+    assert note.get_text().startswith(f"replicas=({r.policy.min_replicas}, {r.policy.max_replicas})\n")
+    plt.close(fig)
+
+
+def test_plan_figure_counts_replica_hours_when_the_price_is_one_per_replica_hour():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    jobs = poisson(0.1, 20, 900, seed=4)
+    for prices, money in (({"replica_hour": 1.0}, False), ({"replica_hour": 0.0}, False), ({"replica_hour": 2.0}, True)):
+        result = plan(jobs, {"max": [1, 2, 3], "min": [0, 1]}, "p95<=30", prices, workers=1)
+        fig = plot.plan(result, label=False)
+        ax = fig.axes[0]
+        r = result.recommended
+        assert ax.get_ylabel() == ("cost over the window" if money else "replica-hours over the window")
+        assert _scatter(ax, gid="recommended") == [(r.value, r.cost if money else r.replica_hours)]
+        assert list(ax.texts) == []
+        plt.close(fig)
+
+
+def test_plan_figure_without_a_recommendation_and_of_a_window(rejects):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    result = plan(burst(50, duration=60), {"max": [1, 2], "min": [0]}, "p50<=1", {"replica_hour": 1}, workers=1)
+    fig = plot.plan(result)
+    ax = fig.axes[0]
+    assert [c.get_gid() for c in ax.collections] == [None] and list(ax.texts) == []  # no star, no label
+    assert sorted(_scatter(ax, label="misses the target")) == sorted((c.value, c.replica_hours)
+                                                                     for c in result.candidates)
+    plt.close(fig)
+    windowed = plan(day_with_burst(), {"max": [4, 16], "min": [0]}, ("p95<=60", (9 * 3600, 10 * 3600)), PRICES,
+                    resources=RES, workers=1)
+    fig = plot.plan(windowed)
+    assert "[32400, 36000) s" in fig.axes[0].get_title().replace("\n", " ")
+    assert fig.axes[0].get_xlabel() == "p95 queue wait (s), in the window"
+    plt.close(fig)
+    with rejects("plan", "str", "reuse_ref.plan.Plan"):
+        plot.plan("p95<=30")
+    with rejects("currency", 3, "a str"):
+        plot.plan(result, currency=3)
+
+
+def test_plan_figure_is_readable_on_a_phone():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    plot.use_book_style(check=False)
+    result = plan(day_with_burst(), GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=1)
+    fig = plot.plan(result, currency="USD")
+    assert plot.smallest_text_pt(fig) >= plot.MIN_TEXT_PT
+    plt.close(fig)

@@ -362,3 +362,63 @@ def test_figures_are_readable_on_a_phone_and_compare_uses_one_window():
     ax.set_title("a long title at the default size " * 2, fontsize=9)
     assert plot.smallest_text_pt(fig) < plot.MIN_TEXT_PT
     plt.close(fig)
+
+
+def _many_replicas(n: int) -> Trace:
+    """A burst of ``n`` tasks on a pool of up to ``n`` replicas, one task each: ``n`` lanes."""
+    from reuse_ref import simulate
+    from reuse_ref.workloads import burst
+
+    return simulate(ReusePolicy(replicas=(0, n), concurrency=1, scaledown_ttl=30, idle_ttl=60),
+                    burst(n, at=0, duration=120), cold_start=10, name="wide")
+
+
+@pytest.mark.parametrize("n, max_lanes, lanes", [(12, 40, True), (41, 40, False), (12, 11, False), (12, 12, True)])
+def test_timeline_draws_lanes_up_to_max_lanes_then_the_occupancy(n, max_lanes, lanes):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    trace = _many_replicas(n)
+    assert trace.measures().peak_replicas == n
+    fig = plot.timeline(trace, max_lanes=max_lanes)
+    if lanes:
+        (ax,) = fig.axes
+        assert len(ax.get_yticks()) == n and ax.get_ylabel() == "replica"
+    else:
+        top, bottom = fig.axes
+        assert top.get_ylabel() == "replicas" and bottom.get_ylabel() == "tasks"
+        assert f"({n} replicas: too many to draw one lane each)" in top.get_title().replace("\n", " ")
+        # the live replicas reach every one of the n, and the busy slots the n tasks
+        (replicas,) = [line for line in top.get_lines() if line.get_label() == "live replicas"]
+        assert max(replicas.get_ydata()) == n
+        (busy,) = [line for line in bottom.get_lines() if line.get_label() == "running (busy slots)"]
+        assert max(busy.get_ydata()) == n
+    plt.close(fig)
+
+
+def test_timeline_past_max_lanes_fills_the_axes_it_is_given():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import plot
+
+    trace = _many_replicas(41)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    assert plot.timeline(trace, ax=right, until=600) is fig
+    assert left in fig.axes and right not in fig.axes and len(fig.axes) == 3  # the right one split in two
+    assert fig.axes[-1].get_xlim()[1] == 600
+    plt.close(fig)
+    fig, pair = plt.subplots(2, 1)
+    plot.timeline(trace, ax=pair, unit="min")
+    assert pair[1].get_xlabel() == "time (min)" and pair[0].get_ylabel() == "replicas"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "40", None])
+def test_timeline_refuses_a_bad_max_lanes(rejects, bad):
+    from reuse_ref import plot
+
+    with rejects("max_lanes", bad, "an int >= 1"):
+        plot.timeline(hand_made(), max_lanes=bad)

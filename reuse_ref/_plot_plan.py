@@ -1,0 +1,104 @@
+"""The figure of a plan: every candidate's cost against the target's percentile of queue wait.
+
+A plan's answer is one policy, but the reader has to trust it: the figure shows where
+that policy sits among all the candidates, which of them form the Pareto front (no other
+candidate is both cheaper and quicker) and where the target cuts the front. It lives
+apart from :mod:`reuse_ref.plot` (whose figures are drawn from traces) because it is drawn
+from a :class:`~reuse_ref.plan.Plan` alone; :func:`reuse_ref.plot.plan` is its public name.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional
+
+from ._validate import bad
+from .plot import COLORS, _new_axes, _wrap
+
+__all__: List[str] = []  # private: reuse_ref.plot.plan is the interface
+
+_UNIT_PRICE = (0.0, 0.0, 0.0, 1.0)  # Prices(replica_hour=1): a cost that is replica-hours
+
+
+def in_money(prices) -> bool:
+    """Whether a plan's costs are money: some price is set, and the prices are not the unit
+    price per replica-hour (under which the cost is the replica-hours themselves)."""
+    return any(v > 0 for v in prices) and tuple(prices) != _UNIT_PRICE
+
+
+def short_label(policy) -> str:
+    """A policy in four short lines (one a knob), for the label of a point."""
+    mn, mx = policy.replicas
+    idle = "None" if policy.idle_ttl is None else f"{policy.idle_ttl.total_seconds():g} s"
+    return (f"replicas=({mn}, {mx})\nconcurrency={policy.concurrency}\n"
+            f"scaledown_ttl={policy.scaledown_ttl.total_seconds():g} s\nidle_ttl={idle}")
+
+
+def plan_figure(result, ax=None, currency: Optional[str] = None, label: bool = True):
+    """See :func:`reuse_ref.plot.plan`."""
+    from .plan import Plan
+
+    if not isinstance(result, Plan):
+        raise bad("plan", type(result).__name__, "a reuse_ref.plan.Plan, what reuse_ref.plan(...) returns")
+    if currency is not None and not isinstance(currency, str):
+        raise bad("currency", currency, 'a str such as "USD", or None')
+    money = in_money(result.prices)
+    t = result.target
+
+    def y_of(c):
+        return c.cost if money else c.replica_hours
+
+    fig, ax = _new_axes(ax, figsize=(5.0, 5.0))
+    drawable = [c for c in result.candidates if math.isfinite(c.value) and math.isfinite(y_of(c))]
+    groups = (
+        ("misses the target", lambda c: c.category == "misses the target",
+         dict(marker="o", s=34, facecolors="white", edgecolors=COLORS["grey"], linewidths=1.0)),
+        ("meets it, not chosen", lambda c: c.verdict == "rejected" and c.category in ("costs more", "dominated",
+                                                                                       "tie"),
+         dict(marker="o", s=34, color=COLORS["sky"], edgecolors=COLORS["blue"], linewidths=0.6)),
+        ("starves", lambda c: c.category == "starves",
+         dict(marker="X", s=46, color=COLORS["black"])),
+    )
+    for name, keep, style in groups:
+        chosen = [c for c in drawable if keep(c)]
+        if chosen:
+            ax.scatter([c.value for c in chosen], [y_of(c) for c in chosen], zorder=2,
+                       label=f"{name} ({len(chosen)})", **style)
+    shown = {id(c) for c in drawable}
+    front = [c for c in result.front if id(c) in shown]
+    if front:
+        ax.plot([c.value for c in front], [y_of(c) for c in front], color=COLORS["orange"], linewidth=2,
+                zorder=3, label="Pareto front", gid="front")
+    ax.axvline(t.seconds, color=COLORS["vermillion"], linestyle="--", linewidth=1.2, zorder=1,
+               label=f"target: {t.measure} <= {t.seconds:g} s")
+    r = result.recommended
+    if r is not None:
+        ax.scatter([r.value], [y_of(r)], marker="*", s=300, color=COLORS["vermillion"], edgecolors="black",
+                   linewidths=0.8, zorder=4, label="recommended", gid="recommended")
+    ax.set_xlabel(f"{t.measure} queue wait (s)" + (", in the window" if t.since is not None else ""))
+    if money:
+        ax.set_ylabel("cost over the window" + (f" ({currency})" if currency else ""))
+    else:
+        ax.set_ylabel("replica-hours over the window")
+    title = f"{len(result.candidates)} candidates: cost against {t.measure} wait"
+    if t.since is not None:
+        title += f" for tasks queued in [{t.since:g}, {t.until:g}) s"
+    ax.set_title(_wrap(title, 44))
+    ax.grid(alpha=0.3)
+    ax.margins(0.08)
+    ax.set_xlim(left=min(0.0, ax.get_xlim()[0]))
+    if r is not None and label:
+        _label(ax, r.value, y_of(r), short_label(r.policy))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _label(ax, x: float, y: float, text: str) -> None:
+    """The recommendation's label, on the side of the point with more room."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    right = (x - x0) < 0.5 * (x1 - x0)
+    above = (y - y0) < 0.5 * (y1 - y0)
+    ax.annotate(text, (x, y), xytext=(14 if right else -14, 22 if above else -22), textcoords="offset points",
+                ha="left" if right else "right", va="bottom" if above else "top", zorder=5,
+                arrowprops=dict(arrowstyle="-", color=COLORS["vermillion"], linewidth=1),
+                bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor=COLORS["vermillion"], alpha=0.9))
