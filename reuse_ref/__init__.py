@@ -14,6 +14,7 @@ from .errors import (
     StarvationWarning,
     TaskTimeoutError,
 )
+from .llm_trace import read_llm_trace
 from .policy import ReusePolicy
 from .resources import Resources
 from .simulate import simulate
@@ -44,5 +45,5 @@ __all__ = [
     "OOMError", "TaskTimeoutError", "RemoteTaskError", "Runtime", "Run", "run",
     "simulate", "Job", "Trace", "Measures", "Record",
     "poisson", "burst", "bursts", "diurnal", "fan_out", "merge", "read_csv", "write_csv",
-    "__version__",
+    "read_llm_trace", "__version__",
 ]
