@@ -28,13 +28,36 @@ def rejects():
     return check
 
 
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole session (bound to 127.0.0.1), shared by every
+    runtime on the Ray backend; each of them uses it and leaves it running."""
+    from reuse_ref.runtime.backends.ray import init_local
+
+    init_local(num_cpus=16)
+    import ray
+  # logical CPUs: room for the replicas that ask for cores
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(params=["processes", "ray"])
+def backend(request):
+    """The runtime's behaviour tests run on every backend: local processes and Ray actors."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
+    return request.param
+
+
 @pytest.fixture
-def rt():
-    """A runtime at time_scale 0.01 that must leave no replica process behind."""
+def rt(backend):
+    """A runtime at time_scale 0.01, on each backend, that must leave no replica process behind."""
     from reuse_ref import Runtime
     from runtime_support import SCALE, alive
 
-    runtime = Runtime(time_scale=SCALE)
+    runtime = Runtime(time_scale=SCALE, backend=backend)
     try:
         yield runtime
     finally:

@@ -54,7 +54,13 @@ burst_env = TaskEnvironment("rt_burst", reusable=ReusePolicy(replicas=(1, 4), id
 
 
 @burst_env.task
-async def work(seconds: float) -> int:
+async def work(seconds: float, gate: str = "", n: int = 0) -> int:
+    """Sleep; with a ``gate`` folder, first wait until ``n`` calls run at once (a state, not a time)."""
+    if gate:
+        open(os.path.join(gate, str(os.getpid())), "w").close()
+        deadline = time.monotonic() + 20
+        while len(os.listdir(gate)) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
     await asyncio.sleep(seconds)
     return os.getpid()
 
@@ -63,8 +69,8 @@ driver = TaskEnvironment("rt_driver", reusable=ReusePolicy(replicas=1, concurren
 
 
 @driver.task
-async def burst(n: int, seconds: float) -> list:
-    return await asyncio.gather(*[work(seconds) for _ in range(n)])
+async def burst(n: int, seconds: float, gate: str = "") -> list:
+    return await asyncio.gather(*[work(seconds, gate, n) for _ in range(n)])
 
 
 idle_env = TaskEnvironment("rt_idle", reusable=ReusePolicy(replicas=2, idle_ttl=30))
@@ -163,8 +169,9 @@ def test_fan_out_of_500_async_children_on_two_replicas(rt):
     assert not records(again.trace, "rt_fan", "replica_start")
 
 
-def test_burst_scales_up_then_down_one_replica_per_scaledown_ttl(rt):
-    pids = rt.run(burst, 4, 0.1).result
+def test_burst_scales_up_then_down_one_replica_per_scaledown_ttl(rt, tmp_path):
+    # each call waits until four run at once: only four replicas of concurrency 1 can do that
+    pids = rt.run(burst, 4, 0.1, str(tmp_path)).result
     assert len(set(pids)) == 4, "four concurrent calls need four replicas of concurrency 1"
 
     def scaledowns():
@@ -210,8 +217,8 @@ def test_idle_ttl_stops_a_fixed_pool_and_the_next_call_starts_cold(rt):
     assert len(records(second.trace, "rt_idle", "replica_start")) == 2
 
 
-def test_cold_start_delay_is_in_policy_seconds():
-    with Runtime(time_scale=SCALE, cold_start=40) as runtime:
+def test_cold_start_delay_is_in_policy_seconds(backend):
+    with Runtime(time_scale=SCALE, cold_start=40, backend=backend) as runtime:
         run = runtime.run(whoami)
         ran_on = records(run.trace, "rt_idle", "task_start")[0].replica
         start, ready = (r for r in records(run.trace, "rt_idle") if r.replica == ran_on

@@ -41,8 +41,8 @@ def started(rt, task_prefix):
     return [r for r in rt.trace if r.kind == "task_start" and str(r.task).startswith(task_prefix)]
 
 
-def test_close_stops_every_replica_even_a_busy_one():
-    rt = Runtime(time_scale=SCALE)
+def test_close_stops_every_replica_even_a_busy_one(backend):
+    rt = Runtime(time_scale=SCALE, backend=backend)
     rt.run(pid)
     errors = []
 
@@ -55,8 +55,9 @@ def test_close_stops_every_replica_even_a_busy_one():
     worker = threading.Thread(target=long_run)
     worker.start()
     assert wait_for(lambda: started(rt, "sleepy"), timeout=30)
+    # both replicas of the pool are up (a Ray actor's pid is known once it is ready)
+    assert wait_for(lambda: len(alive(rt.replica_pids)) == 2, timeout=30)
     pids = rt.replica_pids
-    assert len(alive(pids)) == 2
     rt.close()  # the task sleeps 600 s: only stopping its replica ends it before the test's timeout
     worker.join(30)
     assert not worker.is_alive(), "close() did not end the busy run"
@@ -76,8 +77,8 @@ def interruptible():
         signal.signal(signal.SIGINT, before)
 
 
-def test_an_interrupt_stops_every_replica_and_the_runtime_goes_on(interruptible):
-    with Runtime(time_scale=SCALE) as rt:
+def test_an_interrupt_stops_every_replica_and_the_runtime_goes_on(interruptible, backend):
+    with Runtime(time_scale=SCALE, backend=backend) as rt:
         first = rt.run(pid).result
         # Interrupt once the task is running on its replica (a state, not a delay): then
         # the interrupt must reach the waiting thread and stop the busy replica.

@@ -66,8 +66,8 @@ async def quick() -> int:
     return os.getpid()
 
 
-def test_an_async_attempt_whose_loop_never_comes_back_costs_its_replica():
-    with Runtime(time_scale=SCALE, stop_grace=1.0) as rt:
+def test_an_async_attempt_whose_loop_never_comes_back_costs_its_replica(backend):
+    with Runtime(time_scale=SCALE, stop_grace=1.0, backend=backend) as rt:
         first = rt.run(quick).result
         with pytest.raises(TaskTimeoutError, match="timeout of 1 s"):
             rt.run(blocks_its_loop)

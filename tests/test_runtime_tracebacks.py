@@ -104,6 +104,15 @@ def test_spans_of_two_functions_of_one_file_merge():
     del linecache.cache["<two>"]
 
 
+def test_lines_of_a_file_that_exists_are_left_to_the_file(tmp_path):
+    # The controller unpickles exception classes shipped by value: a partial entry for a
+    # real file would blank its other lines in the next pickle of any of its functions.
+    path = tmp_path / "real.py"
+    path.write_text("one\ntwo\nthree\n")
+    P.remember_source(str(path), 2, ["TWO\n"])
+    assert [linecache.getline(str(path), n) for n in (1, 2, 3)] == ["one\n", "two\n", "three\n"]
+
+
 def test_code_without_any_source_still_ships():
     func = eval("lambda x: x * 2")  # compiled from a string: no source anywhere
     again = cloudpickle.loads(P.cloud_dumps(func))

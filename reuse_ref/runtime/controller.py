@@ -377,10 +377,7 @@ class _Controller(Routing):
             call = ps.calls.get(ps.pool.task_of(rid))
             if call is not None:
                 task = call.task
-        # what a spawned child would inherit (a forkserver's children would get the
-        # server's environment, frozen when it started), then the task's own settings
-        env = dict(os.environ)
-        env.update(task.env_vars or {})
+        env = dict(task.env_vars or {})  # the environment's own variables; the backend adds the rest
         for name, value in (task.secrets or {}).items():
             value = os.environ.get(name) if value is None else value
             if value is not None:

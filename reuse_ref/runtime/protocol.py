@@ -135,8 +135,13 @@ def remember_source(filename: str, first: int, lines: list) -> None:
 
     The entry has no modification time, which tells linecache it did not come from a file
     it can check (as IPython does for notebook cells), so it is kept. Spans of several
-    functions of one file merge into one entry; lines nobody sent stay empty.
+    functions of one file merge into one entry; lines nobody sent stay empty. A file that
+    exists here is left to linecache, which reads all of it: a partial entry would hide
+    its other lines from this process's own tracebacks, and from the next pickle of a
+    function of that file (the controller unpickles exception classes shipped by value).
     """
+    if os.path.isfile(filename):
+        return
     entry = linecache.cache.get(filename)
     known = list(entry[2]) if entry is not None and len(entry) == 4 and entry[1] is None else []
     end = first - 1 + len(lines)

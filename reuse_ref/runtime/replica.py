@@ -175,14 +175,20 @@ class _Replica:
                     return aid, fid, payload
                 else:  # cannot happen: a sync attempt holds the replica's only slot
                     threading.Thread(target=self._run_sync, args=(aid, fid, payload), daemon=True).start()
-            elif kind == P.REPLY:
-                wake = self.pending.pop(msg[1], None)
-                if wake is not None:
-                    wake(msg[2], msg[3])
-            elif kind == P.CANCEL:
-                self.cancelled.add(msg[1])
-                loop.call_soon_threadsafe(self._cancel, msg[1])
+            else:
+                self.deliver(msg)
         return None
+
+    def deliver(self, msg: tuple) -> None:
+        """A ``REPLY`` to a nested call, or a ``CANCEL`` of an async attempt (from any thread)."""
+        kind = msg[0]
+        if kind == P.REPLY:
+            wake = self.pending.pop(msg[1], None)
+            if wake is not None:
+                wake(msg[2], msg[3])
+        elif kind == P.CANCEL:
+            self.cancelled.add(msg[1])
+            self.loop.call_soon_threadsafe(self._cancel, msg[1])
 
     # ------------------------------------------------------------------ attempts
     def _function(self, fid: int) -> Callable:

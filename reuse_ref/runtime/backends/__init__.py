@@ -2,7 +2,7 @@
 
 The driver (``runtime/controller.py``) decides nothing about *how* a replica runs, and a
 backend decides nothing about *when*: the pools decide that. A backend moves bytes and
-processes. It starts a replica with its environment (``os.environ``, resources, the cold
+processes. It starts a replica with its environment (variables, resources, the cold
 start), delivers the driver's messages to it (``RUN``, ``REPLY``, ``CANCEL``, as
 ``reuse_ref/runtime/protocol.py`` defines them), hands back what the replica says (``READY``,
 ``DONE``, ``CALL``, ``WAITING``, ``CANCELLED``) in the order it said it, stops or kills
@@ -46,7 +46,9 @@ class ReplicaBackend:
         raise NotImplementedError
 
     def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
-        """Start a replica: ``env`` is its whole ``os.environ``; it says ``READY`` after
+        """Start a replica: ``env`` holds the environment's own variables (``env_vars`` and
+        secrets), which the replica's ``os.environ`` must have; what else it has is the
+        backend's choice (local processes inherit the runtime's). It says ``READY`` after
         ``cold_start`` wall seconds. Raises when it cannot be started at all."""
         raise NotImplementedError
 

@@ -1,0 +1,426 @@
+"""Replicas as Ray actors: one actor per replica, placed by the environment's ``Resources``.
+
+A replica is one actor (``num_cpus`` from ``Resources.cpu``, 0 when unset; ``num_gpus``
+from the GPU count; ``memory`` in bytes), so Ray puts it on a node that has room for it,
+and a pool can outgrow one machine. Inside the actor runs the same replica code as in a
+local process (``runtime/replica.py``): its event loop for async attempts, the waiting
+reports of rule 6, nested calls and cancels. Only the transport differs:
+
+* the driver's ``RUN`` is an actor call, whose result is the attempt's ``DONE`` (one
+  round trip, as close to a raw actor call as can be); ``REPLY`` and ``CANCEL`` are
+  calls that return nothing;
+* whatever else the replica says (``READY``, ``CALL``, ``WAITING``, ``CANCELLED``) waits
+  in the actor's outbox, which the backend keeps one call open on;
+* each message carries the replica's sequence number, and the backend hands them to the
+  driver in that order, whichever call brought them.
+
+A dead actor (``ray.kill``, its node lost, Ray's own out-of-memory killer) fails every
+call open on it; the backend reports the replica ``EXITED`` (rule 5: the pool replaces
+it). ``Resources.memory`` is also watched inside the actor (its RSS every
+``memory_poll`` s), as on processes: over the limit the replica is reported ``oom``.
+
+Networking: a local instance that the backend starts binds 127.0.0.1 only
+(``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, set before the start); with ``ray_address`` the
+runtime joins that cluster and leaves it running at close.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import selectors
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from ...resources import Resources
+from .. import protocol as P
+from . import EXITED, ReplicaBackend
+
+__all__ = ["RayBackend", "backend", "init_local", "LOOPBACK_VARIABLE"]
+
+LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Set to ``"0"`` before a local Ray starts, so that every node binds 127.0.0.1."""
+
+_OVER_MEMORY = "over_memory"  # the actor to this backend: (over_memory, rss, limit)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("backend='ray' needs Ray: pip install 'reuse-ref[ray]'") from None
+    return ray
+
+
+def init_local(**options: Any) -> Any:
+    """Start a local Ray instance as the runtime would: bound to 127.0.0.1, its workers
+    able to import what this process can (``sys.path``, for tasks shipped by reference).
+    A test session or a notebook may start one this way and give it to several runtimes,
+    which then use it and leave it running. Returns what ``ray.init`` returns."""
+    # Ray reads the variable when it is imported, here and in every process it starts. If
+    # this process imported Ray before the variable was set, its constant is set to match,
+    # or the node would bind every interface.
+    os.environ[LOOPBACK_VARIABLE] = "0"
+    ray = _import_ray()
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    path = os.pathsep.join(p for p in sys.path if p)
+    options.setdefault("include_dashboard", False)
+    options.setdefault("configure_logging", False)
+    options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": path}})
+    return ray.init(**options)
+
+
+# ---------------------------------------------------------------------- inside the actor
+class _ActorReplica:
+    """The replica code of ``runtime/replica.py``, with an actor's transport (made in the actor)."""
+
+    def __init__(self, env: Dict[str, str], cold_start: float, limit: Optional[int], poll: float) -> None:
+        from .. import replica as R
+        from ...environment import current_caller
+
+        os.environ.update(env)
+        os.environ["REUSE_REF_REPLICA"] = "1"
+        self.lock = threading.Lock()
+        self.ready = threading.Condition(self.lock)  # the outbox has something
+        self.shipped = threading.Condition(self.lock)  # a function has arrived
+        self.seq = 0
+        self.outbox: List[Tuple[int, bytes]] = []
+        self.runs: Dict[int, P.OneShot] = {}  # attempt -> the RUN call waiting for its end
+        self.cancelled_early: set = set()  # attempts whose CANCEL came before their RUN
+        backend = self
+
+        class Replica(R._Replica):
+            def send(self, message: tuple) -> None:
+                backend.post(message)
+
+        self.replica = Replica(None)
+        self.replica.role.acquire()  # nobody reads a pipe here: a blocked sync call waits for deliver()
+        self.caller = self.replica.caller
+        self.current_caller = current_caller
+        self._attempt = R._attempt
+        self.node = _node_ip()
+        threading.Timer(cold_start, self.post, args=((P.READY, os.getpid(), self.node),)).start()
+        if limit:
+            threading.Thread(target=self._watch, args=(limit, poll), daemon=True).start()
+
+    def post(self, message: tuple) -> None:
+        """Number the message; give an attempt's end to its RUN call, the rest to the outbox."""
+        with self.lock:
+            self.seq += 1
+            item = (self.seq, P.encode(message))
+            run = self.runs.pop(message[1], None) if message[0] in (P.DONE, P.CANCELLED) else None
+            if run is not None:
+                run.set(True, item)
+            else:
+                self.outbox.append(item)
+                self.ready.notify()
+
+    def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes, is_async: bool) -> Tuple[int, bytes]:
+        """One attempt. Actor calls may run in any order: a function's first RUN (the one that
+        brings it) may come after a second, and a CANCEL before its RUN."""
+        replica = self.replica
+        with self.lock:
+            if blob is not None:
+                replica.blobs[fid] = blob
+                self.shipped.notify_all()
+            elif not self.shipped.wait_for(lambda: fid in replica.blobs, timeout=60):
+                raise RuntimeError(f"function {fid} never reached this replica")
+            if aid in self.cancelled_early:
+                self.cancelled_early.discard(aid)
+                self.seq += 1
+                return self.seq, P.encode((P.CANCELLED, aid))
+            done = P.OneShot()
+            self.runs[aid] = done
+        if is_async:
+            replica.loop.call_soon_threadsafe(replica._start_async, aid, fid, payload)
+        else:
+            self.current_caller.set(self.caller)
+            replica._run_sync(aid, fid, payload)
+        done.wait()
+        return done.value[1]
+
+    def deliver(self, msg: tuple) -> None:
+        if msg[0] == P.CANCEL:
+            with self.lock:
+                if msg[1] not in self.runs:  # its RUN has not come yet (or it has ended)
+                    self.cancelled_early.add(msg[1])
+                    return
+        self.replica.deliver(msg)
+
+    def take(self, wait: float) -> List[Tuple[int, bytes]]:
+        with self.lock:
+            if not self.outbox:
+                self.ready.wait(wait)
+            out, self.outbox = self.outbox, []
+        return out
+
+    def _watch(self, limit: int, poll: float) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while True:
+            rss = me.memory_info().rss
+            if rss > limit:
+                self.post((_OVER_MEMORY, rss, limit))
+                return
+            time.sleep(poll)
+
+
+def _why(exc: BaseException) -> str:
+    """Ray's reason for an actor's death, shortened to what helps: the first line and the
+    worker's exit detail (Ray does not report a worker's exit code or signal)."""
+    text = str(exc).strip()
+    first = (text.splitlines() or [""])[0]
+    out = f"{type(exc).__name__}: {first}"
+    marker = "Worker exit detail: "
+    if marker in text:
+        out += " " + text.split(marker, 1)[1].split(" Some common causes", 1)[0].strip()
+    return out[:400]
+
+
+def _node_ip() -> str:
+    import ray
+
+    try:
+        return ray.util.get_node_ip_address()
+    except Exception:
+        return ""
+
+
+class RayReplica:
+    """The actor class (made a Ray actor on first use, so that importing this module needs no Ray)."""
+
+    def __init__(self, env: Dict[str, str], cold_start: float, limit: Optional[int], poll: float) -> None:
+        self.r = _ActorReplica(env, cold_start, limit, poll)
+
+    def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes, is_async: bool) -> Tuple[int, bytes]:
+        return self.r.run(aid, fid, blob, payload, is_async)
+
+    def deliver(self, data: bytes) -> None:
+        self.r.deliver(P.decode(data))
+
+    def outbox(self) -> List[Tuple[int, bytes]]:
+        return self.r.take(10.0)
+
+
+# ---------------------------------------------------------------------- the driver's side
+class _Actor:
+    """A replica's actor as the backend sees it: its handle, and its messages put in order."""
+
+    __slots__ = ("replica", "actor", "next", "held", "stopped", "gone", "limit")
+
+    def __init__(self, replica: Any, actor: Any, limit: Optional[int]) -> None:
+        self.replica = replica
+        self.actor = actor
+        self.next = 1
+        self.held: Dict[int, tuple] = {}
+        self.stopped = False
+        self.gone = threading.Event()
+        self.limit = limit
+
+
+class RayBackend(ReplicaBackend):
+    """Replicas as Ray actors; see the module's docstring."""
+
+    name = "ray"
+
+    def __init__(self, ray_address: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0) -> None:
+        ray = self.ray = _import_ray()
+        self.memory_poll = memory_poll
+        self.stop_grace = stop_grace
+        self.owned = False
+        if not ray.is_initialized():
+            if ray_address is None:
+                init_local()
+                self.owned = True
+            else:
+                ray.init(address=ray_address, configure_logging=False)
+        self.address = ray.get_runtime_context().gcs_address
+        self.actor_class = ray.remote(RayReplica)
+        self.events: "collections.deque[tuple]" = collections.deque()
+        self.signal_r, self.signal_w = os.pipe()
+        os.set_blocking(self.signal_r, False)
+        os.set_blocking(self.signal_w, False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.signal_r, selectors.EVENT_READ, "ray")
+        self.live: Dict[_Actor, None] = {}
+        self.here = _node_ip()
+
+    def __repr__(self) -> str:
+        return f"RayBackend({self.address})"
+
+    # ------------------------------------------------------------------ the seam
+    def open(self, wakeup_fd: int) -> None:
+        self.sel.register(wakeup_fd, selectors.EVENT_READ, None)
+
+    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
+        options = self._placement(replica, resources)
+        policy = replica.ps.pool.policy
+        concurrency = policy.concurrency if policy is not None else 1
+        limit = resources.memory_bytes if resources is not None else None
+        actor = self.actor_class.options(max_concurrency=concurrency + 8, **options).remote(
+            env, cold_start, limit, self.memory_poll)
+        a = replica.io = _Actor(replica, actor, limit)
+        self.live[a] = None
+        self._outbox(a)
+
+    def send(self, replica: Any, message: tuple) -> None:
+        a = replica.io
+        if a.stopped:
+            return
+        if message[0] == P.RUN:
+            _, aid, fid, blob, payload, is_async = message
+            self._watch(a, a.actor.run.remote(aid, fid, blob, payload, is_async), self._item)
+        else:
+            a.actor.deliver.remote(P.encode(message))
+
+    def stop(self, replica: Any, kill: bool) -> None:
+        a = replica.io
+        a.stopped = True
+        self.ray.kill(a.actor, no_restart=True)  # an actor has nothing to flush: stopping is killing
+
+    def wait(self, timeout: Optional[float]) -> List[Tuple[Any, Optional[tuple]]]:
+        out: List[Tuple[Any, Optional[tuple]]] = []
+        for key, _ in self.sel.select(timeout):
+            if key.data is None:
+                out.append((None, None))
+            else:
+                try:
+                    os.read(self.signal_r, 65536)
+                except (BlockingIOError, OSError):
+                    pass
+        events = self.events
+        while events:
+            a, seq, msg = events.popleft()
+            if seq is None:  # the actor is gone: after everything it said before
+                out.extend((a.replica, m) for _, m in sorted(a.held.items()))
+                a.held.clear()
+                out.append((a.replica, msg))
+                continue
+            a.held[seq] = msg
+            while a.next in a.held:
+                out.append((a.replica, self._translate(a, a.held.pop(a.next))))
+                a.next += 1
+        return out
+
+    def drain(self, hard: bool) -> None:
+        deadline = time.monotonic() + self.stop_grace + 5.0
+        for a in list(self.live):
+            if a.stopped and a.gone.wait(max(0.0, deadline - time.monotonic())):
+                self._wait_exit(a, deadline)
+                self._forget(a)
+
+    def close(self) -> None:
+        for a in list(self.live):
+            if not a.stopped:
+                a.stopped = True
+                try:
+                    self.ray.kill(a.actor, no_restart=True)
+                except Exception:
+                    pass
+        self.drain(hard=True)
+        self.sel.close()
+        for fd in (self.signal_r, self.signal_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.owned:
+            self.ray.shutdown()
+
+    # ------------------------------------------------------------------ mechanics
+    def _placement(self, replica: Any, resources: Optional[Resources]) -> Dict[str, Any]:
+        """The actor's resource request; refused now (a start failure) when no node could
+        ever hold it, rather than left waiting for ever."""
+        need = {"num_cpus": (resources.cpu_cores if resources is not None and resources.cpu_cores else 0)}
+        if resources is not None and resources.gpu_count:
+            need["num_gpus"] = resources.gpu_count
+        if resources is not None and resources.memory_bytes:
+            need["memory"] = resources.memory_bytes
+        keys = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        if not any(all(have.get(keys[k], 0) >= v for k, v in need.items()) for have in nodes):
+            raise RuntimeError(f"no node of the Ray cluster can hold a replica of {replica.ps.name!r} "
+                               f"({', '.join(f'{k}={v:g}' for k, v in need.items())}); its nodes have "
+                               f"{[{keys[k]: have.get(keys[k], 0) for k in need} for have in nodes]}")
+        return need
+
+    def _outbox(self, a: _Actor) -> None:
+        self._watch(a, a.actor.outbox.remote(), self._items)
+
+    def _watch(self, a: _Actor, ref: Any, take: Any) -> None:
+        def done(future: Any) -> None:
+            try:
+                value = future.result()
+            except BaseException as exc:  # the actor is gone (killed, its node lost, OOM)
+                self._died(a, exc)
+            else:
+                take(a, value)
+            try:
+                os.write(self.signal_w, b"!")
+            except (BlockingIOError, OSError):
+                pass
+
+        ref.future().add_done_callback(done)
+
+    def _item(self, a: _Actor, item: Tuple[int, bytes]) -> None:
+        self.events.append((a, item[0], P.decode(item[1])))
+
+    def _items(self, a: _Actor, items: List[Tuple[int, bytes]]) -> None:
+        for item in items:
+            self._item(a, item)
+        self._outbox(a)  # on a stopped actor too: its failure says the actor is gone
+
+    def _died(self, a: _Actor, exc: BaseException) -> None:
+        if a.gone.is_set():
+            return
+        a.gone.set()
+        if a.stopped:
+            return
+        oom = isinstance(exc, getattr(self.ray.exceptions, "OutOfMemoryError", ()))
+        detail = f"{a.replica.where()} died: its Ray actor is gone ({_why(exc)})"
+        self.events.append((a, None, (EXITED, "oom" if oom else "crashed", detail)))
+
+    def _translate(self, a: _Actor, msg: tuple) -> tuple:
+        """What only this backend says, in the driver's words; a ``READY`` tells the node."""
+        if msg[0] == P.READY and len(msg) > 2 and msg[2]:
+            a.replica.node = f"node {msg[2]}"
+        elif msg[0] == _OVER_MEMORY:
+            mib = lambda n: f"{n / 2**20:.0f} MiB"  # noqa: E731
+            return (EXITED, "oom", f"{a.replica.where()} used {mib(msg[1])} of memory, more than its limit "
+                                   f"of {mib(msg[2])} (Resources.memory), and was killed")
+        return msg
+
+    def _wait_exit(self, a: _Actor, deadline: float) -> None:
+        """On this machine, until the actor's worker process has exited too (``close`` promises it)."""
+        pid = a.replica.pid
+        if pid is None or a.replica.node != f"node {self.here}":
+            return
+        import psutil
+
+        while time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return
+            except psutil.Error:
+                return
+            time.sleep(0.02)
+
+    def _forget(self, a: _Actor) -> None:
+        self.live.pop(a, None)
+
+
+def backend(ray_address: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0,
+            **unknown: Any) -> RayBackend:
+    """The Ray backend, from ``Runtime``'s options."""
+    if unknown:
+        name = next(iter(unknown))
+        raise ValueError(f"{name}={unknown[name]!r} is not valid: the 'ray' backend takes "
+                         f"ray_address, memory_poll and stop_grace")
+    if ray_address is not None and not (isinstance(ray_address, str) and ray_address.strip()):
+        raise ValueError(f"ray_address={ray_address!r} is not valid: a Ray cluster's address "
+                         f"('host:port', 'ray://host:port' or 'auto'), or None to start a local instance")
+    return RayBackend(ray_address, memory_poll, stop_grace)
