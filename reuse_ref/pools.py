@@ -120,13 +120,11 @@ class Pools:
         """A replica of ``name`` died (rule 5); ``ready`` says whether it had become ready.
         The ``START_FAILURES_LIMIT``-th death before ready in a row closes the pool (reason
         ``crashed``). Returns the actions and whether the pool closed."""
-        actions = self.pools[name].replica_crashed(now, replica, reason)
-        if ready:
-            return actions, False
-        failures = self.start_failures[name] = self.start_failures.get(name, 0) + 1
-        if failures < START_FAILURES_LIMIT:
-            return actions, False
-        return actions + self.close(now, name, "crashed"), True
+        if not ready:
+            failures = self.start_failures[name] = self.start_failures.get(name, 0) + 1
+            if failures >= START_FAILURES_LIMIT:  # closing stops the dead replica too: nothing replaces it
+                return self.close(now, name, "crashed"), True
+        return self.pools[name].replica_crashed(now, replica, reason), False
 
     def run_ended(self, now: float, run: Hashable) -> List[Tuple[str, List[Action]]]:
         """``run`` is over: each of its ``scope="run"`` pools still open closes (``shutdown``)."""

@@ -180,3 +180,57 @@ def test_the_env_column_round_trips_through_csv():
     plain = io.StringIO()
     write_csv([J(0, 0, 1)], plain)
     assert plain.getvalue().splitlines()[0] == "id,at,duration,name,parent,retries", "no env column when none is named"
+
+
+# ---------------------------------------------------------------------- lifecycle beyond one pool
+@pytest.mark.filterwarnings("ignore::reuse_ref.StarvationWarning")
+def test_three_replicas_dead_before_ready_in_a_row_close_the_pool():
+    from reuse_ref.pool import FailTask, StartReplica
+    from reuse_ref.pools import START_FAILURES_LIMIT
+
+    pools = Pools()
+    pool = pools.add(Pool(ReusePolicy(replicas=1), name="a"))
+    started = [a.replica for a in pool.submit(0.0, "t") if isinstance(a, StartReplica)]
+    for n in range(1, START_FAILURES_LIMIT):
+        actions, closed = pools.replica_crashed(float(n), "a", started[-1], ready=False)
+        assert not closed
+        started += [a.replica for a in actions if isinstance(a, StartReplica)]
+    assert len(started) == START_FAILURES_LIMIT, "each dead replica was replaced until the limit"
+    actions, closed = pools.replica_crashed(9.0, "a", started[-1], ready=False)
+    assert closed and "a" not in pools.pools
+    assert not [a for a in actions if isinstance(a, StartReplica)], "a closing pool starts nothing"
+    assert [(a.task, a.reason) for a in actions if isinstance(a, FailTask)] == [("t", "crashed")]
+    stops = [(r[2], r[4]) for r in pools.records if r[1] == "replica_stop"]
+    assert stops == [(rid, "crashed") for rid in started], "every dead replica stops once, no other starts"
+
+
+def test_a_ready_replica_ends_the_run_of_start_failures():
+    from reuse_ref.pool import StartReplica
+
+    pools = Pools()
+    pool = pools.add(Pool(ReusePolicy(replicas=2), name="a"))
+    rid = [a.replica for a in pool.submit(0.0, "t") if isinstance(a, StartReplica)][0]
+    for n in range(5):  # dead before ready, then ready, then dead before ready again...
+        actions, closed = pools.replica_crashed(2.0 * n + 1, "a", rid, ready=False)
+        assert not closed
+        rid = [a.replica for a in actions if isinstance(a, StartReplica)][0]
+        pools.replica_ready(2.0 * n + 2, "a", rid)
+        actions, closed = pools.replica_crashed(2.0 * n + 2, "a", rid, ready=True)
+        assert not closed
+        rid = [a.replica for a in actions if isinstance(a, StartReplica)][0]
+    assert "a" in pools.pools
+
+
+def test_the_end_of_a_run_closes_its_own_pools_only():
+    pools = Pools()
+    mine = pools.add(Pool(ReusePolicy(replicas=2, scope="run"), name="mine"), run=1)
+    pools.add(Pool(ReusePolicy(replicas=2, scope="run"), name="other"), run=2)
+    pools.add(Pool(ReusePolicy(replicas=2), name="shared"))
+    mine.submit(0.0, "t")
+    closed = pools.run_ended(1.0, 1)
+    assert [name for name, _ in closed] == ["mine"]
+    assert set(pools.pools) == {"other", "shared"}
+    assert pools.run_ended(2.0, 1) == [], "a run ends once"
+    # a new pool of the same name, made later for another run, is not the closed run's
+    pools.add(Pool(ReusePolicy(replicas=2, scope="run"), name="mine"), run=3)
+    assert pools.run_ended(3.0, 1) == [] and "mine" in pools.pools

@@ -67,6 +67,9 @@ def init_local(**options: Any) -> Any:
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     path = os.pathsep.join(p for p in sys.path if p)
+    # "local": a new instance, never a cluster found on this machine (ray.init() alone joins
+    # the last one started here, if its address file is still there, even when it is gone)
+    options.setdefault("address", "local")
     options.setdefault("include_dashboard", False)
     options.setdefault("configure_logging", False)
     options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": path}})
