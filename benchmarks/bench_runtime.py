@@ -13,6 +13,11 @@
     1.5x that once warm.
 (c) A task whose module loads a 200 MB stand-in for a model at import, called 20 times:
     with reuse the load is paid once per replica, without it on every call.
+(d) The Ray backend (``Runtime(backend="ray")``, one actor per replica), on a local Ray
+    bound to 127.0.0.1: the warm no-op round trip against a raw Ray actor method call
+    (``ray.get(actor.f.remote(1))``) measured in the same run, and the fan-out of (b).
+    Targets: within 1.5x the raw actor call, and at most 1.5x the ideal fan-out once warm.
+    ``--no-ray`` leaves it out.
 
 Run: ``python benchmarks/bench_runtime.py`` (about a minute on 2 cores). Medians over many
 iterations, ``time.perf_counter``; numbers vary by machine, the ratios are the point.
@@ -152,6 +157,35 @@ def bench_model(rt: Runtime) -> tuple:
     return reused, cold, _big_model.LOAD_SECONDS
 
 
+class _Echo:
+    """A raw Ray actor: the floor a replica on Ray is measured against."""
+
+    def f(self, x: int) -> int:
+        return x
+
+
+def bench_ray() -> None:
+    from reuse_ref.runtime.backends.ray import init_local
+
+    init_local()
+    import ray
+
+    nodes = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
+    print(f"\n(d) the Ray backend: one actor per replica (Ray {ray.__version__}, nodes {nodes})")
+    echo = ray.remote(_Echo).remote()
+    raw = median_seconds(lambda: ray.get(echo.f.remote(1)), ROUND_TRIPS)
+    with Runtime(time_scale=1.0, backend="ray") as rt:
+        rt.run(noop, 0)
+        warm = median_seconds(lambda: rt.run(noop, 1), ROUND_TRIPS)
+        print(f"    raw actor call (ray.get(a.f.remote(1))) {us(raw)}")
+        print(f"    reuse_ref warm replica on Ray   {us(warm)}")
+        print(f"    warm on Ray / raw actor call = {warm / raw:6.2f}x   (target <= 1.5)  {verdict(warm <= 1.5 * raw)}")
+        cold_wall, warm_wall, ideal, parallel = bench_fan_out(rt)
+        print(f"    fan-out: ideal {ms(ideal)}, first run {ms(cold_wall)}, warm median of 5 {ms(warm_wall)}")
+        print(f"    fan-out warm / ideal         = {warm_wall / ideal:6.2f}x   (target <= 1.5)  {verdict(warm_wall <= 1.5 * ideal)}")
+    ray.shutdown()
+
+
 def main() -> None:
     print(f"bench_runtime: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     with Runtime(time_scale=1.0) as rt:
@@ -187,6 +221,9 @@ def main() -> None:
         print(f"    with reuse                   {ms(reused)}")
         print(f'    reusable="off"               {ms(cold)}')
         print(f"    off / reuse                  = {cold / reused:6.1f}x")
+
+    if "--no-ray" not in sys.argv:
+        bench_ray()
 
 
 if __name__ == "__main__":

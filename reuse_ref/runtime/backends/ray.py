@@ -37,12 +37,40 @@ from ...resources import Resources
 from .. import protocol as P
 from . import EXITED, ReplicaBackend
 
-__all__ = ["RayBackend", "backend", "init_local", "LOOPBACK_VARIABLE"]
+__all__ = ["RayBackend", "backend", "init_local", "actor_options", "CONTROL_THREADS", "LOOPBACK_VARIABLE"]
 
 LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to ``"0"`` before a local Ray starts, so that every node binds 127.0.0.1."""
 
 _OVER_MEMORY = "over_memory"  # the actor to this backend: (over_memory, rss, limit)
+
+
+CONTROL_THREADS = 8
+"""Actor threads beyond the policy's ``concurrency``: the outbox, replies and cancels must
+get through while every slot is busy."""
+
+
+def actor_options(resources: Optional[Resources], policy: Any) -> Dict[str, Any]:
+    """The Ray actor options of one replica of an environment: what Ray places it by.
+
+    ``num_cpus`` is ``Resources.cpu`` (0 when unset: a replica that asks for nothing takes
+    no core from the scheduler), ``num_gpus`` the GPU count, ``memory`` the bytes of
+    ``Resources.memory``; ``max_concurrency`` is the policy's ``concurrency`` (1 without
+    reuse) plus :data:`CONTROL_THREADS`. ``concurrency`` tasks then share one actor, one
+    process and whatever it holds (a GPU, a loaded model), which is not what a fractional
+    ``num_gpus`` does: that packs separate actors, each with its own process, onto one GPU.
+
+    >>> from reuse_ref import ReusePolicy, Resources
+    >>> actor_options(Resources(cpu=4, memory="16Gi", gpu=1), ReusePolicy(replicas=2, concurrency=8))
+    {'num_cpus': 4.0, 'num_gpus': 1, 'memory': 17179869184, 'max_concurrency': 16}
+    """
+    options: Dict[str, Any] = {"num_cpus": resources.cpu_cores if resources is not None and resources.cpu_cores else 0}
+    if resources is not None and resources.gpu_count:
+        options["num_gpus"] = resources.gpu_count
+    if resources is not None and resources.memory_bytes:
+        options["memory"] = resources.memory_bytes
+    options["max_concurrency"] = (policy.concurrency if policy is not None else 1) + CONTROL_THREADS
+    return options
 
 
 def _import_ray() -> Any:
@@ -261,10 +289,8 @@ class RayBackend(ReplicaBackend):
 
     def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
         options = self._placement(replica, resources)
-        policy = replica.ps.pool.policy
-        concurrency = policy.concurrency if policy is not None else 1
         limit = resources.memory_bytes if resources is not None else None
-        actor = self.actor_class.options(max_concurrency=concurrency + 8, **options).remote(
+        actor = self.actor_class.options(**options).remote(
             env, cold_start, limit, self.memory_poll)
         a = replica.io = _Actor(replica, actor, limit)
         self.live[a] = None
@@ -336,20 +362,17 @@ class RayBackend(ReplicaBackend):
 
     # ------------------------------------------------------------------ mechanics
     def _placement(self, replica: Any, resources: Optional[Resources]) -> Dict[str, Any]:
-        """The actor's resource request; refused now (a start failure) when no node could
-        ever hold it, rather than left waiting for ever."""
-        need = {"num_cpus": (resources.cpu_cores if resources is not None and resources.cpu_cores else 0)}
-        if resources is not None and resources.gpu_count:
-            need["num_gpus"] = resources.gpu_count
-        if resources is not None and resources.memory_bytes:
-            need["memory"] = resources.memory_bytes
+        """The actor's options; refused now (a start failure) when no node could ever hold
+        it, rather than left waiting for ever."""
+        options = actor_options(resources, replica.ps.pool.policy)
         keys = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+        need = {k: v for k, v in options.items() if k in keys}
         nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
         if not any(all(have.get(keys[k], 0) >= v for k, v in need.items()) for have in nodes):
             raise RuntimeError(f"no node of the Ray cluster can hold a replica of {replica.ps.name!r} "
                                f"({', '.join(f'{k}={v:g}' for k, v in need.items())}); its nodes have "
                                f"{[{keys[k]: have.get(keys[k], 0) for k in need} for have in nodes]}")
-        return need
+        return options
 
     def _outbox(self, a: _Actor) -> None:
         self._watch(a, a.actor.outbox.remote(), self._items)
