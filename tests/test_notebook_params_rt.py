@@ -1,5 +1,5 @@
 """Papermill runs of the runtime tutorials (01 quickstart, 03 concurrency, 07 starvation,
-08 resource sharing) with other parameters: each test checks that the outcome moves the
+08 resource sharing, 16 beyond one machine) with other parameters: each test checks that the outcome moves the
 way the notebook's prose says it does.
 
 The default outcome is read from the stored, executed notebook (nbval checks that a fresh
@@ -72,3 +72,11 @@ def test_01_reuse_off_starts_one_process_per_call(tmp_path):
     assert s["replicas_started_off"] == s["distinct_pids_off"] == 3
     assert s["replicas_started_reuse"] == stored_summary("01_quickstart.ipynb")["replicas_started_reuse"]
     assert s["distinct_pids_reuse_at_most_replicas"] is True
+
+
+def test_16_both_backends_agree_on_another_fan_out(tmp_path):
+    s = run_notebook("16_beyond_one_machine.ipynb", tmp_path, CHILDREN=9)
+    assert s["same_on_both"] is True
+    assert s["result"] == sum(i * i for i in range(9))
+    assert s["replicas_started"] == 2  # a fixed pool of two, whatever the load
+    assert s["stops"] == ["crashed"] * 3 and s["refused"] == "ReplicaCrashedError"
