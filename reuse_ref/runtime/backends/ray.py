@@ -6,11 +6,13 @@ and a pool can outgrow one machine. Inside the actor runs the same replica code 
 local process (``runtime/replica.py``): its event loop for async attempts, the waiting
 reports of rule 6, nested calls and cancels. Only the transport differs:
 
-* the driver's ``RUN`` is an actor call, whose result is the attempt's ``DONE`` (one
-  round trip, as close to a raw actor call as can be); ``REPLY`` and ``CANCEL`` are
-  calls that return nothing;
-* whatever else the replica says (``READY``, ``CALL``, ``WAITING``, ``CANCELLED``) waits
-  in the actor's outbox, which the backend keeps one call open on;
+* a sync attempt's ``RUN`` is an actor call whose result is the attempt's ``DONE`` (one
+  round trip, as close to a raw actor call as can be); everything else the driver says
+  (async ``RUN``, ``REPLY``, ``CANCEL``) goes in batches, one actor call per replica and
+  turn of the driver's loop, so a fan-out of hundreds of calls costs a few actor calls;
+* whatever else the replica says (``READY``, ``CALL``, ``WAITING``, ``DONE`` of async
+  attempts, ``CANCELLED``) waits in the actor's outbox, which the backend keeps one call
+  open on, and comes back in batches too;
 * each message carries the replica's sequence number, and the backend hands them to the
   driver in that order, whichever call brought them.
 
@@ -121,6 +123,7 @@ class _ActorReplica:
         self.outbox: List[Tuple[int, bytes]] = []
         self.runs: Dict[int, P.OneShot] = {}  # attempt -> the RUN call waiting for its end
         self.cancelled_early: set = set()  # attempts whose CANCEL came before their RUN
+        self.active: set = set()  # attempts admitted and not ended
         backend = self
 
         class Replica(R._Replica):
@@ -142,16 +145,19 @@ class _ActorReplica:
         with self.lock:
             self.seq += 1
             item = (self.seq, P.encode(message))
-            run = self.runs.pop(message[1], None) if message[0] in (P.DONE, P.CANCELLED) else None
+            run = None
+            if message[0] in (P.DONE, P.CANCELLED):
+                self.active.discard(message[1])
+                run = self.runs.pop(message[1], None)
             if run is not None:
                 run.set(True, item)
             else:
                 self.outbox.append(item)
                 self.ready.notify()
 
-    def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes, is_async: bool) -> Tuple[int, bytes]:
-        """One attempt. Actor calls may run in any order: a function's first RUN (the one that
-        brings it) may come after a second, and a CANCEL before its RUN."""
+    def _admit(self, aid: int, fid: int, blob: Optional[bytes], done: Optional[P.OneShot]) -> bool:
+        """Actor calls may run in any order: a function's first RUN (the one that brings it)
+        may come after a second, and a CANCEL before its RUN. False: it was cancelled."""
         replica = self.replica
         with self.lock:
             if blob is not None:
@@ -161,22 +167,42 @@ class _ActorReplica:
                 raise RuntimeError(f"function {fid} never reached this replica")
             if aid in self.cancelled_early:
                 self.cancelled_early.discard(aid)
+                return False
+            self.active.add(aid)
+            if done is not None:
+                self.runs[aid] = done
+        return True
+
+    def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes) -> Tuple[int, bytes]:
+        """A sync attempt, run in this call's thread; its ``DONE`` is the call's result."""
+        done = P.OneShot()
+        if not self._admit(aid, fid, blob, done):
+            with self.lock:
                 self.seq += 1
                 return self.seq, P.encode((P.CANCELLED, aid))
-            done = P.OneShot()
-            self.runs[aid] = done
-        if is_async:
-            replica.loop.call_soon_threadsafe(replica._start_async, aid, fid, payload)
-        else:
-            self.current_caller.set(self.caller)
-            replica._run_sync(aid, fid, payload)
+        self.current_caller.set(self.caller)
+        self.replica._run_sync(aid, fid, payload)
         done.wait()
         return done.value[1]
+
+    def feed(self, batch: List[bytes]) -> None:
+        """Async ``RUN``, ``REPLY`` and ``CANCEL`` messages, in the order the driver sent them."""
+        replica = self.replica
+        for data in batch:
+            msg = P.decode(data)
+            if msg[0] == P.RUN:
+                _, aid, fid, blob, payload, _ = msg
+                if self._admit(aid, fid, blob, None):
+                    replica.loop.call_soon_threadsafe(replica._start_async, aid, fid, payload)
+                else:
+                    self.post((P.CANCELLED, aid))
+            else:
+                self.deliver(msg)
 
     def deliver(self, msg: tuple) -> None:
         if msg[0] == P.CANCEL:
             with self.lock:
-                if msg[1] not in self.runs:  # its RUN has not come yet (or it has ended)
+                if msg[1] not in self.active:  # its RUN has not come yet (or it has ended)
                     self.cancelled_early.add(msg[1])
                     return
         self.replica.deliver(msg)
@@ -227,11 +253,11 @@ class RayReplica:
     def __init__(self, env: Dict[str, str], cold_start: float, limit: Optional[int], poll: float) -> None:
         self.r = _ActorReplica(env, cold_start, limit, poll)
 
-    def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes, is_async: bool) -> Tuple[int, bytes]:
-        return self.r.run(aid, fid, blob, payload, is_async)
+    def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes) -> Tuple[int, bytes]:
+        return self.r.run(aid, fid, blob, payload)
 
-    def deliver(self, data: bytes) -> None:
-        self.r.deliver(P.decode(data))
+    def feed(self, batch: List[bytes]) -> None:
+        self.r.feed(batch)
 
     def outbox(self) -> List[Tuple[int, bytes]]:
         return self.r.take(10.0)
@@ -241,7 +267,7 @@ class RayReplica:
 class _Actor:
     """A replica's actor as the backend sees it: its handle, and its messages put in order."""
 
-    __slots__ = ("replica", "actor", "next", "held", "stopped", "gone", "limit")
+    __slots__ = ("replica", "actor", "next", "held", "stopped", "gone", "limit", "outbound")
 
     def __init__(self, replica: Any, actor: Any, limit: Optional[int]) -> None:
         self.replica = replica
@@ -251,6 +277,7 @@ class _Actor:
         self.stopped = False
         self.gone = threading.Event()
         self.limit = limit
+        self.outbound: List[bytes] = []  # messages for the next batch
 
 
 class RayBackend(ReplicaBackend):
@@ -278,6 +305,7 @@ class RayBackend(ReplicaBackend):
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.signal_r, selectors.EVENT_READ, "ray")
         self.live: Dict[_Actor, None] = {}
+        self.dirty: List[_Actor] = []  # actors with messages waiting for the next batch
         self.here = _node_ip()
 
     def __repr__(self) -> str:
@@ -300,11 +328,14 @@ class RayBackend(ReplicaBackend):
         a = replica.io
         if a.stopped:
             return
-        if message[0] == P.RUN:
-            _, aid, fid, blob, payload, is_async = message
-            self._watch(a, a.actor.run.remote(aid, fid, blob, payload, is_async), self._item)
-        else:
-            a.actor.deliver.remote(P.encode(message))
+        if message[0] == P.RUN and not message[5]:  # sync: a call of its own, DONE its result
+            self._flush(a)
+            _, aid, fid, blob, payload, _ = message
+            self._watch(a, a.actor.run.remote(aid, fid, blob, payload), self._item)
+            return
+        if not a.outbound:
+            self.dirty.append(a)
+        a.outbound.append(P.encode(message))
 
     def stop(self, replica: Any, kill: bool) -> None:
         a = replica.io
@@ -312,6 +343,9 @@ class RayBackend(ReplicaBackend):
         self.ray.kill(a.actor, no_restart=True)  # an actor has nothing to flush: stopping is killing
 
     def wait(self, timeout: Optional[float]) -> List[Tuple[Any, Optional[tuple]]]:
+        for a in self.dirty:  # what the driver said since the last turn, one call per replica
+            self._flush(a)
+        self.dirty.clear()
         out: List[Tuple[Any, Optional[tuple]]] = []
         for key, _ in self.sel.select(timeout):
             if key.data is None:
@@ -374,15 +408,22 @@ class RayBackend(ReplicaBackend):
                                f"{[{keys[k]: have.get(keys[k], 0) for k in need} for have in nodes]}")
         return options
 
+    def _flush(self, a: _Actor) -> None:
+        if a.outbound:
+            batch, a.outbound = a.outbound, []
+            if not a.stopped:
+                a.actor.feed.remote(batch)
+
     def _outbox(self, a: _Actor) -> None:
         self._watch(a, a.actor.outbox.remote(), self._items)
 
     def _watch(self, a: _Actor, ref: Any, take: Any) -> None:
-        def done(future: Any) -> None:
-            try:
-                value = future.result()
-            except BaseException as exc:  # the actor is gone (killed, its node lost, OOM)
-                self._died(a, exc)
+        """Call ``take(a, value)`` from Ray's thread when ``ref`` is ready, then wake the driver.
+        ``_on_completed`` (what ``ObjectRef.future`` is made of) saves a future per call; the
+        public ``future()`` is the fallback where it is missing."""
+        def completed(value: Any) -> None:
+            if isinstance(value, BaseException):  # the actor is gone (killed, its node lost, OOM)
+                self._died(a, value)
             else:
                 take(a, value)
             try:
@@ -390,7 +431,18 @@ class RayBackend(ReplicaBackend):
             except (BlockingIOError, OSError):
                 pass
 
-        ref.future().add_done_callback(done)
+        def done(future: Any) -> None:
+            try:
+                value = future.result()
+            except BaseException as exc:
+                value = exc
+            completed(value)
+
+        on_completed = getattr(ref, "_on_completed", None)
+        if on_completed is not None:
+            on_completed(completed)
+        else:
+            ref.future().add_done_callback(done)
 
     def _item(self, a: _Actor, item: Tuple[int, bytes]) -> None:
         self.events.append((a, item[0], P.decode(item[1])))
