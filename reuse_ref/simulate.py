@@ -39,6 +39,7 @@ from .coldstart import checked as _cold_start
 from .policy import ReusePolicy
 from .pool import Dispatch, FailTask, Pool, StartReplica
 from .pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
+from .unpooled import Unpooled
 from .resources import Resources
 from .trace import Trace, gc_paused
 from .workloads import Job, _checked
@@ -95,7 +96,9 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
 
     * ``policy``: a :class:`~reuse_ref.ReusePolicy` (one environment, called ``name``), or
       a mapping of environment name to policy; a job's ``env`` names its environment (a
-      child without one runs in its parent's).
+      child without one runs in its parent's). In a mapping, ``None`` (or ``"off"``) is an
+      environment without reuse: each attempt starts a fresh replica, which stops (reason
+      ``off``) when the attempt ends, as ``reusable="off"`` does on the runtime.
     * ``cold_start``: seconds from a replica's start to its first task (image pull, boot),
       or a :class:`~reuse_ref.coldstart.ColdStart` (observed samples, or a lognormal from
       a median and a p95) from which each replica start draws its own, seeded.
@@ -135,7 +138,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     jobs, by_id, related = _checked(workload)
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
-        pools.add(Pool(env_policy, env_name))
+        pools.add(Pool(env_policy, env_name) if env_policy is not None else Unpooled(env_name))
     pool_of = _pool_of(jobs, by_id, pools, related)  # None: every job in the one pool
     crash_events = _crashes(crashes, pools)
     multi = pool_of is not None
@@ -341,8 +344,11 @@ def _environments(policy: Any, resources: Any, name: str) -> Dict[str, tuple]:
     for env_name, env_policy in policy.items():
         if not isinstance(env_name, str) or not env_name:
             raise ValueError(f"policy={policy!r} is not valid: environment names are non-empty str, not {env_name!r}")
-        if not isinstance(env_policy, ReusePolicy):
-            raise ValueError(f"policy[{env_name!r}]={env_policy!r} is not valid: a reuse_ref.ReusePolicy")
+        if env_policy is None or env_policy == "off":  # tasks without reuse: a fresh replica each
+            env_policy = None
+        elif not isinstance(env_policy, ReusePolicy):
+            raise ValueError(f"policy[{env_name!r}]={env_policy!r} is not valid: a reuse_ref.ReusePolicy, "
+                             f"or None (or 'off') for an environment without reuse")
         out[env_name] = (env_policy, _resources((resources or {}).get(env_name)))
     return out
 

@@ -31,6 +31,7 @@ class Unpooled:
 
     policy = None
     wakeup_at: Optional[float] = None
+    _wakeup: Optional[float] = None  # what the simulator reads of a Pool, without the property
     queue: tuple = ()  # nothing ever waits for a replica here: a fresh one starts at once
     saturated = False  # so rule 6 never finds a task of this machine that cannot start
 
@@ -54,6 +55,10 @@ class Unpooled:
         return task
 
     # ------------------------------------------------------------------ events
+    def start_if_free(self, now: float, task: Hashable, retries: int = 0) -> None:
+        """The simulator's fast path of a pool; nothing starts at once here (a replica must start first)."""
+        return None
+
     def submit(self, now: float, task: Hashable, retries: int = 0) -> List[Action]:
         self._tick(now)
         if task in self.attempts:

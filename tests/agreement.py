@@ -29,7 +29,7 @@ MARKERS = os.environ.get("REUSE_REF_AGREEMENT_DIR", "/tmp")
 class Case(NamedTuple):
     name: str
     jobs: List[Job]
-    policies: Dict[str, ReusePolicy]
+    policies: Dict[str, Optional[ReusePolicy]]  # None: the environment does not reuse
     failure_policy: str = "FAIL_IMMEDIATELY"
 
 
@@ -66,7 +66,7 @@ def _crashes(case: Case) -> list:
 _envs: Dict[tuple, Any] = {}
 
 
-def _task(env_name: str, p: ReusePolicy):
+def _task(env_name: str, p: Optional[ReusePolicy]):
     """One task per environment and policy: it plays any job it is given."""
     key = (env_name, p)
     if key in _envs:
@@ -121,8 +121,9 @@ def _env_of(job: Job, kids) -> str:
 def ran(case: Case, scale: float = 0.05):
     """The case on real replicas; returns the runtime's trace once every run has ended and
     every replica the policies stop has stopped (or twice the longest TTLs have passed)."""
-    ttls = [p.idle_ttl.total_seconds() for p in case.policies.values() if p.idle_ttl is not None]
-    ttls += [p.scaledown_ttl.total_seconds() * p.max_replicas for p in case.policies.values()]
+    reusing = [p for p in case.policies.values() if p is not None]  # None: an environment without reuse
+    ttls = [p.idle_ttl.total_seconds() for p in reusing if p.idle_ttl is not None]
+    ttls += [p.scaledown_ttl.total_seconds() * p.max_replicas for p in reusing] or [0.0]
     settle = 2 * max(ttls) + 60
     by_id = {j.id: j for j in case.jobs}
     kids: Dict[Any, List[Job]] = {}
@@ -172,7 +173,7 @@ def _live(trace) -> int:
 
 def _kept(case: Case) -> int:
     """Replicas that stay up for good once the work is done: min of always-on pools."""
-    return sum(p.min_replicas for p in case.policies.values() if p.idle_ttl is None)
+    return sum(p.min_replicas for p in case.policies.values() if p is not None and p.idle_ttl is None)
 
 
 # ---------------------------------------------------------------------- the story

@@ -325,3 +325,30 @@ def test_workload_csv_errors_name_the_line(tmp_path, text, fragment):
     with pytest.raises(ValueError) as info:
         read_csv(path)
     assert str(info.value).startswith(f"{path}, ") and fragment in str(info.value)
+
+
+# ---------------------------------------------------------------------- environments without reuse
+def test_an_environment_without_reuse_starts_a_replica_per_attempt():
+    jobs = [Job(0, 0.0, 20.0, None, None, 0, "o"), Job(1, 5.0, 20.0, None, None, 0, "o"),
+            Job(2, 0.0, 10.0, None, None, 0, "a"), Job(3, 0.0, 5.0, None, 2, 0, "o")]
+    trace = simulate({"o": None, "a": ReusePolicy(replicas=2)}, jobs, cold_start=10)
+    off = trace.measures("o")
+    assert (off.tasks, off.done, off.cold_starts, off.warm_starts, off.peak_replicas) == (3, 3, 3, 0, 3)
+    stops = [(r.replica, r.reason) for r in trace.records if r.env == "o" and r.kind == "replica_stop"]
+    assert sorted(stops) == [(1, "off"), (2, "off"), (3, "off")], "each replica stops with its attempt"
+    assert trace.policies["o"] is None
+    assert simulate({"o": "off"}, jobs[:2], cold_start=10).records == \
+        simulate({"o": None}, jobs[:2], cold_start=10).records
+
+
+def test_a_crash_without_reuse_is_retried_on_a_fresh_replica():
+    jobs = [Job(0, 0.0, 20.0, None, None, 1, "o")]
+    trace = simulate({"o": None}, jobs, cold_start=10, crashes=[(15.0, 1, "crashed", "o")])
+    assert [r.reason for r in trace.records if r.kind == "task_failed"] == ["crashed (retrying)"]
+    assert [r.replica for r in trace.records if r.kind == "task_start"] == [1, 2]
+    assert trace.measures("o").done == 1
+
+
+def test_a_policy_that_is_not_one_is_refused_by_environment(rejects):
+    with rejects("policy['o']", "on", "None (or 'off')"):
+        simulate({"o": "on"}, [Job(0, 0.0, 1.0, None, None, 0, "o")])
