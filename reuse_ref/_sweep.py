@@ -128,6 +128,55 @@ def run_all(policies: Sequence[Any], context: tuple, workers: int, bar: Optional
             shown.close()
 
 
+_RAY_CONTEXTS: dict = {}  # in a Ray worker: the sweep's context, fetched once per sweep
+
+
+def _ray_chunk(holder: list, policies: list) -> List[Outcome]:
+    """A Ray task: some candidates, simulated with the sweep's context (``holder[0]``, an
+    object ref inside a list so that Ray passes the ref and this worker fetches it once)."""
+    import ray
+
+    ref = holder[0]
+    key = ref.hex()
+    context = _RAY_CONTEXTS.get(key)
+    if context is None:
+        _RAY_CONTEXTS.clear()
+        context = _RAY_CONTEXTS[key] = ray.get(ref)
+    _worker_init(*context)
+    return [run_one(policy) for policy in policies]
+
+
+def run_on_ray(policies: Sequence[Any], context: tuple, address: Optional[str] = None,
+               bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
+    """Every candidate's :class:`Outcome`, in the order of ``policies``, from Ray tasks of a
+    few candidates each, on the cluster at ``address`` (or the Ray this process is connected
+    to, or a local instance started for the sweep and stopped after it)."""
+    from .runtime.backends.ray import connect
+
+    ray, started = connect(address)
+    shown = None
+    try:
+        holder = [ray.put(context)]
+        task = ray.remote(_ray_chunk)
+        n = len(policies)
+        size = max(1, min(16, n // 32))
+        chunks = [list(policies[i:i + size]) for i in range(0, n, size)]
+        refs = [task.remote(holder, chunk) for chunk in chunks]
+        shown = bar() if bar is not None else None
+        out: List[Outcome] = []
+        for ref in refs:
+            part = ray.get(ref)
+            out.extend(part)
+            if shown is not None:
+                shown.update(len(part))
+        return out
+    finally:
+        if shown is not None:
+            shown.close()
+        if started:
+            ray.shutdown()
+
+
 def default_workers() -> int:
     """All the cores this process may use."""
     try:

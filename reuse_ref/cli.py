@@ -188,6 +188,8 @@ def _plan_parser(commands) -> None:
                      help="the end of the common window (default: the last task's end plus the largest idle TTL)")
     cmd.add_argument("--workers", type=_positive_int, metavar="N", help="processes to run the candidates in "
                      "(default: every core; 1 runs them one after another)")
+    cmd.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run the candidates as Ray tasks: on "
+                     "the cluster at ADDRESS, or without it on a local Ray bound to 127.0.0.1 (needs reuse-ref[ray])")
     cmd.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     cmd.add_argument("--csv", metavar="FILE.csv", help="write every candidate, its measures and verdict as CSV")
     cmd.add_argument("--plot", metavar="FILE.png", help="save the plan's figure (png, svg or pdf): cost against "

@@ -19,7 +19,7 @@ import csv
 import dataclasses
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._sweep import Outcome, default_workers, run_all
+from ._sweep import Outcome, default_workers, run_all, run_on_ray
 from ._validate import bad
 from .candidates import Prices, Target, _counts, _number, _prices, _target, candidate_policies
 from .policy import ReusePolicy
@@ -30,7 +30,8 @@ from .workloads import Job, check_jobs
 __all__ = ["plan", "Plan", "Candidate", "front_table", "from_args"]
 
 _AUTO_BAR = 100
-_WORKERS_ALLOWED = "None (all cores), or an int >= 1 (1 runs the candidates one after another)"
+_WORKERS_ALLOWED = ("None (all cores), an int >= 1 (1 runs the candidates one after another), "
+                    "or 'ray' (Ray tasks; pip install 'reuse-ref[ray]')")
 
 
 class Candidate(NamedTuple):
@@ -169,10 +170,9 @@ def front_table(front: Sequence[Candidate], target: Target) -> List[str]:
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head] + body]
 
 
-def _workers(workers: Any) -> int:
+def _workers(workers: Any) -> Any:
     if workers == "ray":
-        raise bad("workers", workers, "not yet: a sweep on a Ray cluster needs the 'ray' extra "
-                  "(pip install 'reuse-ref[ray]'), which this version does not have; give " + _WORKERS_ALLOWED)
+        return workers
     if workers is None:
         return default_workers()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -183,7 +183,7 @@ def _workers(workers: Any) -> int:
 # ---------------------------------------------------------------------- the plan
 def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, cold_start: float = 10.0,
          resources: Any = None, cpu_bound: float = 0.0, horizon: Optional[float] = None,
-         workers: Any = None, progress: Optional[bool] = None) -> Plan:
+         workers: Any = None, progress: Optional[bool] = None, ray_address: Optional[str] = None) -> Plan:
     """Simulate every candidate policy on ``workload`` and choose the cheapest that meets ``target``.
 
     * ``workload``: a list of :class:`~reuse_ref.workloads.Job` (one environment).
@@ -207,7 +207,9 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
       (:func:`reuse_ref.window.common_horizon`). Every candidate is charged over
       ``[0, horizon]``: a replica still alive at its trace's end is charged until then.
     * ``workers``: processes to run the candidates in; ``None`` uses every core, ``1``
-      runs them here one after another. The answer is the same either way.
+      runs them here one after another; ``"ray"`` runs them as Ray tasks, on the cluster
+      at ``ray_address`` (or the Ray this process is connected to, or a local instance
+      started for the sweep, bound to 127.0.0.1). The answer is the same every way.
     * ``progress``: a tqdm bar over the candidates; ``None`` shows one past 100 of them.
 
     Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
@@ -224,6 +226,8 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
     if horizon is not None and (not _number(horizon) or horizon < 0):
         raise bad("horizon", horizon, "a finite number of seconds >= 0, or None")
     n_workers = _workers(workers)
+    if ray_address is not None and (n_workers != "ray" or not isinstance(ray_address, str) or not ray_address):
+        raise bad("ray_address", ray_address, "a Ray cluster's address, with workers='ray'")
     jobs = check_jobs(workload)
     if any(job.env is not None for job in jobs):
         envs = sorted({job.env for job in jobs if job.env is not None})
@@ -237,7 +241,10 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
             from tqdm import tqdm
             return tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
     context = (jobs, cold_start, res, t.percentile, t.since, t.until, float(cpu_bound))
-    outcomes = run_all(policies, context, n_workers, bar)
+    if n_workers == "ray":
+        outcomes = run_on_ray(policies, context, ray_address, bar)
+    else:
+        outcomes = run_all(policies, context, n_workers, bar)
     return _choose(policies, outcomes, skipped, t, price, res, horizon)
 
 
@@ -376,6 +383,9 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
                   "or --price-replica-hour")
     if args.workers is not None and args.workers < 1:
         raise bad("--workers", args.workers, "an int >= 1 (1 runs the candidates one after another)")
+    ray = getattr(args, "ray", None)
+    if ray is not None and args.workers is not None:
+        raise bad("--workers", args.workers, "not with --ray (Ray places the candidates itself)")
     try:
         jobs = read_csv(args.workload)
     except OSError as e:
@@ -383,7 +393,8 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
     if not (0 <= args.cpu_bound <= 1):
         raise bad("--cpu-bound", args.cpu_bound, "the CPU share of a task's duration, between 0 and 1")
     result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
-                  cpu_bound=args.cpu_bound, horizon=args.horizon, workers=args.workers, progress=True)
+                  cpu_bound=args.cpu_bound, horizon=args.horizon, progress=True,
+                  workers="ray" if ray is not None else args.workers, ray_address=ray or None)
     if args.json:
         text = json.dumps(result.to_dict(), allow_nan=False)
     else:

@@ -56,6 +56,17 @@ def test_json_is_the_plan_of_the_python_api(capsys, day_csv):
     assert "candidate" in err  # the progress bar, on stderr
 
 
+def test_ray_gives_the_answer_of_one_worker(capsys, day_csv, ray_session):
+    status, one, err = run(capsys, *plan_args(day_csv, "--json"))
+    assert status == 0, err
+    argv = [a for a in plan_args(day_csv, "--json", "--ray") if a not in ("--workers", "1")]
+    status, on_ray, err = run(capsys, *argv)
+    assert status == 0, err
+    assert json.loads(on_ray) == json.loads(one)
+    status, _, err = run(capsys, *plan_args(day_csv, "--ray"))  # with --workers 1 too
+    assert status == 2 and "--workers" in err and "not with --ray" in err
+
+
 def test_text_gives_the_recommendation_the_reason_and_the_front(capsys, day_csv, tmp_path):
     out_csv = tmp_path / "plan.csv"
     status, out, err = run(capsys, *plan_args(day_csv, "--csv", out_csv, "--min", "0..2", "--max", "1,8"))

@@ -164,6 +164,13 @@ def test_parallel_workers_give_the_serial_answer():
     assert [c.policy for c in parallel.candidates] == [c.policy for c in serial.candidates]
 
 
+def test_a_sweep_on_ray_gives_the_serial_answer(ray_session):
+    jobs = day_with_burst()
+    serial = plan(jobs, GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=1)
+    assert plan(jobs, GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers="ray") == serial
+    assert ray_session.is_initialized(), "a sweep leaves a Ray it did not start running"
+
+
 def test_a_progress_bar_over_the_candidates(capsys):
     plan(poisson(0.1, 20, 300), {"max": [1, 2, 3], "min": [0]}, "p95<=30", {"replica_hour": 1}, workers=2,
          progress=True)
@@ -219,7 +226,8 @@ JOBS = poisson(0.05, 10, 300)
     ({"candidates": {"min": [3], "max": [1]}}, "candidates", {"min": [3], "max": [1]}, "1 min > max"),
     ({"candidates": [ReusePolicy(), "x"]}, "candidates[1]", "x", "ReusePolicy"),
     ({"workers": 0}, "workers", 0, "an int >= 1"),
-    ({"workers": "ray"}, "workers", "ray", "'ray' extra"),
+    ({"workers": "rays"}, "workers", "rays", "'ray'"),
+    ({"ray_address": "127.0.0.1:6379"}, "ray_address", "127.0.0.1:6379", "with workers='ray'"),
     ({"cpu_bound": 1.5}, "cpu_bound", 1.5, "between 0 and 1"),
     ({"cold_start": -1}, "cold_start", -1, ">= 0"),
     ({"horizon": math.inf}, "horizon", math.inf, "finite"),

@@ -39,7 +39,7 @@ from ...resources import Resources
 from .. import protocol as P
 from . import EXITED, ReplicaBackend
 
-__all__ = ["RayBackend", "backend", "init_local", "actor_options", "CONTROL_THREADS", "LOOPBACK_VARIABLE"]
+__all__ = ["RayBackend", "backend", "init_local", "connect", "actor_options", "CONTROL_THREADS", "LOOPBACK_VARIABLE"]
 
 LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to ``"0"`` before a local Ray starts, so that every node binds 127.0.0.1."""
@@ -104,6 +104,21 @@ def init_local(**options: Any) -> Any:
     options.setdefault("configure_logging", False)
     options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": path}})
     return ray.init(**options)
+
+
+def connect(address: Optional[str] = None) -> Tuple[Any, bool]:
+    """``(ray, started)``: Ray connected as the runtime and the plan's sweeps connect it. One
+    connection this process already has is used; with ``address``, that cluster is joined;
+    without it a local instance is started (``init_local``): ``started`` says so, and the
+    caller stops it (``ray.shutdown()``) when it is done."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return ray, False
+    if address is None:
+        init_local()
+        return ray, True
+    ray.init(address=address, configure_logging=False)
+    return ray, False
 
 
 # ---------------------------------------------------------------------- inside the actor
@@ -286,16 +301,10 @@ class RayBackend(ReplicaBackend):
     name = "ray"
 
     def __init__(self, ray_address: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0) -> None:
-        ray = self.ray = _import_ray()
         self.memory_poll = memory_poll
         self.stop_grace = stop_grace
-        self.owned = False
-        if not ray.is_initialized():
-            if ray_address is None:
-                init_local()
-                self.owned = True
-            else:
-                ray.init(address=ray_address, configure_logging=False)
+        ray, self.owned = connect(ray_address)
+        self.ray = ray
         self.address = ray.get_runtime_context().gcs_address
         self.actor_class = ray.remote(RayReplica)
         self.events: "collections.deque[tuple]" = collections.deque()
