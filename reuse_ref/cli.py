@@ -152,6 +152,9 @@ def _add_run_parser(commands) -> None:
                      help="every policy duration lasts X times as long on the wall clock (default 1)")
     run.add_argument("--cold-start", type=_seconds, default=0.0, metavar="SECONDS",
                      help="extra policy seconds before a new replica is ready (default 0)")
+    run.add_argument("--backend", default="processes", metavar="NAME",
+                     help="where replicas run: processes (default), or ray (Ray actors on a local Ray "
+                          "bound to 127.0.0.1; needs reuse-ref[ray])")
 
 
 
@@ -222,7 +225,8 @@ def _run(args, task_argv) -> int:
 
     try:
         return run_script(args.file, args.task, task_argv, as_json=args.json, trace_path=args.trace,
-                          plot_path=args.plot, time_scale=args.time_scale, cold_start=args.cold_start)
+                          plot_path=args.plot, time_scale=args.time_scale, cold_start=args.cold_start,
+                          backend=args.backend)
     except ScriptError as e:
         raise _Fail(str(e)) from None
 

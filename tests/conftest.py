@@ -43,9 +43,16 @@ def ray_session():
         ray.shutdown()
 
 
-@pytest.fixture(params=["processes", "ray"])
+def _backends():
+    from reuse_ref.runtime.backends import BACKENDS
+
+    return list(BACKENDS)
+
+
+@pytest.fixture(params=_backends())
 def backend(request):
-    """The runtime's behaviour tests run on every backend: local processes and Ray actors."""
+    """The runtime's behaviour tests run on every backend of reuse_ref.runtime.backends
+    (local processes and Ray actors; a new backend module joins them by being there)."""
     if request.param == "ray":
         request.getfixturevalue("ray_session")
     return request.param

@@ -79,6 +79,19 @@ def test_main_block_runs_unchanged_on_real_replicas(tmp_path):
     assert not set(driver["replica_pids"]) & set(workers["replica_pids"])
 
 
+def test_the_same_program_runs_on_ray_actors(tmp_path):
+    proc = _run(tmp_path, "--json", "--backend", "ray")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["result"] == 285
+    workers = out["environments"]["workers"]
+    assert workers["tasks"] == 10 and workers["failed"] == 0 and 1 <= workers["replicas_started"] <= 2
+    assert 1 <= len(set(workers["replica_pids"])) <= workers["replicas_started"], "each actor left its pid"
+    assert out["environments"]["driver"]["policy"] == "no reuse"
+    proc = _run(tmp_path, "--backend", "kubernetes")
+    assert proc.returncode == 2 and "--backend='kubernetes' is not valid" in proc.stderr
+
+
 def test_task_with_arguments_from_the_signature(tmp_path):
     proc = _run(tmp_path, "total", "--n", "4")
     assert proc.returncode == 0, proc.stderr

@@ -87,6 +87,8 @@ def test_a_replica_no_node_can_hold_fails_at_once_and_says_why(ray_session):
     ({"backend": "ray", "ray_address": ""}, "ray_address"),
     ({"backend": "ray", "start_method": "spawn"}, "start_method"),
     ({"backend": "processes", "ray_address": "127.0.0.1:6379"}, "ray_address"),
+    ({"backend": "processes", "backend_options": {"num_nodes": 2}}, "num_nodes"),
+    ({"backend": "ray", "backend_options": ["stop_grace"]}, "backend_options"),
 ])
 def test_bad_backend_options_are_refused_by_name(kwargs, param, ray_session):
     with pytest.raises(ValueError, match=f"{param}=") as info:

@@ -33,9 +33,10 @@ class ScriptError(Exception):
     """Bad input for ``reuse-ref run`` (exit status 2)."""
 
 
-def _prepare(path: str, time_scale: float, cold_start: float, pids_dir: str) -> None:
+def _prepare(path: str, time_scale: float, cold_start: float, pids_dir: str, backend: str) -> None:
     from . import _alias
 
+    os.environ["REUSE_REF_BACKEND"] = backend
     os.environ["REUSE_REF_TIME_SCALE"] = repr(time_scale)
     os.environ["REUSE_REF_COLD_START"] = repr(cold_start)
     os.environ["REUSE_REF_FLYTE_PIDS"] = pids_dir
@@ -63,12 +64,16 @@ def _load_task(path: str, name: str) -> Any:
 
 def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *, as_json: bool = False,
                trace_path: Optional[str] = None, plot_path: Optional[str] = None, time_scale: float = 1.0,
-               cold_start: float = 0.0) -> int:
+               cold_start: float = 0.0, backend: str = "processes") -> int:
     """Run the program; returns the exit status (0 ok, 1 the program failed). Bad input raises ScriptError."""
     if not os.path.isfile(path) or not path.endswith(".py"):
         raise ScriptError(f"FILE={path!r} is not valid: give an existing Python file (FILE.py)")
     if not time_scale > 0:
         raise ScriptError(f"--time-scale={time_scale!r} is not valid: a number > 0")
+    from ..runtime.backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ScriptError(f"--backend={backend!r} is not valid: one of {', '.join(BACKENDS)}")
     if task_name is None and task_argv:
         raise ScriptError(f"{task_argv[0]!r} is not valid without a TASK: task arguments need a task name")
     work = tempfile.mkdtemp(prefix="reuse-ref-run-")  # the replica pids and the files of flyte.io, removed at the end
@@ -81,7 +86,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
     error: Optional[BaseException] = None
     json_out = _stdout_to_stderr() if as_json else None  # --json: stdout carries the one object only
     try:
-        _prepare(path, time_scale, cold_start, pids_dir)
+        _prepare(path, time_scale, cold_start, pids_dir, backend)
         if task_name is not None:
             task = _load_task(path, task_name)
             try:

@@ -51,7 +51,8 @@ def runtime() -> Any:
             store()  # before the replicas start: they inherit where files live
 
             _runtime = Runtime(time_scale=_number("REUSE_REF_TIME_SCALE", 1.0),
-                               cold_start=_number("REUSE_REF_COLD_START", 0.0))
+                               cold_start=_number("REUSE_REF_COLD_START", 0.0),
+                               backend=os.environ.get("REUSE_REF_BACKEND") or "processes")
         return _runtime
 
 

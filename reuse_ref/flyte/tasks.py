@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import multiprocessing
 import os
 from typing import Any, Callable, Dict, Optional
 
@@ -42,7 +41,7 @@ _RECORDED_TASK_OPTIONS = ("docs", "report", "max_inline_io_bytes", "queue", "ser
 
 def _note_replica(env_name: str) -> None:
     """Leave ``<pid>-<env>`` in the pids directory, once per replica process and environment."""
-    if env_name in _noted or multiprocessing.parent_process() is None:
+    if env_name in _noted or os.environ.get("REUSE_REF_REPLICA") != "1":  # replicas only, on any backend
         return
     _noted.add(env_name)
     directory = os.environ.get(PIDS_DIR_VARIABLE)

@@ -93,7 +93,8 @@ class Runtime:
       (``pip install 'reuse-ref[ray]'``); ``ray_address`` joins a running cluster (left
       running at close), and without it the runtime starts a local Ray instance bound to
       127.0.0.1 and stops it at close (one already started in this process is used and
-      left alone). A :class:`~reuse_ref.runtime.backends.ReplicaBackend` of your own works too.
+      left alone). A :class:`~reuse_ref.runtime.backends.ReplicaBackend` of your own works
+      too; ``backend_options`` passes options only a backend knows (it refuses the others).
     * ``start_method`` (processes only): ``"forkserver"`` (default where available: replicas fork from a
       server that has imported ``reuse_ref`` already) or ``"spawn"`` (a fresh interpreter
       per replica, slower to start); never ``"fork"``. The environment variable
@@ -114,7 +115,7 @@ class Runtime:
     def __init__(self, time_scale: float = 1.0, cold_start: float = 0.0, *,
                  backend: Any = "processes", start_method: Optional[str] = None, ray_address: Optional[str] = None,
                  memory_poll: float = 0.05, stop_grace: float = 2.0,
-                 failure_policy: Any = FAIL_IMMEDIATELY) -> None:
+                 failure_policy: Any = FAIL_IMMEDIATELY, backend_options: Optional[dict] = None) -> None:
         self.time_scale = _number("time_scale", time_scale, positive=True)
         self.cold_start = _number("cold_start", cold_start, positive=False)
         memory_poll = _number("memory_poll", memory_poll, positive=True)
@@ -125,6 +126,11 @@ class Runtime:
             options["start_method"] = start_method
         if ray_address is not None:
             options["ray_address"] = ray_address
+        if backend_options is not None:
+            if not isinstance(backend_options, dict) or not all(isinstance(k, str) for k in backend_options):
+                raise ValueError(f"backend_options={backend_options!r} is not valid: a dict of option name "
+                                 f"to value, for the backend {backend!r}")
+            options.update(backend_options)
         self.backend = make_backend(backend, **options)
         self.start_method = getattr(self.backend, "start_method", None)
         self._c = _Controller(self.backend, self.time_scale, self.cold_start, stop_grace)

@@ -11,12 +11,14 @@ or ``"oom"`` (over ``Resources.memory``) and ``detail`` says what happened, for 
 
 Two backends ship: ``processes`` (local ``multiprocessing`` processes, the default) and
 ``ray`` (one Ray actor per replica, on a local instance or a cluster). A new place to
-run replicas is one new module with a :class:`ReplicaBackend` subclass, registered in
-:data:`BACKENDS`.
+run replicas is one new module in this package: a :class:`ReplicaBackend` subclass and a
+``backend(**options)`` function that makes it from ``Runtime``'s options (refusing the
+ones it does not take, by name). ``Runtime(backend="NAME")`` finds it by its module's name.
 """
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...resources import Resources
@@ -26,8 +28,8 @@ __all__ = ["ReplicaBackend", "BACKENDS", "EXITED", "make_backend"]
 EXITED = "exited"
 """The message a backend adds for a replica that has ended by itself: ``(EXITED, reason, detail)``."""
 
-BACKENDS = {"processes": "processes", "ray": "ray"}
-"""Backend names and the module of this package that holds each."""
+BACKENDS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+"""The backends of this package: each module is one, named after it."""
 
 
 class ReplicaBackend:
@@ -80,8 +82,7 @@ def make_backend(backend: Any, **options: Any) -> ReplicaBackend:
     """The backend named ``backend`` (or ``backend`` itself, when it is a :class:`ReplicaBackend`)."""
     if isinstance(backend, ReplicaBackend):
         return backend
-    module = BACKENDS.get(backend) if isinstance(backend, str) else None
-    if module is None:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not valid: one of {', '.join(map(repr, BACKENDS))}, "
                          f"or a reuse_ref.runtime.backends.ReplicaBackend")
-    return importlib.import_module(f"{__name__}.{module}").backend(**options)
+    return importlib.import_module(f"{__name__}.{backend}").backend(**options)

@@ -327,6 +327,8 @@ class RayBackend(ReplicaBackend):
     def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
         options = self._placement(replica, resources)
         limit = resources.memory_bytes if resources is not None else None
+        # the reference's own settings travel too (a node's environment does not have them)
+        env = {**{k: v for k, v in os.environ.items() if k.startswith("REUSE_REF_")}, **env}
         actor = self.actor_class.options(**options).remote(
             env, cold_start, limit, self.memory_poll)
         a = replica.io = _Actor(replica, actor, limit)
