@@ -35,6 +35,7 @@ bench: $(STAMP)
 	else echo "bench_instructions.py not run: it needs valgrind"; fi
 	$(PY) benchmarks/bench_runtime.py
 	$(PY) benchmarks/bench_big_pool.py
+	$(PY) benchmarks/bench_plan.py --ray
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

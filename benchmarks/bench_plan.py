@@ -12,7 +12,7 @@ knobs) over a day of ``--jobs`` jobs (default 100,000: diurnal traffic with a bu
   between processes (pickling the result one way, the workload once per worker).
 
 Wall-clock figures wander on a shared machine; the ratios are what to read. Run:
-``python benchmarks/bench_plan.py [--jobs N] [--candidates N] [--sample N]``.
+``python benchmarks/bench_plan.py [--jobs N] [--candidates N] [--sample N] [--ray]``.
 """
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ def main(argv=None) -> int:
                     help="candidates for the plain loop, which keeps every trace in memory (default 100; "
                          "with more candidates, an evenly spread subset, and plan is timed on it too)")
     ap.add_argument("--no-loop", action="store_true", help="skip the plain loop")
+    ap.add_argument("--ray", action="store_true", help="also run the sweep as Ray tasks on a local Ray "
+                    "(127.0.0.1), against the serial sweep (needs reuse-ref[ray])")
     args = ap.parse_args(argv)
     jobs = day(args.jobs)
     pols = policies(args.candidates)
@@ -94,6 +96,16 @@ def main(argv=None) -> int:
     t_par = time.perf_counter() - t
     print(f"  plan, {cores} workers     {t_par:8.2f} s  {n / t_par:8.2f} candidates/s  speed-up {t_serial / t_par:.2f}x")
     assert parallel == serial, "the parallel sweep must give the serial answer"
+    if args.ray:
+        from reuse_ref.runtime.backends.ray import init_local
+
+        init_local(log_to_driver=False)
+        t = time.perf_counter()
+        on_ray = plan(jobs, pols, TARGET, PRICES, cold_start=COLD, resources=RES, workers="ray", progress=False)
+        t_ray = time.perf_counter() - t
+        print(f"  plan, Ray tasks     {t_ray:8.2f} s  {n / t_ray:8.2f} candidates/s  speed-up {t_serial / t_ray:.2f}x "
+              f"(against 1 worker; {t_par / t_ray:.2f}x the local processes' rate)")
+        assert on_ray == serial, "the sweep on Ray must give the serial answer"
     rec = None if serial.recommended is None else repr(serial.recommended.policy)
     if not args.no_loop:
         sub, t_sub, sub_rec = pols, t_serial, rec
