@@ -122,8 +122,10 @@ def connect(address: Optional[str] = None) -> Tuple[Any, bool]:
 
 
 # ---------------------------------------------------------------------- inside the actor
-class _ActorReplica:
-    """The replica code of ``runtime/replica.py``, with an actor's transport (made in the actor)."""
+class RayReplica:
+    """The actor: the replica code of ``runtime/replica.py``, with an actor's transport.
+    ``run``, ``feed`` and ``outbox`` are what the backend calls; it is made a Ray actor class
+    when the backend starts, so that importing this module needs no Ray."""
 
     def __init__(self, env: Dict[str, str], cold_start: float, limit: Optional[int], poll: float) -> None:
         from .. import replica as R
@@ -135,7 +137,7 @@ class _ActorReplica:
         self.ready = threading.Condition(self.lock)  # the outbox has something
         self.shipped = threading.Condition(self.lock)  # a function has arrived
         self.seq = 0
-        self.outbox: List[Tuple[int, bytes]] = []
+        self.messages: List[Tuple[int, bytes]] = []  # the outbox
         self.runs: Dict[int, P.OneShot] = {}  # attempt -> the RUN call waiting for its end
         self.cancelled_early: set = set()  # attempts whose CANCEL came before their RUN
         self.active: set = set()  # attempts admitted and not ended
@@ -167,7 +169,7 @@ class _ActorReplica:
             if run is not None:
                 run.set(True, item)
             else:
-                self.outbox.append(item)
+                self.messages.append(item)
                 self.ready.notify()
 
     def _admit(self, aid: int, fid: int, blob: Optional[bytes], done: Optional[P.OneShot]) -> bool:
@@ -222,11 +224,12 @@ class _ActorReplica:
                     return
         self.replica.deliver(msg)
 
-    def take(self, wait: float) -> List[Tuple[int, bytes]]:
+    def outbox(self) -> List[Tuple[int, bytes]]:
+        """What the replica said since the last call (waiting up to 10 s for something)."""
         with self.lock:
-            if not self.outbox:
-                self.ready.wait(wait)
-            out, self.outbox = self.outbox, []
+            if not self.messages:
+                self.ready.wait(10.0)
+            out, self.messages = self.messages, []
         return out
 
     def _watch(self, limit: int, poll: float) -> None:
@@ -260,22 +263,6 @@ def _node_ip() -> str:
         return ray.util.get_node_ip_address()
     except Exception:
         return ""
-
-
-class RayReplica:
-    """The actor class (made a Ray actor on first use, so that importing this module needs no Ray)."""
-
-    def __init__(self, env: Dict[str, str], cold_start: float, limit: Optional[int], poll: float) -> None:
-        self.r = _ActorReplica(env, cold_start, limit, poll)
-
-    def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes) -> Tuple[int, bytes]:
-        return self.r.run(aid, fid, blob, payload)
-
-    def feed(self, batch: List[bytes]) -> None:
-        self.r.feed(batch)
-
-    def outbox(self) -> List[Tuple[int, bytes]]:
-        return self.r.take(10.0)
 
 
 # ---------------------------------------------------------------------- the driver's side
@@ -385,7 +372,7 @@ class RayBackend(ReplicaBackend):
         for a in list(self.live):
             if a.stopped and a.gone.wait(max(0.0, deadline - time.monotonic())):
                 self._wait_exit(a, deadline)
-                self._forget(a)
+                self.live.pop(a, None)
 
     def close(self) -> None:
         for a in list(self.live):
@@ -497,9 +484,6 @@ class RayBackend(ReplicaBackend):
             except psutil.Error:
                 return
             time.sleep(0.02)
-
-    def _forget(self, a: _Actor) -> None:
-        self.live.pop(a, None)
 
 
 def backend(ray_address: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0,
