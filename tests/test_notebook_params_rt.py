@@ -80,3 +80,14 @@ def test_16_both_backends_agree_on_another_fan_out(tmp_path):
     assert s["result"] == sum(i * i for i in range(9))
     assert s["replicas_started"] == 2  # a fixed pool of two, whatever the load
     assert s["stops"] == ["crashed"] * 3 and s["refused"] == "ReplicaCrashedError"
+
+
+def test_03_more_cores_move_where_cpu_bound_tasks_stop_gaining(tmp_path):
+    base = stored_summary("03_concurrency.ipynb")
+    s = run_notebook("03_concurrency.ipynb", tmp_path, cores=2 * base["cores"])
+    # tasks that only compute stop gaining from concurrency at the replica's cores, wherever they are
+    assert base["f1_stops_rising_at"] == base["cores"]
+    assert s["f1_stops_rising_at"] == s["cores"] == 2 * base["cores"]
+    at_top, base_top = s["tasks_per_min_at_top_concurrency"], base["tasks_per_min_at_top_concurrency"]
+    assert at_top["1"] > base_top["1"] and at_top["0.5"] > base_top["0.5"]
+    assert at_top["0"] == base_top["0"]  # tasks that only wait do not use the cores
