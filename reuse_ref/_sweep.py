@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .records import RETRYING
-from .trace import Measures, percentile
+from .trace import Measures, gc_paused, percentile
 from .window import waits as _waits
 
 __all__: List[str] = []  # private: reuse_ref.plan is the interface
@@ -74,13 +74,15 @@ def run_one(policy) -> Outcome:
     c = _CONTEXT
     trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False,
                      cpu_bound=c["cpu_bound"])
-    m = trace.measures()
+    spans: list = []
+    with gc_paused():
+        m = trace._measures(trace._select(None), None, spans)  # the measures and the spans, in one pass
+    last_end = spans.pop()
     if c["since"] is None:
         value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c["p"]]
     else:
         value = percentile(_waits(trace, since=c["since"], until=c["until"]), c["p"])
-    intervals, last_end = _intervals(trace._rows)
-    return Outcome(m, intervals, last_end, value)
+    return Outcome(m, tuple(spans), last_end, value)
 
 
 def _worker_init(*context) -> None:

@@ -244,8 +244,11 @@ class Trace:
         with gc_paused():
             return self._measures(self._select(env), horizon)
 
-    def _measures(self, records: List[Row], horizon: Optional[float] = None) -> Measures:
+    def _measures(self, records: List[Row], horizon: Optional[float] = None, spans: Optional[list] = None) -> Measures:
+        # spans (a plan's sweep): each replica's (start, stop or None) as summed, then the last task's end
         if not records:
+            if spans is not None:
+                spans.append(0.0)
             return Measures()
         queued: Dict[Any, float] = {}       # (env, task) -> first task_queued
         first_start: Dict[Any, float] = {}  # (env, task) -> first task_start
@@ -295,6 +298,8 @@ class Trace:
             elif kind == "replica_stop":
                 start = alive.pop((env, replica), None)
                 if start is not None:
+                    if spans is not None:
+                        spans.append((start, time))
                     if horizon is not None:
                         time, start = min(time, horizon), min(start, horizon)
                     rs_env[env] = rs_env.get(env, 0.0) + (time - start)
@@ -302,6 +307,9 @@ class Trace:
         end = records[-1][0] if horizon is None else horizon
         for (e, _), start in alive.items():
             rs_env[e] = rs_env.get(e, 0.0) + (end - min(start, end))
+        if spans is not None:
+            spans.extend((start, None) for start in alive.values())
+            spans.append(float(last_end or 0.0))
         for start in attempt.values():
             busy += end - start
         if horizon is not None and last_end is not None and last_end > horizon:
@@ -452,17 +460,12 @@ _env = operator.itemgetter(5)  # Record.env
 
 @contextmanager
 def gc_paused(long_lived: bool = False):
-    """Pause Python's cyclic garbage collector for a block that allocates millions of small
-    objects and makes no reference cycles (a simulation, a pass over its records): the
-    collector would only rescan them over and over. Restores the previous state.
-
-    ``long_lived=True`` says that what the block made is kept (a simulation's records):
-    on the way out, every object the collector tracks moves to its oldest generation
-    (``gc.freeze()`` then ``gc.unfreeze()``, two constant-time list moves) instead of
-    being scanned by the young-generation collection that the first allocation after
-    the pause would start (about 7 % of a million-job simulation). Skipped when the
-    process has frozen objects of its own, which ``unfreeze`` would release.
-    """
+    """Pause the cyclic garbage collector for a block that makes millions of small objects
+    and no cycles (a simulation, a pass over its records), which it would rescan in vain.
+    ``long_lived=True`` (what the block made is kept) moves every tracked object to the
+    oldest generation on the way out (``gc.freeze()``, ``gc.unfreeze()``: constant time),
+    sparing the young collection the next allocation would start (7 % of a big simulation);
+    skipped when the process has frozen objects of its own, which ``unfreeze`` would free."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -252,6 +252,9 @@ def test_what_a_run_sends_back_is_what_the_trace_says():
         trace = simulate(policy, jobs, crashes=crashes)
         intervals, end = _intervals(trace._rows)
         assert end == last_task_end(trace)
+        spans: list = []  # what a sweep computes, in the measures' own pass
+        assert trace._measures(trace._select(None), None, spans) == trace.measures()
+        assert spans.pop() == end and tuple(spans) == intervals
         for horizon in (end, end + 1000):
             rs = 0.0
             for start, stop in intervals:
