@@ -12,7 +12,7 @@ import math
 from typing import List, Optional
 
 from ._validate import bad
-from .plot import COLORS, _new_axes, _wrap
+from ._plot_base import COLORS, _new_axes, _wrap
 
 __all__: List[str] = []  # private: reuse_ref.plot.plan is the interface
 

@@ -22,18 +22,17 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from . import _plot_base
+from ._plot_base import _new_axes, _wrap
 from .trace import Measures, Trace
 
 __all__ = ["timeline", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
            "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
            "UTILISATION_BANDS"]
 
-COLORS = {
-    "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
-    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
-    "grey": "#999999",
-}
+COLORS = _plot_base.COLORS
 """The Okabe-Ito palette (distinguishable with the common colour-vision deficiencies)."""
+
 
 STOP_MARKERS = {
     "scaledown": ("v", COLORS["orange"], "stopped: scaledown_ttl"),
@@ -125,20 +124,6 @@ def use_book_style(check: bool = True) -> None:
         _checking = True
 
 
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError("reuse_ref.plot needs matplotlib: pip install matplotlib") from None
-    return plt
-
-
-def _new_axes(ax, nrows: int = 1, figsize=(9, 4), **kw):
-    if ax is not None:
-        return ax.figure, ax
-    plt = _pyplot()
-    fig, axes = plt.subplots(nrows, 1, figsize=figsize, **kw)
-    return fig, axes
 
 
 def _env_and_title(trace: Trace, env: Optional[str]) -> Tuple[Optional[str], str]:
@@ -211,10 +196,6 @@ def _unit(unit: str) -> Tuple[float, str]:
     return _UNITS[unit]
 
 
-def _wrap(text: str, width: int = 46) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", legend: bool = True,
