@@ -309,29 +309,12 @@ def _simulate(args) -> int:
     else:
         text = trace.summary()
 
-    # write every output to a temporary file first; rename them only when all succeeded
-    pending: List[tuple] = []
-    try:
-        if args.trace:
-            tmp = _temp_for(args.trace, "--trace")
-            pending.append((tmp, args.trace))
-            trace.to_csv(tmp)
-        if args.plot:
-            tmp = _temp_for(args.plot, "--plot")
-            pending.append((tmp, args.plot))
-            _save_figure(trace, args.figure, tmp, args.plot)
-        for tmp, final in pending:
-            try:
-                os.replace(tmp, final)
-            except OSError as e:
-                raise _Fail(f"{final}: cannot write there ({e.strerror or e})") from None
-        pending.clear()
-    finally:
-        for tmp, _ in pending:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    outputs = []
+    if args.trace:
+        outputs.append((args.trace, "--trace", trace.to_csv))
+    if args.plot:
+        outputs.append((args.plot, "--plot", lambda tmp: _save_figure(trace, args.figure, tmp, args.plot)))
+    _write_all(outputs)
 
     print(text)
     return 0
@@ -352,20 +335,31 @@ def _plan(args) -> int:
         result, text = from_args(args, _resources(args))
     except ValueError as e:
         raise _Fail(str(e)) from None
-    # every output is written aside and renamed into place only once all of them are whole
+    def write_csv(tmp: str) -> None:
+        try:
+            result.to_csv(tmp)
+        except OSError as e:
+            raise _Fail(f"{args.csv}: cannot write there ({e.strerror or e})") from None
+
+    outputs = []
+    if args.csv:
+        outputs.append((args.csv, "--csv", write_csv))
+    if args.plot:
+        outputs.append((args.plot, "--plot", lambda tmp: _save_plan_figure(result, tmp, args.plot)))
+    _write_all(outputs)
+    print(text)
+    return 0
+
+
+def _write_all(outputs) -> None:
+    """Write each output (``(path, option, write(tmp))``) to a temporary file beside it, then
+    rename them all into place only once every one is whole: nothing is ever half-written."""
     pending: List[tuple] = []
     try:
-        if args.csv:
-            tmp = _temp_for(args.csv, "--csv")
-            pending.append((tmp, args.csv))
-            try:
-                result.to_csv(tmp)
-            except OSError as e:
-                raise _Fail(f"{args.csv}: cannot write there ({e.strerror or e})") from None
-        if args.plot:
-            tmp = _temp_for(args.plot, "--plot")
-            pending.append((tmp, args.plot))
-            _save_plan_figure(result, tmp, args.plot)
+        for final, option, write in outputs:
+            tmp = _temp_for(final, option)
+            pending.append((tmp, final))
+            write(tmp)
         for tmp, final in pending:
             try:
                 os.replace(tmp, final)
@@ -378,8 +372,6 @@ def _plan(args) -> int:
                 os.unlink(tmp)
             except OSError:
                 pass
-    print(text)
-    return 0
 
 
 def _figure_format(path: str) -> str:

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import List, NamedTuple, Optional, Sequence
 
 from ._validate import bad
-from .workloads import Job, check_jobs
+from .workloads import Job, check_jobs, csv_header
 
 __all__ = ["LLMRequest", "LLM_TRACE_COLUMNS", "read_llm_requests", "read_llm_trace", "request_seconds",
            "prefill_share"]
@@ -144,12 +144,7 @@ def read_llm_trace(path, *, prefill_tokens_per_s: float, decode_tokens_per_s: fl
 def _read_rows(f, label: str) -> List[LLMRequest]:
     reader = csv.reader(f)
     try:
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{label}, line 1: the file is empty; it needs the header {','.join(LLM_TRACE_COLUMNS)}")
-        columns = [h.strip() for h in header]
-        if columns and columns[0].startswith("\ufeff"):  # a byte-order mark, in a file opened by the caller
-            columns[0] = columns[0][1:].strip()
+        columns = csv_header(reader, label, f"the header {','.join(LLM_TRACE_COLUMNS)}")
         if sorted(columns) != sorted(LLM_TRACE_COLUMNS):
             raise ValueError(f"{label}, line 1: header={','.join(columns)!r} is not valid: the columns "
                              f"{', '.join(LLM_TRACE_COLUMNS)}, each once, in any order")

@@ -412,15 +412,22 @@ def read_csv(path) -> List[Job]:
         raise ValueError(f"{os.fspath(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
 
+def csv_header(reader, label: str, needs: str) -> List[str]:
+    """The column names of a CSV file's first line, stripped (a byte-order mark too, in a
+    file the caller opened); an empty file is refused, saying what it ``needs``."""
+    header = next(reader, None)
+    if header is None:
+        raise ValueError(f"{label}, line 1: the file is empty; it needs {needs}")
+    columns = [h.strip() for h in header]
+    if columns and columns[0].startswith("\ufeff"):
+        columns[0] = columns[0][1:].strip()
+    return columns
+
+
 def _read_rows(f, label: str) -> List[Job]:
     reader = csv.reader(f)
     try:
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{label}, line 1: the file is empty; it needs a header naming at and duration")
-        columns = [h.strip() for h in header]
-        if columns and columns[0].startswith("\ufeff"):  # a byte-order mark, in a file opened by the caller
-            columns[0] = columns[0][1:].strip()
+        columns = csv_header(reader, label, "a header naming at and duration")
         unknown = [c for c in columns if c not in CSV_COLUMNS]
         if unknown:
             raise ValueError(f"{label}, line 1: unknown column {unknown[0]!r}; the columns are {', '.join(CSV_COLUMNS)}")
