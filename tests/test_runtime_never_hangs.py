@@ -149,6 +149,48 @@ def test_a_child_called_and_never_awaited_does_not_starve_its_parent(rt):
     assert not records(rt.trace, "nh_fan", "starvation")
 
 
+@fan.task
+async def waits_by(way: str) -> str:
+    """Two children, awaited in one of asyncio's ways; with one slot, none of them can run."""
+    if way == "TaskGroup":
+        async with asyncio.TaskGroup() as group:
+            for _ in range(2):
+                group.create_task(fan_child(0.01))
+        return "both ran"
+    kids = [asyncio.ensure_future(fan_child(0.01)) for _ in range(2)]
+    if way == "wait":  # wait() hands back failed children instead of raising
+        done, _ = await asyncio.wait(kids)
+        return ", ".join(sorted(type(kid.exception()).__name__ for kid in done))
+    if way == "as_completed":
+        for kid in asyncio.as_completed(kids):
+            await kid
+        return "both ran"
+    done, _ = await asyncio.wait(kids, timeout=20 * SCALE)  # "wait with a timeout": the clock wakes it
+    return f"{len(done)} of 2 in time"
+
+
+@pytest.mark.parametrize("way", ["wait", "as_completed", "TaskGroup"])
+def test_every_way_of_awaiting_children_is_waiting(rt, way):
+    """A deadlock through asyncio.wait, as_completed or a TaskGroup is found, as through gather:
+    the queued children fail with starvation, once, and the run ends."""
+    if way == "wait":
+        assert rt.run(waits_by, way).result == "StarvationError, StarvationError"
+    else:
+        with pytest.raises((StarvationError, ExceptionGroup)) as info:  # a TaskGroup raises a group
+            rt.run(waits_by, way)
+        errors = getattr(info.value, "exceptions", (info.value,))
+        assert all(isinstance(e, StarvationError) for e in errors), errors
+    assert len(records(rt.trace, "nh_fan", "starvation")) == 1
+    starved = [r for r in records(rt.trace, "nh_fan", "task_failed") if str(r.task).startswith("fan_child")]
+    assert [r.reason for r in starved] == ["starvation", "starvation"]
+
+
+def test_a_wait_with_a_timeout_is_not_starvation(rt):
+    """The parent goes on when its timeout ends, so the runtime must not call it starved."""
+    assert rt.run(waits_by, "wait with a timeout").result == "0 of 2 in time"
+    assert not records(rt.trace, "nh_fan", "starvation")
+
+
 # ---------------------------------------------------------------------- 7: failure propagation
 family = TaskEnvironment("nh_family", reusable=ReusePolicy(replicas=(1, 4), concurrency=4))
 

@@ -44,11 +44,12 @@ Choices the public docs leave open, and how the runtime makes them:
   someone else cancelled) is its error, not a timeout.
 * **Waiting (rule 6).** A task waits while it is blocked on the results of tasks it
   called: a sync call; on an async replica, an ``await`` of a call, of a task that awaits
-  one, or of ``asyncio.gather`` over them. The replica looks at its asyncio tasks after
-  each call and reply (and every 10 ms while calls are in flight) and reports changes. A
-  child started with ``asyncio.ensure_future`` and not awaited does not make its parent
-  wait; nor does anything ``asyncio.wait`` or a ``TaskGroup`` awaits (they are not seen,
-  so they cannot cause a false starvation, but a deadlock through them is not found).
+  one, or of ``asyncio.gather``, ``asyncio.wait``, ``asyncio.as_completed`` or an
+  ``asyncio.TaskGroup`` over them. The replica looks at its asyncio tasks after each call
+  and reply (and every 10 ms while calls are in flight) and reports changes. A child
+  started with ``asyncio.ensure_future`` and not awaited does not make its parent wait,
+  and neither does a wait with a timeout (``asyncio.wait(..., timeout=5)``): the clock
+  wakes that parent, so it cannot starve.
 * **Failure policy (rule 7).** ``Runtime(failure_policy=...)`` and ``rt.run(...,
   failure_policy=...)``: ``"FAIL_IMMEDIATELY"`` (default) cancels the other calls of a
   failed task (``TaskCancelledError``, ``task_failed`` reason ``"cancelled"``); a sync

@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, Optional
 from ..environment import current_caller, warn_deprecated
 from . import protocol as P
 from .cache import cache_key
+from .waiting import Waits
 
 _attempt: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("reuse_ref_attempt", default=None)
 """The attempt (on this replica) that is running in the current context: the parent of nested calls."""
@@ -252,13 +253,15 @@ class _Replica:
         """Tell the controller which async attempts now block on nested calls only.
 
         An attempt *waits* while its asyncio task is suspended on nothing but the results
-        of tasks it called: a call's future, a task that awaits one, or ``asyncio.gather``
-        over such things. A child started with ``ensure_future`` and not awaited does not
-        make its parent wait. Only changes are sent.
+        of tasks it called (see :mod:`.waiting` for the ways asyncio ties them: a call's
+        future, a task, ``gather``, ``wait``, ``as_completed``, a ``TaskGroup``). A child
+        started with ``ensure_future`` and not awaited does not make its parent wait. Only
+        changes are sent.
         """
         self._check_due = False
+        waits = Waits(self.loop, self.calls)
         for aid, task in list(self.running.items()):
-            on = _blocked_on(getattr(task, "_fut_waiter", None), self.calls)
+            on = waits.blocked_on(getattr(task, "_fut_waiter", None))
             on = tuple(sorted(on)) if on else ()
             if on != self.blocked.get(aid, ()):
                 if on:
@@ -356,32 +359,6 @@ class _Caller:
         finally:
             calls.pop(fut, None)
             replica.look_at_waiting()
-
-
-def _blocked_on(fut: Any, calls: Dict[Any, int]) -> Optional[set]:
-    """The request ids of the nested calls that ``fut`` waits on, when it waits on nothing
-    else; ``None`` when it waits on something else too (a sleep, a lock, I/O) or runs."""
-    if fut is None:
-        return None
-    rid = calls.get(fut)
-    if rid is not None:
-        return {rid}
-    if isinstance(fut, asyncio.Task):
-        if fut.done():
-            return set()
-        return _blocked_on(getattr(fut, "_fut_waiter", None), calls)
-    children = getattr(fut, "_children", None)  # the future of asyncio.gather
-    if children is None or fut.done():
-        return None
-    out: set = set()
-    for child in children:
-        if child.done():
-            continue
-        on = _blocked_on(child, calls)
-        if on is None:
-            return None
-        out |= on
-    return out
 
 
 def _result_bytes(fn: Any, result: Any) -> bytes:
