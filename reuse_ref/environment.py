@@ -213,6 +213,17 @@ class TaskEnvironment(BaseModel):
     def __init__(self, name: Any = None, **data: Any) -> None:
         super().__init__(name=name, **data)
 
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> "TaskEnvironment":
+        """As pydantic's, but a mapping with a key that is not a str is a ValueError naming it
+        (pydantic passes the mapping to ``__init__`` as keywords, which would be a TypeError)."""
+        if isinstance(obj, dict):
+            for key in obj:
+                if not isinstance(key, str):
+                    raise ValueError(f"TaskEnvironment field {key!r} is not valid: field names are str "
+                                     f"(name, resources, env_vars, secrets, reusable, ...)")
+        return super().model_validate(obj, **kwargs)
+
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, v: Any) -> str:

@@ -140,6 +140,11 @@ def test_environment_json_round_trip():
     assert TaskEnvironment.model_validate(e.model_dump()) == e
 
 
+def test_environment_mapping_with_a_key_that_is_not_a_str(rejects):
+    with rejects("field", 1, "str"):  # pydantic would pass it to __init__ as a keyword: a TypeError
+        TaskEnvironment.model_validate({1: 3})
+
+
 # --- clone_with -------------------------------------------------------------------------
 
 def test_clone_with_copies_and_applies_changes(env):
