@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
 
-## test: every test (unit, property, nbval, papermill), then the book and its browser check
+## test: every test (unit, property, nbval, papermill), then the book and its browser check.
+## Two pytest workers: many tests wait on real replicas' clocks, so two share the machine
+## well (tests/conftest.py keeps each notebook's cells, and every Ray test, on one worker).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadscope
 	$(MAKE) book
 	$(PY) -m pytest tests/site --site
 

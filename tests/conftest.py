@@ -1,6 +1,7 @@
 """Shared test helpers. Keep this small: each test file owns its own fixtures."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 import pytest
@@ -70,3 +71,24 @@ def rt(backend):
     finally:
         runtime.close()
         assert alive(runtime.replica_pids) == []
+
+
+_ON_RAY = re.compile(r"(?<![a-z])ray(?![a-z])|16_beyond_one_machine")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """How ``make test``'s two workers (``pytest -n 2 --dist loadscope``) share the tests.
+
+    As xdist's ``loadscope``, a module (or a notebook, whose cells share one kernel and run in
+    order) goes whole to one worker, with one change: every test that starts or joins a Ray
+    (found by its id) is one scope, so the machine holds one local Ray at a time. (xdist's
+    ``loadgroup`` marks would say the same, but they rewrite node ids, which pytest 9 no
+    longer allows.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RayApart(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "ray" if _ON_RAY.search(nodeid.lower()) else super()._split_scope(nodeid)
+
+    return RayApart(config, log)

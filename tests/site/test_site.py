@@ -292,9 +292,13 @@ def test_phone_width_screenshot_of_every_tutorial(base_url: str, browser, screen
                                                   rendered) -> None:
     import struct
 
-    for page in tutorial_pages(rendered):
+    def shoot(page: str) -> Path:
         path = screenshot_dir / "phone" / f"{PurePosixPath(page).stem}.png"
-        browser.screenshot(urljoin(base_url, page), path, size="400,6000")
+        return browser.screenshot(urljoin(base_url, page), path, size="400,6000")
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:  # as ``rendered`` does
+        paths = list(pool.map(shoot, tutorial_pages(rendered)))
+    for path in paths:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
         width, height = struct.unpack(">II", data[16:24])
