@@ -12,6 +12,7 @@ outputs go to temporary files that are renamed into place only once everything s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -332,7 +333,10 @@ def _plan(args) -> int:
         _figure_format(args.plot)
     try:
         args.cold_start = _cold(args)
-        result, text = from_args(args, _resources(args))
+        # stdout is the plan's alone (one JSON object with --json): whatever prints while it is
+        # made, such as the lines a Ray cluster forwards from its workers, goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            result, text = from_args(args, _resources(args))
     except ValueError as e:
         raise _Fail(str(e)) from None
     def write_csv(tmp: str) -> None:

@@ -35,7 +35,7 @@ def fan(first, n, child, parent_duration, env="a", at=0, child_at=0, kid_env=Non
 
 CASES = [
     # no reuse: every call starts a fresh replica, which stops ("off") when the call ends
-    Case("off_each_call_cold", [J(0, 0, 20, env="o"), J(1, 5, 20, env="o")], {"o": None}),
+    Case("off_each_call_cold", [J(0, 0, 20, env="o"), J(1, 15, 20, env="o")], {"o": None}),
     # the remedy for a starving parent: the parent without reuse, its children in a pool of one
     Case("off_parent_does_not_starve", fan(0, 2, 10, 20, env="d", kid_env="a"), {"d": None, "a": policy(replicas=1)}),
     # one pool: scale up on staggered arrivals, then one scale-down per idle replica, 45 s apart

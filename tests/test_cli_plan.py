@@ -62,6 +62,7 @@ def test_ray_gives_the_answer_of_one_worker(capsys, day_csv, ray_session):
     argv = [a for a in plan_args(day_csv, "--json", "--ray") if a not in ("--workers", "1")]
     status, on_ray, err = run(capsys, *argv)
     assert status == 0, err
+    assert on_ray.startswith("{"), f"stdout holds more than the plan: {on_ray[:800]!r}"
     assert json.loads(on_ray) == json.loads(one)
     status, _, err = run(capsys, *plan_args(day_csv, "--ray"))  # with --workers 1 too
     assert status == 2 and "--workers" in err and "not with --ray" in err

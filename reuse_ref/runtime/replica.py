@@ -261,7 +261,7 @@ class _Replica:
         self._check_due = False
         waits = Waits(self.loop, self.calls)
         for aid, task in list(self.running.items()):
-            on = waits.blocked_on(getattr(task, "_fut_waiter", None))
+            on = waits.blocked_on(task)
             on = tuple(sorted(on)) if on else ()
             if on != self.blocked.get(aid, ()):
                 if on:

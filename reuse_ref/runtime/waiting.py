@@ -15,13 +15,18 @@ asyncio ties a waiting coroutine to what it waits on in several ways, and each i
   parent on a plain future (or a queue's getter) that a completion callback on each child
   will wake. Those callbacks are read to find the children of such a future.
 
-A future that a timer will wake (``asyncio.wait(..., timeout=...)``) waits on the clock
-too, so it never counts as blocked: such a parent goes on by itself.
+A future that a timer will wake (``asyncio.wait(..., timeout=...)``), or a task inside an
+``asyncio.timeout()`` block, waits on the clock too, so it never counts as blocked: such a
+parent goes on by itself. (A task's own ``timeout=`` is the controller's timer, not the
+loop's: it does not change whether the task waits, as in the simulator.)
 """
 from __future__ import annotations
 
 import asyncio
 from typing import Any, Dict, Iterator, List, Optional
+
+
+_TIMEOUT = getattr(asyncio, "Timeout", None)  # asyncio.timeout()'s class, Python 3.11 and later
 
 
 class Waits:
@@ -47,6 +52,8 @@ class Waits:
             return None
         seen.add(id(fut))
         if isinstance(fut, asyncio.Task):
+            if self._is_timed(fut):  # inside asyncio.timeout(): the clock ends its wait
+                return None
             return self.blocked_on(getattr(fut, "_fut_waiter", None), seen)
         if self._is_timed(fut):
             return None
@@ -67,9 +74,16 @@ class Waits:
         return out
 
     def _is_timed(self, fut: Any) -> bool:
+        """Whether a timer of the loop will wake ``fut``: one that resolves it (a sleep, a wait
+        with a timeout), or the timer of an ``asyncio.timeout()`` block it is in."""
         if self._timed is None:
-            scheduled = getattr(self.loop, "_scheduled", ())
-            self._timed = {id(arg) for handle in scheduled for arg in getattr(handle, "_args", None) or ()}
+            timed = set()
+            for handle in getattr(self.loop, "_scheduled", ()):
+                timed.update(id(arg) for arg in getattr(handle, "_args", None) or ())
+                owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+                if _TIMEOUT is not None and isinstance(owner, _TIMEOUT):
+                    timed.add(id(getattr(owner, "_task", None)))
+            self._timed = timed
         return id(fut) in self._timed
 
     def _woken_by_map(self) -> Dict[int, List[Any]]:
