@@ -104,8 +104,8 @@ class Attempt:
 class Replica:
     """A replica as the driver sees it, wherever it runs; ``io`` is its backend's state."""
 
-    __slots__ = ("ps", "rid", "pid", "node", "ready", "shipped", "tasks", "attempts", "retired",
-                 "cancelling", "io")
+    __slots__ = ("ps", "rid", "pid", "node", "ready", "ready_at", "shipped", "tasks", "attempts",
+                 "retired", "cancelling", "io")
 
     def __init__(self, ps: "PoolState", rid: int) -> None:
         self.ps = ps
@@ -113,6 +113,7 @@ class Replica:
         self.pid: Optional[int] = None  # known once started (processes) or ready (Ray)
         self.node = ""  # where it runs, when the backend has several machines
         self.ready = False
+        self.ready_at = 0.0  # wall clock: not ready before it was asked for plus the cold start
         self.shipped: set = set()  # function ids this replica has
         self.tasks: Dict[int, Task] = {}  # the replica's task refs -> tasks it called
         self.attempts: set = set()

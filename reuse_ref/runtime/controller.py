@@ -18,11 +18,12 @@ blocks on the calls it made (``waiting``, rule 6), a call made by a running task
 ready (the start-failure limit), the end of a run (its ``scope="run"`` pools). The pools
 answer with actions (start, stop, dispatch, fail, cancel) and the loop carries them
 out. It decides nothing about the lifecycle itself. The timers are the pools'
-``wakeup_at``, the attempts' timeouts and the grace given to an attempt asked to stop.
+``wakeup_at``, the attempts' timeouts, the grace given to an attempt asked to stop, and
+the end of a replica's ``cold_start`` (counted from when the pool asked for it).
 
-Time: a pool is fed policy seconds, ``(wall - start) / time_scale``, so the trace of a
-runtime reads like the simulator's. Task timeouts are not policy durations: they bound
-the real running time of the task's code, in wall seconds.
+Time: a pool is fed policy seconds, ``(wall - start) / time_scale``, so the trace reads
+like the simulator's. Task timeouts bound the real running time of a task's code, in
+wall seconds.
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ class _Controller(Routing):
         self.backend = backend
         self.scale = time_scale
         self.cold_start_wall = cold_start * time_scale
+        self.held: List[tuple] = []  # (wall time, rid, id, replica): up, and in its cold start still
         self.stop_grace = stop_grace
         self.t0 = time.monotonic()
         self.inbox: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
@@ -122,8 +124,9 @@ class _Controller(Routing):
             w = ps.pool.wakeup_at
             if w is not None:
                 t = min(t, t0 + w * scale + 0.0005)
-        if self.deadlines:
-            t = min(t, self.deadlines[0][0])
+        for heap in (self.deadlines, self.held):  # attempts' timeouts, replicas' cold starts
+            if heap:
+                t = min(t, heap[0][0])
         for ps in self.pools.values():
             for h in ps.replicas.values():
                 for deadline, _, _ in h.cancelling.values():
@@ -167,6 +170,10 @@ class _Controller(Routing):
             w = ps.pool.wakeup_at
             if w is not None and w <= now and ps.key in self.pools:
                 self._do(ps, ps.pool.advance(self.now(ps)))
+        while self.held and self.held[0][0] <= wall:  # replicas whose cold start has now passed
+            h = heapq.heappop(self.held)[-1]
+            if not h.retired:
+                self._take(h)
         deadlines = self.deadlines
         while deadlines and deadlines[0][0] <= wall:
             _, aid = heapq.heappop(deadlines)
@@ -203,12 +210,17 @@ class _Controller(Routing):
             self._crash(h, msg[1], msg[2])
 
     def _ready(self, h: Replica, pid: int) -> None:
-        h.ready = True
         if h.pid is None:  # a backend that learns the pid only now (a Ray actor)
             h.pid = pid
             self.pids.append(pid)
-        ps = h.ps
-        self._do(ps, self.graph.replica_ready(self.now(ps), ps.name, h.rid))
+        if time.monotonic() < h.ready_at:  # cold_start counts from the pool's ask, as simulated
+            heapq.heappush(self.held, (h.ready_at, h.rid, id(h), h))
+        else:
+            self._take(h)
+
+    def _take(self, h: Replica) -> None:
+        h.ready = True
+        self._do(h.ps, self.graph.replica_ready(self.now(h.ps), h.ps.name, h.rid))
 
     def _done(self, h: Replica, aid: int, ok: bool, value: Any) -> None:
         att = self.attempts.pop(aid, None)
@@ -384,7 +396,8 @@ class _Controller(Routing):
                 env[name] = value
         h = Replica(ps, rid)
         try:
-            self.backend.start(h, env, task.resources, self.cold_start_wall)
+            h.ready_at = time.monotonic() + self.cold_start_wall
+            self.backend.start(h, env, task.resources)
         except Exception as exc:
             print(f"reuse_ref: could not start replica {rid} of {ps.name!r}: {exc!r}", file=sys.stderr)
             for call in ps.calls.values():

@@ -44,7 +44,7 @@ _attempt: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("reuse_
 """The attempt (on this replica) that is running in the current context: the parent of nested calls."""
 
 
-def main(conn: Any, alive: Any, env: Dict[str, str], cold_start: float) -> None:
+def main(conn: Any, alive: Any, env: Dict[str, str]) -> None:
     """Entry point of a replica process (the target of ``multiprocessing.Process``).
 
     ``conn`` is the pipe to the controller; ``alive`` the read end of a pipe nobody writes
@@ -62,10 +62,6 @@ def main(conn: Any, alive: Any, env: Dict[str, str], cold_start: float) -> None:
     os.environ.update(env)
     os.environ["REUSE_REF_REPLICA"] = "1"  # the user's module, imported here, does not warn again
     replica = _Replica(conn)
-    # Runtime(cold_start=...) makes cold starts visible; nothing comes before READY but
-    # the end of the pipe, so a replica stopped while it starts leaves at once.
-    if cold_start > 0 and conn.poll(cold_start):
-        _exit_now(0)
     replica.serve()
 
 

@@ -86,8 +86,10 @@ class Runtime:
       clock (``0.01`` turns a 30 s TTL into 0.3 s); the trace reports policy seconds.
       Validation is unchanged: a TTL under 30 s is still refused. Task timeouts are
       wall seconds (they bound the task's own code, which the scale does not speed up).
-    * ``cold_start``: extra policy seconds a replica waits before it is ready, so that
-      cold starts show (the real start of a Python process is paid anyway).
+    * ``cold_start``: policy seconds from the moment a pool asks for a replica until it
+      is ready, as in the simulator. The real start of the replica's process is inside
+      that time, not added to it; a start that takes longer makes the replica ready once
+      it is up.
     * ``backend``: where replicas run. ``"processes"`` (default): local processes.
       ``"ray"``: one Ray actor per replica, placed by the environment's ``Resources``
       (``pip install 'reuse-ref[ray]'``); ``ray_address`` joins a running cluster (left

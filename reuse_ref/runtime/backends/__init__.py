@@ -47,11 +47,12 @@ class ReplicaBackend:
         return ``(None, None)`` when ``wakeup_fd`` (the driver's wakeup pipe) is readable."""
         raise NotImplementedError
 
-    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
+    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources]) -> None:
         """Start a replica: ``env`` holds the environment's own variables (``env_vars`` and
         secrets), which the replica's ``os.environ`` must have; what else it has is the
-        backend's choice (local processes inherit the runtime's). It says ``READY`` after
-        ``cold_start`` wall seconds. Raises when it cannot be started at all."""
+        backend's choice (local processes inherit the runtime's). It says ``READY`` as soon
+        as it can take work (the driver adds ``Runtime(cold_start=...)`` itself). Raises
+        when it cannot be started at all."""
         raise NotImplementedError
 
     def send(self, replica: Any, message: tuple) -> None:

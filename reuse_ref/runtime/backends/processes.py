@@ -100,14 +100,14 @@ class ProcessBackend(ReplicaBackend):
         self.sel = selectors.DefaultSelector()
         self.sel.register(wakeup_fd, selectors.EVENT_READ, None)
 
-    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
+    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources]) -> None:
         limit = resources.memory_bytes if resources is not None else None
         # what a spawned child would inherit (a forkserver's children would get the
         # server's environment, frozen when it started), then the environment's own
         environ = dict(os.environ)
         environ.update(env)
         parent, child = self.ctx.Pipe()
-        process = self.ctx.Process(target=_replica_module.main, args=(child, self.alive, environ, cold_start),
+        process = self.ctx.Process(target=_replica_module.main, args=(child, self.alive, environ),
                                    name=f"reuse-replica-{replica.ps.name}-{replica.rid}", daemon=True)
         try:
             process.start()

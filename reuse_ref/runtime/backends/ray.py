@@ -127,7 +127,7 @@ class RayReplica:
     ``run``, ``feed`` and ``outbox`` are what the backend calls; it is made a Ray actor class
     when the backend starts, so that importing this module needs no Ray."""
 
-    def __init__(self, env: Dict[str, str], cold_start: float, limit: Optional[int], poll: float) -> None:
+    def __init__(self, env: Dict[str, str], limit: Optional[int], poll: float) -> None:
         from .. import replica as R
         from ...environment import current_caller
 
@@ -153,7 +153,7 @@ class RayReplica:
         self.current_caller = current_caller
         self._attempt = R._attempt
         self.node = _node_ip()
-        threading.Timer(cold_start, self.post, args=((P.READY, os.getpid(), self.node),)).start()
+        self.post((P.READY, os.getpid(), self.node))
         if limit:
             threading.Thread(target=self._watch, args=(limit, poll), daemon=True).start()
 
@@ -311,13 +311,13 @@ class RayBackend(ReplicaBackend):
     def open(self, wakeup_fd: int) -> None:
         self.sel.register(wakeup_fd, selectors.EVENT_READ, None)
 
-    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources], cold_start: float) -> None:
+    def start(self, replica: Any, env: Dict[str, str], resources: Optional[Resources]) -> None:
         options = self._placement(replica, resources)
         limit = resources.memory_bytes if resources is not None else None
         # the reference's own settings travel too (a node's environment does not have them)
         env = {**{k: v for k, v in os.environ.items() if k.startswith("REUSE_REF_")}, **env}
         actor = self.actor_class.options(**options).remote(
-            env, cold_start, limit, self.memory_poll)
+            env, limit, self.memory_poll)
         a = replica.io = _Actor(replica, actor, limit)
         self.live[a] = None
         self._outbox(a)
