@@ -140,6 +140,11 @@ TWO_NODES = """
     def step(i: int, gate: str) -> str:
         node = ray.get_runtime_context().get_node_id()
         open(os.path.join(gate, f"{node}-{i}"), "w").close()
+        # hold the slot until a task runs on the other node too (a state, not a delay): the
+        # queue then waits for the replica that can only start there, once 'big' leaves it
+        deadline = time.monotonic() + 60
+        while len({f.split("-")[0] for f in os.listdir(gate)}) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(0.5)
         return node
 
