@@ -67,8 +67,10 @@ class Family:
     def dispatched(self, task: Any) -> Iterator[Tuple[float, List[Job]]]:
         """An attempt of ``task`` started: on its first, its children are scheduled, as
         ``(at, children called at that offset)``; children called at the same moment are
-        called together, as a parent's loop of calls is."""
-        if task in self.children and task not in self.called:
+        called together, as a parent's loop of calls is. A task that ended before its
+        dispatch was carried out (cancelled by the action that freed its slot) calls none:
+        its children were counted as never called when it ended."""
+        if task in self.children and task not in self.called and task not in self.gone:
             self.called.add(task)
             groups: Dict[float, List[Job]] = {}
             for kid in self.children[task]:
