@@ -48,8 +48,8 @@ Choices the public docs leave open, and how the runtime makes them:
   ``asyncio.TaskGroup`` over them. The replica looks at its asyncio tasks after each call
   and reply (and every 10 ms while calls are in flight) and reports changes. A child
   started with ``asyncio.ensure_future`` and not awaited does not make its parent wait,
-  and neither does a wait with a timeout (``asyncio.wait(..., timeout=5)``): the clock
-  wakes that parent, so it cannot starve.
+  and neither does a wait with a timeout (``asyncio.wait(..., timeout=5)``, or an
+  ``asyncio.timeout()`` block): the clock wakes that parent, so it cannot starve.
 * **Failure policy (rule 7).** ``Runtime(failure_policy=...)`` and ``rt.run(...,
   failure_policy=...)``: ``"FAIL_IMMEDIATELY"`` (default) cancels the other calls of a
   failed task (``TaskCancelledError``, ``task_failed`` reason ``"cancelled"``); a sync
