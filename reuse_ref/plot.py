@@ -228,6 +228,7 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     if len(lanes) > max_lanes:
         return _many_lanes(trace, env, ax, unit, len(lanes), max_lanes, until)
     concurrency = max([trace._concurrency(e) for e in ({k[0] for k in lanes} or {env})] or [1])
+    own_figure = ax is None
     fig, ax = _new_axes(ax, figsize=(5.0, 1.4 + 0.3 * max(len(lanes), 3)))
     import matplotlib.patches as mpatches
     from matplotlib import colormaps
@@ -295,6 +296,9 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     ax.reuse_ref_handles = handles  # for shared_legend
     if legend:
         _legend_below(ax, handles, len(order))
+        rows = -(-len(handles) // 2)
+        if own_figure and rows > 3:  # a legend taller than the lanes: make room, or it spills out
+            fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.2 * (rows - 3))
     fig.tight_layout()
     return fig
 

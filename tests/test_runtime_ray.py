@@ -67,10 +67,10 @@ def test_every_ray_node_and_socket_is_on_loopback(ray_session):
 
 
 def test_a_replica_no_node_can_hold_fails_at_once_and_says_why(ray_session):
-    huge = TaskEnvironment("ray_huge", reusable=ReusePolicy(replicas=1), resources=Resources(cpu=1000))
+    huge = TaskEnvironment("ray_huge", reusable=ReusePolicy(replicas=1, concurrency=2), resources=Resources(cpu=1000))
 
     @huge.task
-    def nothing() -> int:
+    async def nothing() -> int:
         return 1
 
     with Runtime(time_scale=0.01, backend="ray") as rt:
