@@ -30,6 +30,7 @@ the model stated in :mod:`reuse_ref.calls`.
 from __future__ import annotations
 
 import math
+import sys
 from heapq import heappop, heappush
 from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
@@ -120,7 +121,9 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
 
     The run continues after the last job until the pools' timers have nothing left to do,
     so the trace includes the idle tail that ``scaledown_ttl`` and ``idle_ttl`` cost. The
-    same arguments always give the same records.
+    same arguments always give the same records. A workload whose times, queued one after
+    another, add up past the largest float is a ``ValueError``: its trace would hold
+    times that are not numbers.
 
     >>> from reuse_ref import ReusePolicy
     >>> from reuse_ref.workloads import burst
@@ -320,6 +323,10 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     done = ended if family is None else family.done + family.skipped
     if done != len(jobs):  # a broken invariant, not bad input
         raise RuntimeError(f"simulation of {label!r} ended with {len(jobs) - done} job(s) that never ended")
+    if pools.records and not math.isfinite(pools.records[-1][0]):  # records come in time order
+        raise ValueError(f"workload is not valid: each time is finite, but queued one after another its jobs' "
+                         f"at and duration and the cold start add up past the largest float "
+                         f"({sys.float_info.max:g} s), so the simulated times are not numbers; give smaller times")
     return Trace(pools.records, {n: pol for n, (pol, _) in envs.items()}, {n: res for n, (_, res) in envs.items()})
 
 

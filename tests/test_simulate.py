@@ -215,6 +215,9 @@ def test_progress_bar_on_request_and_not_for_small_workloads(capsys):
     (dict(crashes=[(5,)]), "crashes item"),
     (dict(crashes=[(5, 1, "boom")]), "'crashed' or 'oom'"),
     (dict(resources=3), "resources=3"),
+    # each job is finite, but one replica runs them one after the other, past the largest float
+    (dict(workload=[Job(1, 0, 1e308), Job(2, 0, 1e308)]), "workload is not valid: each time is finite"),
+    (dict(workload=[Job(1, 0, 1e308)], cold_start=1e308), "past the largest float"),
 ])
 def test_bad_input_is_a_value_error_naming_it(kwargs, fragment):
     args = dict(policy=policy(replicas=1), workload=burst(1))
