@@ -295,8 +295,7 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
         handles.append(Line2D([], [], color=COLORS["vermillion"], linestyle="--", label="starvation"))
     ax.reuse_ref_handles = handles  # for shared_legend
     if legend:
-        _legend_below(ax, handles, len(order))
-        rows = -(-len(handles) // 2)
+        rows = _legend_below(ax, handles, len(order))
         if own_figure and rows > 3:  # a legend taller than the lanes: make room, or it spills out
             fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.2 * (rows - 3))
     fig.tight_layout()
@@ -330,9 +329,14 @@ def _many_lanes(trace: Trace, env: Optional[str], ax, unit: str, lanes: int, max
     return fig
 
 
-def _legend_below(ax, handles, lanes: int = 3) -> None:
+_LEGEND_COLUMNS = 2
+
+
+def _legend_below(ax, handles, lanes: int = 3) -> int:
+    """Draw the legend under the axes; returns its number of rows."""
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2 - 0.45 / max(lanes, 3)),
-              ncol=2, frameon=False)
+              ncol=_LEGEND_COLUMNS, frameon=False)
+    return -(-len(handles) // _LEGEND_COLUMNS)
 
 
 def shared_legend(axes) -> None:

@@ -67,7 +67,9 @@ def test_every_ray_node_and_socket_is_on_loopback(ray_session):
 
 
 def test_a_replica_no_node_can_hold_fails_at_once_and_says_why(ray_session):
-    huge = TaskEnvironment("ray_huge", reusable=ReusePolicy(replicas=1, concurrency=2), resources=Resources(cpu=1000))
+    # concurrency 2 (and an async task): a one-slot pool would warn of starvation, which is not this test's
+    huge = TaskEnvironment("ray_huge", reusable=ReusePolicy(replicas=1, concurrency=2),
+                           resources=Resources(cpu=1000))
 
     @huge.task
     async def nothing() -> int:
