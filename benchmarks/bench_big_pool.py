@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from reuse_ref import ReusePolicy  # noqa: E402
-from reuse_ref.pool import Pool  # noqa: E402
+from reuse_ref.core.pool import Pool  # noqa: E402
 
 SCALEDOWNS = 1_000
 IDLE_TTL = 60 * (SCALEDOWNS + 10)  # long enough for the scale-downs to come first

@@ -34,7 +34,7 @@ import cloudpickle
 import psutil
 
 from reuse_ref import ReusePolicy, Runtime, TaskEnvironment
-from reuse_ref.records import RETRYING
+from reuse_ref.core.records import RETRYING
 
 driver = TaskEnvironment("faults_driver", reusable=ReusePolicy(replicas=1, concurrency=4))
 workers = TaskEnvironment("faults_workers", reusable=ReusePolicy(replicas=(2, 4), concurrency=50))

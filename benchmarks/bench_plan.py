@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from reuse_ref import ReusePolicy, Resources, simulate  # noqa: E402
 from reuse_ref import _sweep  # noqa: E402
 from reuse_ref.plan import plan  # noqa: E402
-from reuse_ref.window import common_horizon, compare  # noqa: E402
-from reuse_ref.workloads import burst, diurnal, merge  # noqa: E402
+from reuse_ref.trace.window import common_horizon, compare  # noqa: E402
+from reuse_ref.sim.workloads import burst, diurnal, merge  # noqa: E402
 
 RES = Resources(cpu=2, memory="4Gi")
 PRICES = {"cpu_hour": 0.05, "gib_hour": 0.006}

@@ -51,8 +51,8 @@ import time
 from collections import deque
 
 from reuse_ref import ReusePolicy
-from reuse_ref.simulate import simulate
-from reuse_ref.workloads import poisson
+from reuse_ref.sim import simulate
+from reuse_ref.sim.workloads import poisson
 
 RATE = 1.0          # arrivals per second
 DURATION = 28.0     # mean seconds of work per job

@@ -4,8 +4,8 @@ The configuration models (``ReusePolicy``, ``Resources``, ``TaskEnvironment``) f
 Flyte's names; the pool state machine, the virtual-clock simulator and the local runtime
 show what the four numbers of a policy do.
 """
-from .environment import Task, TaskEnvironment, TaskOptions
-from .errors import (
+from .config.environment import Task, TaskEnvironment, TaskOptions
+from .config.errors import (
     DeprecatedTaskWarning,
     OOMError,
     RemoteTaskError,
@@ -14,12 +14,12 @@ from .errors import (
     StarvationWarning,
     TaskTimeoutError,
 )
-from .llm_trace import read_llm_trace
-from .policy import ReusePolicy
-from .resources import Resources
-from .simulate import simulate
-from .trace import Measures, Record, Trace
-from .workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson, read_csv, write_csv
+from .sim.llm_trace import read_llm_trace
+from .config.policy import ReusePolicy
+from .config.resources import Resources
+from .sim.event_loop import simulate
+from .trace.trace import Measures, Record, Trace
+from .sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson, read_csv, write_csv
 
 __version__ = "0.1.0"
 

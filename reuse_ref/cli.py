@@ -73,7 +73,7 @@ def _seconds(text: str) -> float:
 
 
 def _cold_start(text: str):
-    from .coldstart import parse_cold_start
+    from .sim.cold_starts import parse_cold_start
 
     try:
         return parse_cold_start(text)
@@ -233,7 +233,7 @@ def _run(args, task_argv) -> int:
 
 
 def _policy(args):
-    from .policy import ReusePolicy
+    from .config.policy import ReusePolicy
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -264,7 +264,7 @@ def _resources(args):
     given = {k: getattr(args, k) for k in ("cpu", "memory", "gpu") if getattr(args, k) is not None}
     if not given:
         return None
-    from .resources import Resources
+    from .config.resources import Resources
 
     if "gpu" in given and given["gpu"].strip().isdigit():
         given["gpu"] = int(given["gpu"])
@@ -275,8 +275,8 @@ def _resources(args):
 
 
 def _simulate(args) -> int:
-    from .simulate import simulate
-    from .workloads import read_csv
+    from .sim.event_loop import simulate
+    from .sim.workloads import read_csv
 
     policy = _policy(args)
     resources = _resources(args)
@@ -322,7 +322,7 @@ def _simulate(args) -> int:
 
 
 def _plan(args) -> int:
-    from .plan import from_args
+    from .plan.planner import from_args
 
     for option, path in (("--csv", args.csv), ("--plot", args.plot)):
         if path and os.path.isdir(path):
@@ -387,7 +387,7 @@ def _figure_format(path: str) -> str:
 
 
 def _save_plan_figure(result, tmp: str, final: str) -> None:
-    from . import plot
+    from . import figures as plot
 
     fig = plot.plan(result)
     try:
@@ -412,7 +412,7 @@ def _temp_for(path: str, option: str) -> str:
 
 
 def _save_figure(trace, kind: str, tmp: str, final: str) -> None:
-    from . import plot
+    from . import figures as plot
 
     ext = os.path.splitext(final)[1].lower().lstrip(".")
     if not ext:

@@ -9,7 +9,7 @@ import pytest
 from reuse_ref import ReusePolicy, Resources, simulate
 from reuse_ref.cli import main
 from reuse_ref.plan import plan
-from reuse_ref.workloads import burst, fan_out, merge, poisson, write_csv
+from reuse_ref.sim.workloads import burst, fan_out, merge, poisson, write_csv
 
 ONE = ReusePolicy(replicas=1, concurrency=4, idle_ttl=60)
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from reuse_ref import DeprecatedTaskWarning, ReusePolicy, Resources, Task, TaskEnvironment, TaskOptions
-from reuse_ref.environment import current_caller
+from reuse_ref.config.environment import current_caller
 
 from model_support import _id, _quiet_starvation  # noqa: F401 (autouse fixture)
 

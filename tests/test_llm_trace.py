@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reuse_ref import Job
-from reuse_ref.llm_trace import (
+from reuse_ref.sim.llm_trace import (
     LLMRequest,
     prefill_share,
     read_llm_requests,

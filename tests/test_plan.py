@@ -9,11 +9,11 @@ import warnings
 import pytest
 
 from reuse_ref import ReusePolicy, Resources, simulate
-from reuse_ref.candidates import Target, candidate_policies, parse_target, parse_values
+from reuse_ref.plan.candidates import Target, candidate_policies, parse_target, parse_values
 from reuse_ref.plan import plan
 from reuse_ref.trace import percentile
-from reuse_ref.window import common_horizon, compare, waits
-from reuse_ref.workloads import burst, bursts, diurnal, fan_out, merge, poisson
+from reuse_ref.trace.window import common_horizon, compare, waits
+from reuse_ref.sim.workloads import burst, bursts, diurnal, fan_out, merge, poisson
 
 RES = Resources(cpu=2, memory="4Gi")
 PRICES = {"cpu_hour": 0.05, "gib_hour": 0.006}
@@ -241,8 +241,8 @@ def test_bad_input_names_parameter_value_and_what_is_allowed(rejects, kwargs, pa
 
 
 def test_what_a_run_sends_back_is_what_the_trace_says():
-    from reuse_ref._sweep import _intervals
-    from reuse_ref.window import last_task_end
+    from reuse_ref.plan.sweep import _intervals
+    from reuse_ref.trace.window import last_task_end
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -276,7 +276,7 @@ def test_plan_figure_draws_every_candidate_the_front_and_the_recommendation():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     result = plan(day_with_burst(), GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=1)
     fig = plot.plan(result, currency="USD")
@@ -309,7 +309,7 @@ def test_plan_figure_counts_replica_hours_when_the_price_is_one_per_replica_hour
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     jobs = poisson(0.1, 20, 900, seed=4)
     for prices, money in (({"replica_hour": 1.0}, False), ({"replica_hour": 0.0}, False), ({"replica_hour": 2.0}, True)):
@@ -327,7 +327,7 @@ def test_plan_figure_without_a_recommendation_and_of_a_window(rejects):
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     result = plan(burst(50, duration=60), {"max": [1, 2], "min": [0]}, "p50<=1", {"replica_hour": 1}, workers=1)
     fig = plot.plan(result)
@@ -352,7 +352,7 @@ def test_plan_figure_is_readable_on_a_phone():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     plot.use_book_style(check=False)
     result = plan(day_with_burst(), GRID, "p95<=60", PRICES, cold_start=20, resources=RES, workers=1)

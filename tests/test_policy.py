@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from reuse_ref import ReusePolicy, StarvationWarning, TaskEnvironment
-from reuse_ref.errors import STARVATION_REMEDIES
-from reuse_ref.policy import MIN_TTL_SECONDS
+from reuse_ref.config.errors import STARVATION_REMEDIES
+from reuse_ref.config.policy import MIN_TTL_SECONDS
 
 from model_support import _id, _quiet_starvation  # noqa: F401 (autouse fixture)
 

@@ -10,9 +10,9 @@ import warnings
 import pytest
 
 from reuse_ref import ReusePolicy, StarvationWarning
-from reuse_ref.errors import STARVATION_REMEDIES
-from reuse_ref.pools import Pools
-from reuse_ref.pool import Dispatch, FailTask, Pool, StartReplica, StopReplica
+from reuse_ref.config.errors import STARVATION_REMEDIES
+from reuse_ref.core.pools import Pools
+from reuse_ref.core.pool import Dispatch, FailTask, Pool, StartReplica, StopReplica
 from reuse_ref.trace import Record, Trace
 
 

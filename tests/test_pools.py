@@ -7,8 +7,8 @@ import warnings
 import pytest
 
 from reuse_ref import Job, ReusePolicy, StarvationWarning, read_csv, simulate, write_csv
-from reuse_ref.pool import FailTask, Pool
-from reuse_ref.pools import FAIL_AFTER_EXECUTABLE_NODES_COMPLETE, Pools
+from reuse_ref.core.pool import FailTask, Pool
+from reuse_ref.core.pools import FAIL_AFTER_EXECUTABLE_NODES_COMPLETE, Pools
 
 
 def policy(**kwargs):
@@ -185,8 +185,8 @@ def test_the_env_column_round_trips_through_csv():
 # ---------------------------------------------------------------------- lifecycle beyond one pool
 @pytest.mark.filterwarnings("ignore::reuse_ref.StarvationWarning")
 def test_three_replicas_dead_before_ready_in_a_row_close_the_pool():
-    from reuse_ref.pool import FailTask, StartReplica
-    from reuse_ref.pools import START_FAILURES_LIMIT
+    from reuse_ref.core.pool import FailTask, StartReplica
+    from reuse_ref.core.pools import START_FAILURES_LIMIT
 
     pools = Pools()
     pool = pools.add(Pool(ReusePolicy(replicas=1), name="a"))
@@ -205,7 +205,7 @@ def test_three_replicas_dead_before_ready_in_a_row_close_the_pool():
 
 
 def test_a_ready_replica_ends_the_run_of_start_failures():
-    from reuse_ref.pool import StartReplica
+    from reuse_ref.core.pool import StartReplica
 
     pools = Pools()
     pool = pools.add(Pool(ReusePolicy(replicas=2), name="a"))

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reuse_ref import ReusePolicy, StarvationWarning
-from reuse_ref.pools import Pools
-from reuse_ref.pool import READY, Dispatch, Pool, StartReplica
-from reuse_ref.simulate import simulate
+from reuse_ref.core.pools import Pools
+from reuse_ref.core.pool import READY, Dispatch, Pool, StartReplica
+from reuse_ref.sim import simulate
 from reuse_ref.trace import Trace
-from reuse_ref.workloads import Job
+from reuse_ref.sim.workloads import Job
 
 # HYPOTHESIS_EXAMPLES=20000 searches harder, by hand, before a release; CI keeps the default
 SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 300)), deadline=None,

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from reuse_ref import Resources
-from reuse_ref.resources import parse_bytes, parse_cpu, parse_gpu
+from reuse_ref.config.resources import parse_bytes, parse_cpu, parse_gpu
 
 GI, MI, KI = 2**30, 2**20, 2**10
 

@@ -15,7 +15,7 @@ import cloudpickle
 import pytest
 
 from reuse_ref import ReusePolicy, Runtime, TaskEnvironment
-from reuse_ref.errors import StarvationError, StarvationWarning
+from reuse_ref.config.errors import StarvationError, StarvationWarning
 
 # Ship this module's functions by value, as a notebook's would be: replicas need not import it.
 from runtime_support import SCALE, alive, records, wait_for

@@ -14,7 +14,7 @@ import cloudpickle
 import pytest
 
 from reuse_ref import Resources, ReusePolicy, Runtime, TaskEnvironment
-from reuse_ref.errors import (
+from reuse_ref.config.errors import (
     DeprecatedTaskWarning,
     OOMError,
     RemoteTaskError,

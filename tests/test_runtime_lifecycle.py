@@ -14,7 +14,7 @@ import pytest
 
 import reuse_ref
 from reuse_ref import ReusePolicy, Runtime, TaskEnvironment
-from reuse_ref.errors import ReuseRefError
+from reuse_ref.config.errors import ReuseRefError
 
 from runtime_support import SCALE, alive, wait_for
 

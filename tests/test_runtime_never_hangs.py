@@ -19,7 +19,7 @@ import cloudpickle
 import pytest
 
 from reuse_ref import ReusePolicy, Runtime, StarvationWarning, TaskEnvironment
-from reuse_ref.errors import RemoteTaskError, StarvationError, TaskCancelledError, TaskTimeoutError
+from reuse_ref.config.errors import RemoteTaskError, StarvationError, TaskCancelledError, TaskTimeoutError
 
 from runtime_support import SCALE, alive, records, wait_for
 

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from reuse_ref import ReusePolicy, Resources, Runtime, TaskEnvironment
-from reuse_ref.errors import ReplicaCrashedError
+from reuse_ref.config.errors import ReplicaCrashedError
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -6,9 +6,9 @@ import warnings
 import pytest
 
 from reuse_ref import ReusePolicy, Resources, StarvationWarning
-from reuse_ref.simulate import simulate
+from reuse_ref.sim import simulate
 from reuse_ref.trace import Trace
-from reuse_ref.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson
+from reuse_ref.sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson
 
 
 def policy(**kw) -> ReusePolicy:
@@ -230,7 +230,7 @@ def test_bad_input_is_a_value_error_naming_it(kwargs, fragment):
 # --- workloads ---------------------------------------------------------------------------------
 
 def test_poisson_is_seeded_and_steady():
-    from reuse_ref.workloads import poisson
+    from reuse_ref.sim.workloads import poisson
 
     a, b = poisson(0.5, 20, 3600, seed=4), poisson(0.5, 20, 3600, seed=4)
     assert a == b and a != poisson(0.5, 20, 3600, seed=5)
@@ -243,7 +243,7 @@ def test_poisson_is_seeded_and_steady():
 
 
 def test_burst_and_bursts_arrive_together():
-    from reuse_ref.workloads import burst, bursts
+    from reuse_ref.sim.workloads import burst, bursts
 
     assert burst(3, at=7, duration=2) == [Job(0, 7.0, 2.0), Job(1, 7.0, 2.0), Job(2, 7.0, 2.0)]
     jobs = bursts(4, 3, gap=100, at=10)
@@ -252,7 +252,7 @@ def test_burst_and_bursts_arrive_together():
 
 
 def test_diurnal_is_busiest_in_the_afternoon_and_quiet_at_night():
-    from reuse_ref.workloads import diurnal, diurnal_rate
+    from reuse_ref.sim.workloads import diurnal, diurnal_rate
 
     assert diurnal_rate(14 * 3600, 2.0) == 2.0
     assert diurnal_rate(2 * 3600, 2.0, trough=0.1) == pytest.approx(0.2)
@@ -293,7 +293,7 @@ def test_generators_refuse_bad_arguments(call, fragment):
 
 
 def test_workload_csv_round_trip(tmp_path):
-    from reuse_ref.workloads import read_csv, write_csv
+    from reuse_ref.sim.workloads import read_csv, write_csv
 
     jobs = merge(poisson(0.1, 12.5, 600, seed=1, jitter=0.3), fan_out(2, 5, at=30.0))
     jobs.append(Job("named", 1.0 / 3, 2.0, name="x, y", retries=2))
@@ -304,7 +304,7 @@ def test_workload_csv_round_trip(tmp_path):
 
 
 def test_workload_csv_with_only_the_required_columns(tmp_path):
-    from reuse_ref.workloads import read_csv
+    from reuse_ref.sim.workloads import read_csv
 
     path = tmp_path / "w.csv"
     path.write_text("duration,at\n5,0\n\n7,1.5\n")
@@ -321,7 +321,7 @@ def test_workload_csv_with_only_the_required_columns(tmp_path):
     ("at,at,duration\n0,0,5\n", "line 1: column 'at' is named twice"),
 ])
 def test_workload_csv_errors_name_the_line(tmp_path, text, fragment):
-    from reuse_ref.workloads import read_csv
+    from reuse_ref.sim.workloads import read_csv
 
     path = tmp_path / "w.csv"
     path.write_text(text)

@@ -214,7 +214,7 @@ def test_timeline_has_a_lane_per_replica_and_marks_each_stop_reason():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     with warnings.catch_warnings():  # a legend taller than two lanes still fits: no "Tight layout not applied"
         warnings.simplefilter("error", UserWarning)
@@ -234,7 +234,7 @@ def test_occupancy_and_compare_figures():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     fig = plot.occupancy(hand_made())
     top, bottom = fig.axes
@@ -255,7 +255,7 @@ def test_figures_of_an_empty_trace_do_not_fail():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     for fig in (plot.timeline(Trace([])), plot.occupancy(Trace([]))):
         plt.close(fig)
@@ -283,7 +283,7 @@ def test_rows_and_records_give_the_same_trace():
 
 
 def test_a_pool_writes_rows_in_record_field_order():
-    from reuse_ref.pool import Pool
+    from reuse_ref.core.pool import Pool
 
     pool = Pool(ReusePolicy(replicas=(1, 2)), name="p")
     pool.submit(0.0, "t")
@@ -344,8 +344,8 @@ def test_figures_are_readable_on_a_phone_and_compare_uses_one_window():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import ReusePolicy, plot, simulate
-    from reuse_ref.workloads import burst, merge
+    from reuse_ref import ReusePolicy, figures as plot, simulate
+    from reuse_ref.sim.workloads import burst, merge
 
     plot.use_book_style(check=False)
     work = merge(burst(4, at=0, duration=60), burst(4, at=900, duration=60))
@@ -369,7 +369,7 @@ def test_figures_are_readable_on_a_phone_and_compare_uses_one_window():
 def _many_replicas(n: int) -> Trace:
     """A burst of ``n`` tasks on a pool of up to ``n`` replicas, one task each: ``n`` lanes."""
     from reuse_ref import simulate
-    from reuse_ref.workloads import burst
+    from reuse_ref.sim.workloads import burst
 
     return simulate(ReusePolicy(replicas=(0, n), concurrency=1, scaledown_ttl=30, idle_ttl=60),
                     burst(n, at=0, duration=120), cold_start=10, name="wide")
@@ -380,7 +380,7 @@ def test_timeline_draws_lanes_up_to_max_lanes_then_the_occupancy(n, max_lanes, l
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     trace = _many_replicas(n)
     assert trace.measures().peak_replicas == n
@@ -404,7 +404,7 @@ def test_timeline_past_max_lanes_fills_the_axes_it_is_given():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     trace = _many_replicas(41)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -420,7 +420,7 @@ def test_timeline_past_max_lanes_fills_the_axes_it_is_given():
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "40", None])
 def test_timeline_refuses_a_bad_max_lanes(rejects, bad):
-    from reuse_ref import plot
+    from reuse_ref import figures as plot
 
     with rejects("max_lanes", bad, "an int >= 1"):
         plot.timeline(hand_made(), max_lanes=bad)

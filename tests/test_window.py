@@ -10,8 +10,8 @@ import pytest
 
 from reuse_ref import ReusePolicy, Resources, simulate
 from reuse_ref.trace import Measures, Record as R, Trace, percentile
-from reuse_ref.window import common_horizon, compare, last_task_end, waits
-from reuse_ref.workloads import burst, merge
+from reuse_ref.trace.window import common_horizon, compare, last_task_end, waits
+from reuse_ref.sim.workloads import burst, merge
 
 # Single-replica policies on purpose: their starvation warning is not what these tests look at.
 pytestmark = pytest.mark.filterwarnings("ignore::reuse_ref.StarvationWarning")

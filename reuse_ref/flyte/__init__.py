@@ -15,8 +15,8 @@ An unknown public name raises that error too, never an ``AttributeError``.
 """
 from __future__ import annotations
 
-from ..policy import ReusePolicy
-from ..resources import Resources
+from ..config.policy import ReusePolicy
+from ..config.resources import Resources
 from . import errors, io, models, remote, report, types
 from ._unmodelled import NotModelledError, module_getattr, recorded
 from .context import TaskContext, ctx, group, logger, trace

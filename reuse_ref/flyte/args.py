@@ -16,7 +16,7 @@ import json
 import typing
 from typing import Any, Dict, Sequence
 
-from .._validate import bad
+from ..config.validation import bad
 
 __all__ = ["parse_task_args", "convert"]
 

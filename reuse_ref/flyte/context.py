@@ -59,7 +59,7 @@ def current_groups() -> Tuple[str, ...]:
 def group(name: str) -> Iterator[None]:
     """A named block of task calls (the UI groups them); here it only names them."""
     if not isinstance(name, str) or not name:
-        from .._validate import bad
+        from ..config.validation import bad
 
         raise bad("name", name, "a non-empty group name")
     token = _groups.set(_groups.get() + (name,))
@@ -72,7 +72,7 @@ def group(name: str) -> Iterator[None]:
 def trace(func: Callable) -> Callable:
     """``@flyte.trace``: the service checkpoints each call of ``func``; locally ``func`` is called as it is."""
     if not callable(func):
-        from .._validate import bad
+        from ..config.validation import bad
 
         raise bad("func", func, "a function to trace")
     if inspect.iscoroutinefunction(func):

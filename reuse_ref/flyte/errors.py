@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .. import errors as _ref
+from ..config import errors as _ref
 from ._unmodelled import NotModelledError
 
 __all__ = ["BaseRuntimeError", "RuntimeUserError", "RuntimeSystemError", "RuntimeUnknownError", "OOMError",

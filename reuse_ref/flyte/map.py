@@ -14,14 +14,14 @@ import contextvars
 import functools
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, List, Optional
 
-from .._validate import bad, strict_int
+from ..config.validation import bad, strict_int
 from .context import group
 
 __all__ = ["map"]
 
 
 def _target(func: Any) -> Any:
-    from ..environment import Task
+    from ..config.environment import Task
 
     inner = func.func if isinstance(func, functools.partial) else func
     if not isinstance(inner, Task):

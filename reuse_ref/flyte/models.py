@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Dict, Optional, Tuple, Union
 
-from .._validate import bad
+from ..config.validation import bad
 from ._unmodelled import record
 
 __all__ = ["Secret", "Cache", "PodTemplate", "Timeout", "RetryStrategy", "Backoff",

@@ -49,7 +49,7 @@ def _prepare(path: str, time_scale: float, cold_start: float, pids_dir: str, bac
 
 
 def _load_task(path: str, name: str) -> Any:
-    from ..environment import Task
+    from ..config.environment import Task
 
     module_name = os.path.splitext(os.path.basename(path))[0]
     if not module_name.isidentifier():
@@ -169,7 +169,7 @@ def _write_outputs(trace: Any, trace_path: Optional[str], plot_path: Optional[st
     if trace_path:
         trace.to_csv(trace_path)
     if plot_path:
-        from .. import plot
+        from .. import figures as plot
         import matplotlib.pyplot as plt
 
         fig = plot.timeline(trace)

@@ -16,7 +16,7 @@ import os
 import threading
 from typing import Any, Dict, List, Optional
 
-from .._validate import bad
+from ..config.validation import bad
 from ._unmodelled import record, refuse
 from .errors import translate
 
@@ -153,7 +153,7 @@ def _run(task: Any, args: tuple, kwargs: dict, context: Dict[str, Any]) -> Run:
     if _in_replica():
         raise refuse("flyte.run inside a task (a run started by a running task)",
                      "call the task itself instead: it runs on its environment's pool")
-    from ..environment import Task
+    from ..config.environment import Task
 
     if not isinstance(task, Task):
         raise bad("task", task, "a task made with @env.task")

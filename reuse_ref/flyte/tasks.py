@@ -22,8 +22,8 @@ from typing import Any, Callable, Dict, Optional
 
 from pydantic import field_validator
 
-from .. import environment as _env
-from .._validate import bad
+from ..config import environment as _env
+from ..config.validation import bad
 from . import models
 from .image import Image
 from ._unmodelled import record

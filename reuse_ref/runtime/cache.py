@@ -19,7 +19,7 @@ import hashlib
 import inspect
 from typing import Any, Dict, Optional
 
-from .protocol import cloud_dumps
+from .wire import cloud_dumps
 
 __all__ = ["cache_key", "ResultCache"]
 

@@ -35,8 +35,8 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from ..environment import current_caller, warn_deprecated
-from . import protocol as P
+from ..config.environment import current_caller, warn_deprecated
+from . import wire as P
 from .cache import cache_key
 from .waiting import Waits
 

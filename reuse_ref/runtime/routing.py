@@ -14,12 +14,12 @@ import itertools
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from ..environment import Task
-from ..errors import ReuseRefError, TaskCancelledError
-from ..pool import Pool
-from ..unpooled import Unpooled
-from . import protocol as P
-from .calls import FAILURES, Attempt, Call, PoolState, Replica, RunState, Waiter
+from ..config.environment import Task
+from ..config.errors import ReuseRefError, TaskCancelledError
+from ..core.pool import Pool
+from ..core.unpooled import Unpooled
+from . import wire as P
+from .call_table import FAILURES, Attempt, Call, PoolState, Replica, RunState, Waiter
 
 __all__ = ["Routing"]
 

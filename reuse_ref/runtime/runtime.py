@@ -16,14 +16,14 @@ import time
 import weakref
 from typing import Any, List, Optional
 
-from ..environment import Task, warn_deprecated
-from ..pools import FAIL_IMMEDIATELY, check_failure_policy
-from ..trace import Trace
-from . import protocol as P
+from ..config.environment import Task, warn_deprecated
+from ..core.pools import FAIL_IMMEDIATELY, check_failure_policy
+from ..trace.trace import Trace
+from . import wire as P
 from .backends import make_backend
 from .cache import cache_key
-from .calls import Call, RunState, Waiter
-from .controller import _Controller
+from .call_table import Call, RunState, Waiter
+from .driver import _Controller
 
 __all__ = ["Runtime", "Run", "run", "default_runtime"]
 

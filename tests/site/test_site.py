@@ -280,7 +280,7 @@ def test_every_figure_has_alt_text(rendered) -> None:
 
 
 def test_concepts_lists_every_reason_of_the_code(rendered) -> None:
-    from reuse_ref.records import FAILURE_REASONS, STOP_REASONS
+    from reuse_ref.core.records import FAILURE_REASONS, STOP_REASONS
 
     text = " ".join(rendered["book/concepts.html"][1].text)
     missing = [reason for reason in [*STOP_REASONS, *FAILURE_REASONS] if f"{reason} " not in text + " "]
@@ -323,7 +323,7 @@ def png_texts(data: bytes) -> dict[str, str]:
 def test_every_figure_is_readable_at_phone_width(site_dir: Path, base_url: str, rendered) -> None:
     """Each figure records, when it is drawn, the size its smallest text has when the
     figure is shown 360 px wide (a 400 px phone less the page's margins); none is under 8 pt."""
-    from reuse_ref.plot import MIN_TEXT_PT, PNG_TEXT_KEY
+    from reuse_ref.figures import MIN_TEXT_PT, PNG_TEXT_KEY
 
     problems, seen = [], 0
     for page, (_, parsed) in rendered.items():

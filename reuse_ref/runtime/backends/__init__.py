@@ -21,7 +21,7 @@ import importlib
 import pkgutil
 from typing import Any, Dict, List, Optional, Tuple
 
-from ...resources import Resources
+from ...config.resources import Resources
 
 __all__ = ["ReplicaBackend", "BACKENDS", "EXITED", "make_backend"]
 

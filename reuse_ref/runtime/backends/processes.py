@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import psutil
 
-from ...resources import Resources
-from .. import protocol as P
+from ...config.resources import Resources
+from .. import wire as P
 from .. import replica as _replica_module
 from . import EXITED, ReplicaBackend
 

@@ -35,8 +35,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ...resources import Resources
-from .. import protocol as P
+from ...config.resources import Resources
+from .. import wire as P
 from . import EXITED, ReplicaBackend
 
 __all__ = ["RayBackend", "backend", "init_local", "connect", "actor_options", "CONTROL_THREADS", "LOOPBACK_VARIABLE"]
@@ -129,7 +129,7 @@ class RayReplica:
 
     def __init__(self, env: Dict[str, str], limit: Optional[int], poll: float) -> None:
         from .. import replica as R
-        from ...environment import current_caller
+        from ...config.environment import current_caller
 
         os.environ.update(env)
         os.environ["REUSE_REF_REPLICA"] = "1"

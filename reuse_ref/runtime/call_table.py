@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..environment import Task
-from ..errors import (
+from ..config.environment import Task
+from ..config.errors import (
     OOMError,
     ReplicaCrashedError,
     ReuseRefError,
@@ -17,8 +17,8 @@ from ..errors import (
     TaskCancelledError,
     TaskTimeoutError,
 )
-from ..pools import FAIL_IMMEDIATELY
-from . import protocol as P
+from ..core.pools import FAIL_IMMEDIATELY
+from . import wire as P
 
 FAILURES = {
     "starvation": StarvationError,

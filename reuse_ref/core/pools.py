@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
-from .errors import STARVATION_REMEDIES
+from ..config.errors import STARVATION_REMEDIES
 from .pool import Action, Pool
 
 __all__ = ["Pools", "Node", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE", "FAILURE_POLICIES",

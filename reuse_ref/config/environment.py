@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
 
-from ._validate import as_seconds, bad, seconds, strict_int
+from .validation import as_seconds, bad, seconds, strict_int
 from .errors import DeprecatedTaskWarning
 from .policy import ReusePolicy
 from .resources import Resources

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from . import _plot_base
-from ._plot_base import _new_axes, _wrap
-from .trace import Measures, Trace
+from . import style as _plot_base
+from .style import _new_axes, _wrap
+from ..trace.trace import Measures, Trace
 
 __all__ = ["timeline", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
            "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
@@ -414,7 +414,7 @@ def compare(results: Union[Mapping[str, Union[Trace, Measures]], Iterable[Tuple[
     Points are coloured by utilisation band (:data:`UTILISATION_BANDS`). Lower left is
     better on both counts. Returns the Figure.
     """
-    from .window import compare as over_window
+    from ..trace.window import compare as over_window
 
     items = list(results.items()) if isinstance(results, Mapping) else list(results)
     if not items:
@@ -470,6 +470,6 @@ def plan(result, ax=None, currency: Optional[str] = None, label: bool = True):
     then no money, or the replica-hours themselves). ``result`` is what :func:`reuse_ref.plan.plan` returns;
     ``label=False`` leaves the star unlabelled. Returns the Figure.
     """
-    from ._plot_plan import plan_figure
+    from .plan_figure import plan_figure
 
     return plan_figure(result, ax=ax, currency=currency, label=label)

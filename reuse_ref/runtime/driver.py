@@ -39,14 +39,14 @@ import traceback
 from collections import deque
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import ReuseRefError
-from ..pool import Dispatch, FailTask, StartReplica, StopReplica
-from ..pools import FAIL_IMMEDIATELY, START_FAILURES_LIMIT, Pools
-from ..unpooled import Unpooled
-from . import protocol as P
+from ..config.errors import ReuseRefError
+from ..core.pool import Dispatch, FailTask, StartReplica, StopReplica
+from ..core.pools import FAIL_IMMEDIATELY, START_FAILURES_LIMIT, Pools
+from ..core.unpooled import Unpooled
+from . import wire as P
 from .backends import EXITED, ReplicaBackend
 from .cache import ResultCache
-from .calls import FAILURE_REASONS, Attempt, Call, PoolState, Replica, RunState
+from .call_table import FAILURE_REASONS, Attempt, Call, PoolState, Replica, RunState
 from .routing import Routing
 
 class _Controller(Routing):

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ._validate import bad
+from .validation import bad
 
 __all__ = ["Resources", "Quantity", "parse_cpu", "parse_bytes", "parse_gpu"]
 

@@ -35,14 +35,14 @@ from heapq import heappop, heappush
 from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from .calls import Family as _Family
-from .coldstart import checked as _cold_start
-from .policy import ReusePolicy
-from .pool import Dispatch, FailTask, Pool, StartReplica
-from .pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
-from .unpooled import Unpooled
-from .resources import Resources
-from .trace import Trace, gc_paused
+from .call_tree import Family as _Family
+from .cold_starts import checked as _cold_start
+from ..config.policy import ReusePolicy
+from ..core.pool import Dispatch, FailTask, Pool, StartReplica
+from ..core.pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
+from ..core.unpooled import Unpooled
+from ..config.resources import Resources
+from ..trace.trace import Trace, gc_paused
 from .workloads import Job, _checked
 
 __all__ = ["simulate"]
@@ -156,7 +156,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
         seq += 1
     cores = None  # processor sharing of the replicas' cores, only with cpu_bound > 0
     if cpu_bound > 0:
-        from ._contention import Cores, cores_of
+        from .contention import Cores, cores_of
 
         def push_cores(t: float, key: tuple, version: int) -> None:
             nonlocal seq

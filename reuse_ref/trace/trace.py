@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Dict, Hashable, Iterator, List, NamedTuple, Optional, Tuple
 
-from .records import KINDS, RETRYING, STOP_REASONS, Row  # noqa: F401 (KINDS, STOP_REASONS: kept importable from here)
+from ..core.records import KINDS, RETRYING, STOP_REASONS, Row  # noqa: F401 (KINDS, STOP_REASONS: kept importable from here)
 
 __all__ = ["Record", "Trace", "Measures", "Series", "percentile", "CSV_COLUMNS", "gc_paused"]
 
@@ -479,7 +479,7 @@ def gc_paused(long_lived: bool = False):
 
 
 def _read_records(f, label: str) -> List[Record]:
-    from .workloads import _parse_id
+    from ..sim.workloads import _parse_id
 
     reader = csv.reader(f)
     header = next(reader, None)

@@ -14,9 +14,9 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-from .records import RETRYING
-from .trace import Measures, gc_paused, percentile
-from .window import waits as _waits
+from ..core.records import RETRYING
+from ..trace.trace import Measures, gc_paused, percentile
+from ..trace.window import waits as _waits
 
 __all__: List[str] = []  # private: reuse_ref.plan is the interface
 
@@ -69,7 +69,7 @@ def _intervals(rows) -> Tuple[Tuple[Tuple[float, Optional[float]], ...], float]:
 
 def run_one(policy) -> Outcome:
     """Simulate one candidate in this process, with the context :func:`_init` set."""
-    from .simulate import simulate
+    from ..sim.event_loop import simulate
 
     c = _CONTEXT
     trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False,
@@ -153,7 +153,7 @@ def run_on_ray(policies: Sequence[Any], context: tuple, address: Optional[str] =
     """Every candidate's :class:`Outcome`, in the order of ``policies``, from Ray tasks of a
     few candidates each, on the cluster at ``address`` (or the Ray this process is connected
     to, or a local instance started for the sweep and stopped after it)."""
-    from .runtime.backends.ray import connect
+    from ..runtime.backends.ray import connect
 
     ray, started = connect(address)
     shown = None

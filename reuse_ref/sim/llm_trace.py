@@ -26,7 +26,7 @@ import re
 from datetime import datetime
 from typing import List, NamedTuple, Optional, Sequence
 
-from ._validate import bad
+from ..config.validation import bad
 from .workloads import Job, check_jobs, csv_header
 
 __all__ = ["LLMRequest", "LLM_TRACE_COLUMNS", "read_llm_requests", "read_llm_trace", "request_seconds",

@@ -18,7 +18,7 @@ import math
 import random
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
-from ._validate import bad
+from ..config.validation import bad
 
 __all__ = ["ColdStart", "parse_cold_start", "Z95"]
 

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 
-from ._validate import as_seconds, bad, seconds, strict_int
+from .validation import as_seconds, bad, seconds, strict_int
 from .errors import STARVATION_REMEDIES, StarvationWarning
 
 __all__ = ["ReusePolicy", "MIN_TTL_SECONDS"]

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from .pool import Pool
-from .pools import Node, Pools
+from ..core.pool import Pool
+from ..core.pools import Node, Pools
 from .workloads import Job
 
 __all__ = ["Family"]

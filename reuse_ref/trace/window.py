@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from .records import RETRYING
+from ..core.records import RETRYING
 from .trace import Measures, Trace
 
 __all__ = ["last_task_end", "common_horizon", "compare", "waits"]

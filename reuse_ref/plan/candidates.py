@@ -19,10 +19,10 @@ import warnings
 from datetime import timedelta
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from ._validate import bad
-from .policy import MIN_TTL_SECONDS, ReusePolicy
-from .resources import Resources
-from .trace import Measures
+from ..config.validation import bad
+from ..config.policy import MIN_TTL_SECONDS, ReusePolicy
+from ..config.resources import Resources
+from ..trace.trace import Measures
 
 __all__ = ["Target", "Prices", "KNOBS", "candidate_policies", "parse_values", "parse_target"]
 

@@ -42,7 +42,7 @@ from typing import Any, Optional, Tuple
 
 import cloudpickle
 
-from ..errors import RemoteTaskError
+from ..config.errors import RemoteTaskError
 
 RUN = "run"
 REPLY = "reply"
@@ -96,7 +96,7 @@ def _task_function_ref(func: Any) -> Optional[Tuple[str, str]]:
     obj: Any = sys.modules.get(module_name)
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
-    from ..environment import Task
+    from ..config.environment import Task
 
     if isinstance(obj, Task) and obj.func is func:
         return module_name, qualname
@@ -312,7 +312,7 @@ def check_args(task: Any, args: tuple, kwargs: dict) -> None:
 
 def check_task(task: Any, where: str = "run") -> None:
     """A ``ValueError`` unless ``task`` is a :class:`~reuse_ref.Task`."""
-    from ..environment import Task
+    from ..config.environment import Task
 
     if not isinstance(task, Task):
         what = getattr(task, "__qualname__", None) or type(task).__name__

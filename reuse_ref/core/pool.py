@@ -33,9 +33,9 @@ from collections import deque
 from heapq import heappop, heappush
 from typing import Dict, Hashable, List, NamedTuple, Optional, Union
 
-from . import _replica_sets
-from ._replica_sets import READY, STARTING
-from .policy import ReusePolicy
+from . import replica_set as _replica_sets
+from .replica_set import READY, STARTING
+from ..config.policy import ReusePolicy
 from .records import RETRYING, Row
 
 __all__ = [

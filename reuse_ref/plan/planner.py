@@ -19,13 +19,13 @@ import csv
 import dataclasses
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._sweep import Outcome, default_workers, run_all, run_on_ray
-from ._validate import bad
+from .sweep import Outcome, default_workers, run_all, run_on_ray
+from ..config.validation import bad
 from .candidates import Prices, Target, _counts, _number, _prices, _target, candidate_policies
-from .policy import ReusePolicy
-from .resources import Resources
-from .trace import Measures
-from .workloads import Job, check_jobs
+from ..config.policy import ReusePolicy
+from ..config.resources import Resources
+from ..trace.trace import Measures
+from ..sim.workloads import Job, check_jobs
 
 __all__ = ["plan", "Plan", "Candidate", "front_table", "from_args"]
 
@@ -214,8 +214,8 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
 
     Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
     """
-    from .coldstart import checked as _cold_start
-    from .simulate import _resources
+    from ..sim.cold_starts import checked as _cold_start
+    from ..sim.event_loop import _resources
 
     t = _target(target)
     res = _resources(resources)
@@ -350,7 +350,7 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
     import json
 
     from .candidates import KNOBS, parse_target, parse_values
-    from .workloads import read_csv
+    from ..sim.workloads import read_csv
 
     candidates = {}
     for knob in KNOBS:

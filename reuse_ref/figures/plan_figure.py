@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
-from ._validate import bad
-from ._plot_base import COLORS, _new_axes, _wrap
+from ..config.validation import bad
+from .style import COLORS, _new_axes, _wrap
 
 __all__: List[str] = []  # private: reuse_ref.plot.plan is the interface
 
@@ -35,7 +35,7 @@ def short_label(policy) -> str:
 
 def plan_figure(result, ax=None, currency: Optional[str] = None, label: bool = True):
     """See :func:`reuse_ref.plot.plan`."""
-    from .plan import Plan
+    from ..plan.planner import Plan
 
     if not isinstance(result, Plan):
         raise bad("plan", type(result).__name__, "a reuse_ref.plan.Plan, what reuse_ref.plan(...) returns")
