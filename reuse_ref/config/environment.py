@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from .validation import as_seconds, bad, seconds, strict_int
 from .errors import DeprecatedTaskWarning
 from .policy import ReusePolicy
-from .resources import Resources
+from .resources import Resources, as_resources
 
 __all__ = ["TaskEnvironment", "Task", "TaskOptions", "current_caller"]
 
@@ -41,14 +41,6 @@ def _policy(value: Any, param: str = "reusable", allow_off: bool = False) -> Uni
         return ReusePolicy.model_validate(value)
     allowed = 'a ReusePolicy, a mapping of its fields, or None' + (', or "off"' if allow_off else "")
     raise bad(param, value, allowed)
-
-
-def _resources(value: Any) -> Optional[Resources]:
-    if value is None or isinstance(value, Resources):
-        return value
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return Resources(**value)
-    raise bad("resources", value, "a Resources or a mapping of cpu, memory, gpu and disk")
 
 
 _VARIABLE = "names that are not empty and hold no '=' or NUL ('\\x00'), and values with no NUL"
@@ -258,7 +250,7 @@ class TaskEnvironment(BaseModel):
             raise bad(info.field_name, v, "a string or None (recorded)")
         return v
 
-    _r = field_validator("resources", mode="before")(classmethod(lambda cls, v: _resources(v)))
+    _r = field_validator("resources", mode="before")(classmethod(lambda cls, v: as_resources(v)))
     _e = field_validator("env_vars", mode="before")(classmethod(lambda cls, v: _env_vars(v)))
     _s = field_validator("secrets", mode="before")(classmethod(lambda cls, v: _secrets(v)))
     _p = field_validator("reusable", mode="before")(classmethod(lambda cls, v: _policy(v)))
@@ -430,7 +422,7 @@ class Task:
                 f"({reusable!r}): a reusable replica is a shared process with fixed {k}. "
                 f'Pass reusable="off" in the same override call to run it in a fresh container.'
             )
-        resources = _resources(changes.pop("resources", None))
+        resources = as_resources(changes.pop("resources", None))
         env_vars = _env_vars(changes.pop("env_vars", None))
         secrets = _secrets(changes.pop("secrets", None))
         short_name = changes.pop("short_name", None) or self.short_name  # None keeps it, as in the SDK

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 
-from .validation import as_seconds, bad, seconds, strict_int
+from .validation import as_seconds, bad, is_int, seconds, strict_int
 from .errors import STARVATION_REMEDIES, StarvationWarning
 
 __all__ = ["ReusePolicy", "MIN_TTL_SECONDS"]
@@ -89,12 +89,11 @@ class ReusePolicy(BaseModel):
     @field_validator("replicas", mode="before", json_schema_input_type=Union[int, Tuple[int, int]])
     @classmethod
     def _replicas(cls, value: Any) -> Tuple[int, int]:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if is_int(value):
             return (strict_int("replicas", value, minimum=1, allowed=_REPLICAS_ALLOWED),) * 2
         if isinstance(value, (tuple, list)) and len(value) == 2:
             lo, hi = value
-            ints = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            if ints and 0 <= lo <= hi and hi >= 1:
+            if all(map(is_int, value)) and 0 <= lo <= hi and hi >= 1:
                 return (lo, hi)
         raise bad("replicas", value, _REPLICAS_ALLOWED)
 

@@ -5,13 +5,13 @@ import math
 import numbers
 import operator
 import re
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from .validation import bad
+from .validation import bad, is_int, is_number, number, strict_int
 
-__all__ = ["Resources", "Quantity", "parse_cpu", "parse_bytes", "parse_gpu"]
+__all__ = ["Resources", "Quantity", "parse_cpu", "parse_bytes", "parse_gpu", "as_resources"]
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
@@ -21,54 +21,36 @@ _CPU_ALLOWED = 'a number of cores >= 0 (1, 0.5) or a quantity such as "500m" or 
 _GPU_ALLOWED = 'an int count >= 0, or "TYPE:COUNT" such as "L4:1", or a GPU type such as "A100"'
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _finite(value: Any) -> bool:
-    """Not NaN, not infinite, and (for a huge int) convertible to float."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def parse_cpu(value: Any, param: str = "cpu") -> float:
     """Cores as a float: ``2``, ``0.5``, ``"2"``, ``"500m"`` (Kubernetes millicores)."""
-    if _is_number(value):
-        if not _finite(value) or value < 0:
-            raise bad(param, value, _CPU_ALLOWED)
-        return float(value)
     if isinstance(value, str):
         m = _QUANTITY.match(value)
-        if m and m.group(2) in ("", "m") and _finite(float(m.group(1))):
+        if m and m.group(2) in ("", "m") and is_number(float(m.group(1))):
             n = float(m.group(1))
             return n / 1000 if m.group(2) == "m" else n
-    raise bad(param, value, _CPU_ALLOWED)
+        raise bad(param, value, _CPU_ALLOWED)
+    return number(param, value, minimum=0, allowed=_CPU_ALLOWED)
 
 
 def parse_bytes(value: Any, param: str = "memory") -> int:
     """Bytes as an int: ``1024``, ``"500Mi"``, ``"1Gi"``, ``"2G"``, ``"1.5Gi"``."""
-    if _is_number(value):
-        if isinstance(value, float) and not _finite(value) or value < 0:
-            raise bad(param, value, _BYTES_ALLOWED)
-        return int(value)
     if isinstance(value, str):
         m = _QUANTITY.match(value)
         if m:
-            number, unit = float(m.group(1)), m.group(2)
+            amount, unit = float(m.group(1)), m.group(2)
             factor = 1 if unit == "" else _BINARY.get(unit) or _DECIMAL.get(unit)
-            if factor and _finite(number * factor):
-                return int(number * factor)
-    raise bad(param, value, _BYTES_ALLOWED)
+            if factor and is_number(amount * factor):
+                return int(amount * factor)
+        raise bad(param, value, _BYTES_ALLOWED)
+    if is_int(value):  # any size: an int of bytes need not fit a float
+        return strict_int(param, value, minimum=0, allowed=_BYTES_ALLOWED)
+    return int(number(param, value, minimum=0, allowed=_BYTES_ALLOWED))
 
 
 def parse_gpu(value: Any, param: str = "gpu") -> tuple[int, Optional[str]]:
     """``(count, type)``: ``1`` -> ``(1, None)``, ``"L4:1"`` -> ``(1, "L4")``, ``"A100"`` -> ``(1, "A100")``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise bad(param, value, _GPU_ALLOWED)
-        return value, None
+    if is_int(value):
+        return strict_int(param, value, minimum=0, allowed=_GPU_ALLOWED), None
     if isinstance(value, str):
         kind, sep, count = value.partition(":")
         kind = kind.strip()
@@ -103,21 +85,21 @@ class Quantity(str):
         return (Quantity, (str(self), self.value))
 
     def _num(self, other: Any, op: Any) -> Any:
-        if _is_number(other):
+        if is_number(other, finite=False):
             return op(self.value, other)
         return NotImplemented
 
     def __lt__(self, other: Any) -> Any:
-        return self._num(other, operator.lt) if _is_number(other) else str.__lt__(self, other)
+        return self._num(other, operator.lt) if is_number(other, finite=False) else str.__lt__(self, other)
 
     def __le__(self, other: Any) -> Any:
-        return self._num(other, operator.le) if _is_number(other) else str.__le__(self, other)
+        return self._num(other, operator.le) if is_number(other, finite=False) else str.__le__(self, other)
 
     def __gt__(self, other: Any) -> Any:
-        return self._num(other, operator.gt) if _is_number(other) else str.__gt__(self, other)
+        return self._num(other, operator.gt) if is_number(other, finite=False) else str.__gt__(self, other)
 
     def __ge__(self, other: Any) -> Any:
-        return self._num(other, operator.ge) if _is_number(other) else str.__ge__(self, other)
+        return self._num(other, operator.ge) if is_number(other, finite=False) else str.__ge__(self, other)
 
     def __truediv__(self, other: Any) -> Any:
         return self._num(other, operator.truediv)
@@ -299,9 +281,7 @@ class Resources(BaseModel):
         Returns ``cpu_seconds``, ``gib_seconds`` (memory) and ``gpu_seconds``; a resource
         that is not set counts as zero.
         """
-        if not isinstance(replica_seconds, numbers.Real) or isinstance(replica_seconds, bool) \
-                or not _finite(replica_seconds) or replica_seconds < 0:
-            raise bad("replica_seconds", replica_seconds, "a finite number of seconds >= 0")
+        number("replica_seconds", replica_seconds, minimum=0, allowed="a finite number of seconds >= 0")
         if not isinstance(replicas, numbers.Integral) or isinstance(replicas, bool) or replicas < 0:
             raise bad("replicas", replicas, "an int >= 0")
         try:  # a float times an int too large for a float raises OverflowError
@@ -324,6 +304,16 @@ class Resources(BaseModel):
         return f"Resources({', '.join(parts)})"
 
     __str__ = __repr__
+
+
+def as_resources(value: Any, param: str = "resources") -> Optional[Resources]:
+    """What one replica holds, from what a caller may give: ``None``, a :class:`Resources`, or a
+    mapping of its fields (a configuration file's form)."""
+    if value is None or isinstance(value, Resources):
+        return value
+    if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
+        return Resources.model_validate(dict(value))
+    raise bad(param, value, "a Resources, a mapping of cpu, memory, gpu and disk (keyed by those names), or None")
 
 
 def _plain(value: Any) -> Any:

@@ -1,22 +1,64 @@
-"""Small helpers that turn bad input into ValueErrors naming parameter, value and what is allowed."""
+"""Bad input becomes a ``ValueError`` naming the parameter, the value given and what is allowed.
+
+The one place where "a number", "an int" and "seconds" are defined, so that every layer
+refuses the same values with the same words: a ``bool`` is never a number here (``True``
+is not one replica, one core or one second), NaN and infinity are not numbers of seconds,
+and an int too large for a float is not a finite number either.
+"""
 from __future__ import annotations
 
 import math
+import numbers
 from datetime import timedelta
-from typing import Any
+from typing import Any, Optional
+
+__all__ = ["bad", "is_int", "is_number", "number", "strict_int", "seconds", "as_seconds"]
 
 
 def bad(param: str, value: Any, allowed: str) -> ValueError:
-    """Build the one error message shape used everywhere: parameter, value given, what is allowed."""
+    """The error of every bad input: ``param=value is not valid: what is allowed``."""
     return ValueError(f"{param}={value!r} is not valid: {allowed}")
+
+
+def is_int(value: Any) -> bool:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any, *, finite: bool = True) -> bool:
+    """A real number that is not a bool (an int, a float, a ``Fraction``, a NumPy scalar), and
+    with ``finite`` one a float can hold that is neither NaN nor infinite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    if not finite:
+        return True
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past the largest float
+        return False
+
+
+def number(param: str, value: Any, *, minimum: float = -math.inf, above: Optional[float] = None,
+           maximum: float = math.inf, allowed: Optional[str] = None) -> float:
+    """``value`` as a float, when it is a finite number (:func:`is_number`) with ``minimum <=
+    value <= maximum`` and, given ``above``, ``value > above``; otherwise :func:`bad`.
+
+    ``allowed`` says what is allowed in the error; by default "a finite number" and its bounds.
+    """
+    if not is_number(value) or value < minimum or value > maximum or (above is not None and value <= above):
+        if allowed is None:
+            bounds = [f"> {above:g}"] if above is not None else []
+            bounds += [f">= {minimum:g}"] if minimum > -math.inf else []
+            bounds += [f"<= {maximum:g}"] if maximum < math.inf else []
+            allowed = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+        raise bad(param, value, allowed)
+    return float(value)
 
 
 def strict_int(param: str, value: Any, *, minimum: int | None = None, allowed: str | None = None) -> int:
     """An int that is not a bool (``True`` is not a replica count), optionally with a lower bound."""
     what = allowed or (f"an int >= {minimum}" if minimum is not None else "an int")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad(param, value, what)
-    if minimum is not None and value < minimum:
+    if not is_int(value) or (minimum is not None and value < minimum):
         raise bad(param, value, what)
     return value
 
@@ -35,10 +77,9 @@ def seconds(param: str, value: Any, *, minimum: float = 0, allow_none: bool = Fa
         if allow_none:
             return None
         raise bad(param, value, what)
-    number = isinstance(value, int) or (allow_float and isinstance(value, float) and math.isfinite(value))
     if isinstance(value, timedelta):
         td = value
-    elif number and not isinstance(value, bool):
+    elif is_int(value) or (allow_float and isinstance(value, float) and is_number(value)):
         try:
             td = timedelta(seconds=value)
         except OverflowError:  # more than timedelta.max (about 2.7 million years)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from ..config.validation import strict_int
 from . import style as _plot_base
 from .style import _new_axes, _wrap
 from ..trace.trace import Measures, Trace
@@ -217,9 +218,7 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     slots, as step plots over time), titled with the number of replicas; ``ax`` is then
     split in two, or may be a pair of axes. Returns the Figure.
     """
-    if isinstance(max_lanes, bool) or not isinstance(max_lanes, int) or max_lanes < 1:
-        raise ValueError(f"max_lanes={max_lanes!r} is not valid: an int >= 1, the most replicas drawn one "
-                         f"lane each")
+    strict_int("max_lanes", max_lanes, minimum=1, allowed="an int >= 1, the most replicas drawn one lane each")
     div, xlabel = _unit(unit)
     env, title = _env_and_title(trace, env)
     records = trace._select(env)  # rows: (time, kind, replica, task, reason, env)

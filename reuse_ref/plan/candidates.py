@@ -19,12 +19,13 @@ import warnings
 from datetime import timedelta
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from ..config.validation import bad
+from ..config.validation import bad, is_int, is_number, number
 from ..config.policy import MIN_TTL_SECONDS, ReusePolicy
 from ..config.resources import Resources
 from ..trace.trace import Measures
 
-__all__ = ["Target", "Prices", "KNOBS", "candidate_policies", "parse_values", "parse_target"]
+__all__ = ["Target", "Prices", "KNOBS", "candidate_policies", "parse_values", "parse_target", "as_target", "as_prices",
+           "counts_text"]
 
 KNOBS = ("min", "max", "concurrency", "scaledown_ttl", "idle_ttl")
 """The knobs a plan varies: ``replicas=(min, max)``, ``concurrency`` and the two TTLs."""
@@ -117,7 +118,7 @@ def parse_values(text: Any, param: str, none: bool = False) -> List[Any]:
     return out
 
 
-def _target(target: Any) -> Target:
+def as_target(target: Any) -> Target:
     if isinstance(target, str):
         return parse_target(target)
     if isinstance(target, tuple) and not isinstance(target, Target) and len(target) == 2 \
@@ -130,24 +131,18 @@ def _target(target: Any) -> Target:
         raise bad("target", target, _TARGET_ALLOWED + ', a reuse_ref.plan.Target, or ("p95<=30", (since, until))')
     if target.percentile not in _PERCENTILES:
         raise bad("target.percentile", target.percentile, "50, 95 or 99")
-    if not _number(target.seconds) or target.seconds < 0:
-        raise bad("target.seconds", target.seconds, "a finite number of seconds >= 0")
+    seconds = number("target.seconds", target.seconds, minimum=0, allowed="a finite number of seconds >= 0")
     if (target.since is None) != (target.until is None):
         raise bad("target", target, "a time window with both since and until, or neither")
     if target.since is not None:
         since, until = target.since, target.until
-        if not (_number(since) and since >= 0 and isinstance(until, (int, float)) and not isinstance(until, bool)
-                and until > since):
+        if not (is_number(since) and since >= 0 and is_number(until, finite=False) and until > since):
             raise bad("target window", (since, until), "(since, until) in seconds with 0 <= since < until")
         target = target._replace(since=float(since), until=float(until))
-    return target._replace(seconds=float(target.seconds))
+    return target._replace(seconds=seconds)
 
 
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _prices(prices: Any, resources: Optional[Resources]) -> Prices:
+def as_prices(prices: Any, resources: Optional[Resources]) -> Prices:
     allowed = ("a mapping of prices per hour >= 0: cpu_hour (a core), gib_hour (a GiB of memory), "
                "gpu_hour (a GPU) and/or replica_hour (a replica)")
     if isinstance(prices, Prices):
@@ -160,13 +155,12 @@ def _prices(prices: Any, resources: Optional[Resources]) -> Prices:
     else:
         raise bad("prices", prices, allowed)
     for key, value in given.items():
-        if not _number(value) or value < 0:
-            raise bad(f"prices[{key!r}]", value, "a finite price per hour >= 0")
+        given[key] = number(f"prices[{key!r}]", value, minimum=0, allowed="a finite price per hour >= 0")
     for key, field in (("cpu_hour", "cpu"), ("gib_hour", "memory"), ("gpu_hour", "gpu")):
         if given.get(key) and (resources is None or not getattr(resources, field)):
             raise bad(f"prices[{key!r}]", given[key], f"a price per {field} hour needs resources with {field} "
                       f"(resources={resources!r}); or give replica_hour")
-    return Prices(**{k: float(v) for k, v in given.items()})
+    return Prices(**given)
 
 
 def _values(knob: str, value: Any) -> List[Any]:
@@ -176,7 +170,7 @@ def _values(knob: str, value: Any) -> List[Any]:
     if not values:
         raise bad(f"candidates[{knob!r}]", value, f"at least one value: {allowed}, or a list or range of them")
     for v in values:
-        ok = isinstance(v, int) and not isinstance(v, bool)
+        ok = is_int(v)
         if knob.endswith("_ttl"):
             ok = ok or isinstance(v, timedelta) or (v is None and knob == "idle_ttl")
         if not ok:
@@ -243,9 +237,9 @@ def candidate_policies(candidates: Any) -> Tuple[List[ReusePolicy], Dict[str, in
         raise bad("candidates", candidates, f"a mapping of knobs ({', '.join(KNOBS)}) to values, "
                   "or a non-empty list of ReusePolicy")
     if not out:
-        raise bad("candidates", candidates, f"at least one valid combination (all were skipped: {_counts(skipped)})")
+        raise bad("candidates", candidates, f"at least one valid combination (all were skipped: {counts_text(skipped)})")
     return out, skipped
 
 
-def _counts(counts: Mapping[str, int]) -> str:
+def counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items()) or "none"

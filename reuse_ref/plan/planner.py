@@ -20,8 +20,11 @@ import dataclasses
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .sweep import Outcome, default_workers, run_all, run_on_ray
-from ..config.validation import bad
-from .candidates import Prices, Target, _counts, _number, _prices, _target, candidate_policies
+from ..config.resources import as_resources
+from ..config.validation import bad, number, strict_int
+from ..sim.cold_starts import check_cold_start
+from ..sim.contention import check_cpu_bound
+from .candidates import Prices, Target, as_prices, as_target, candidate_policies, counts_text
 from ..config.policy import ReusePolicy
 from ..config.resources import Resources
 from ..trace.trace import Measures
@@ -154,7 +157,7 @@ class Plan:
             lines.append(f"recommended: {r.policy!r}")
             lines.append(f"  {r.reason}")
         lines.append(f"{len(self.candidates)} candidate(s) simulated over the window [0, {self.horizon:g}] s; "
-                     f"skipped: {_counts(self.skipped)}; rejected: {_counts(self.rejected)}")
+                     f"skipped: {counts_text(self.skipped)}; rejected: {counts_text(self.rejected)}")
         lines.append("")
         lines.append("Pareto front (cost against the target's percentile), cheapest first:")
         lines.extend(front_table(self.front, t))
@@ -175,9 +178,7 @@ def _workers(workers: Any) -> Any:
         return workers
     if workers is None:
         return default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise bad("workers", workers, _WORKERS_ALLOWED)
-    return workers
+    return strict_int("workers", workers, minimum=1, allowed=_WORKERS_ALLOWED)
 
 
 # ---------------------------------------------------------------------- the plan
@@ -214,17 +215,13 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
 
     Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
     """
-    from ..sim.cold_starts import checked as _cold_start
-    from ..sim.event_loop import _resources
-
-    t = _target(target)
-    res = _resources(resources)
-    price = _prices(prices, res)
-    _cold_start(cold_start)  # checked here; each candidate's simulation draws from it afresh
-    if not _number(cpu_bound) or not 0 <= cpu_bound <= 1:
-        raise bad("cpu_bound", cpu_bound, "a fraction between 0 and 1")
-    if horizon is not None and (not _number(horizon) or horizon < 0):
-        raise bad("horizon", horizon, "a finite number of seconds >= 0, or None")
+    t = as_target(target)
+    res = as_resources(resources)
+    price = as_prices(prices, res)
+    check_cold_start(cold_start)  # checked here; each candidate's simulation draws from it afresh
+    cpu_bound = check_cpu_bound(cpu_bound)
+    if horizon is not None:
+        horizon = number("horizon", horizon, minimum=0, allowed="a finite number of seconds >= 0, or None")
     n_workers = _workers(workers)
     if ray_address is not None and (n_workers != "ray" or not isinstance(ray_address, str) or not ray_address):
         raise bad("ray_address", ray_address, "a Ray cluster's address, with workers='ray'")
@@ -240,7 +237,7 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
         def bar():
             from tqdm import tqdm
             return tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
-    context = (jobs, cold_start, res, t.percentile, t.since, t.until, float(cpu_bound))
+    context = (jobs, cold_start, res, t.percentile, t.since, t.until, cpu_bound)
     if n_workers == "ray":
         outcomes = run_on_ray(policies, context, ray_address, bar)
     else:
@@ -373,8 +370,7 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
         if value is None:
             continue
         name = "--" + option.replace("_", "-")
-        if not _number(value) or value < 0:
-            raise bad(name, value, "a finite price per hour >= 0")
+        value = number(name, value, minimum=0, allowed="a finite price per hour >= 0")
         if field is not None and value and (resources is None or not getattr(resources, field)):
             raise bad(name, value, f"a price per {field} hour needs {needs} (what one replica holds)")
         prices[key] = value
@@ -390,8 +386,7 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
         jobs = read_csv(args.workload)
     except OSError as e:
         raise ValueError(f"--workload {args.workload}: {e.strerror or e}") from None
-    if not (0 <= args.cpu_bound <= 1):
-        raise bad("--cpu-bound", args.cpu_bound, "the CPU share of a task's duration, between 0 and 1")
+    check_cpu_bound(args.cpu_bound, "--cpu-bound")
     result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
                   cpu_bound=args.cpu_bound, horizon=args.horizon, progress=True,
                   workers="ray" if ray is not None else args.workers, ray_address=ray or None)

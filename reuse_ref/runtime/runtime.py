@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import math
 import multiprocessing.util  # noqa: F401  (imported before our atexit hook, so that ours runs first)
 import os
 import threading
@@ -17,6 +16,7 @@ import weakref
 from typing import Any, List, Optional
 
 from ..config.environment import Task, warn_deprecated
+from ..config.validation import number
 from ..core.pools import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace.trace import Trace
 from . import wire as P
@@ -61,14 +61,6 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.task.name}, result={self.result!r}, records={len(self.trace)}, wall={self.wall_seconds:.3f}s)"
-
-
-def _number(param: str, value: Any, *, positive: bool) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and (value > 0 if positive else value >= 0)
-    if not ok:
-        raise ValueError(f"{param}={value!r} is not valid: a finite number {'> 0' if positive else '>= 0'}")
-    return float(value)
 
 
 _controllers: "weakref.WeakSet[_Controller]" = weakref.WeakSet()
@@ -118,10 +110,10 @@ class Runtime:
                  backend: Any = "processes", start_method: Optional[str] = None, ray_address: Optional[str] = None,
                  memory_poll: float = 0.05, stop_grace: float = 2.0,
                  failure_policy: Any = FAIL_IMMEDIATELY, backend_options: Optional[dict] = None) -> None:
-        self.time_scale = _number("time_scale", time_scale, positive=True)
-        self.cold_start = _number("cold_start", cold_start, positive=False)
-        memory_poll = _number("memory_poll", memory_poll, positive=True)
-        stop_grace = _number("stop_grace", stop_grace, positive=False)
+        self.time_scale = number("time_scale", time_scale, above=0)
+        self.cold_start = number("cold_start", cold_start, minimum=0)
+        memory_poll = number("memory_poll", memory_poll, above=0)
+        stop_grace = number("stop_grace", stop_grace, minimum=0)
         self.failure_policy = check_failure_policy(failure_policy)
         options = {"memory_poll": memory_poll, "stop_grace": stop_grace}
         if start_method is not None:

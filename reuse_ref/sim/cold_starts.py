@@ -18,9 +18,9 @@ import math
 import random
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
-from ..config.validation import bad
+from ..config.validation import bad, is_number, number, strict_int
 
-__all__ = ["ColdStart", "parse_cold_start", "Z95"]
+__all__ = ["ColdStart", "parse_cold_start", "check_cold_start", "Z95"]
 
 Z95 = 1.6448536269514722
 """The 95th percentile of the standard normal distribution."""
@@ -42,16 +42,14 @@ class ColdStart(NamedTuple):
         items = list(samples) if isinstance(samples, (list, tuple)) else None
         if not items or not all(_seconds_ok(x) for x in items):
             raise bad("cold_start samples", samples, "a non-empty list of finite numbers of seconds >= 0")
-        return cls("samples", tuple(float(x) for x in items), _seed(seed))
+        return cls("samples", tuple(float(x) for x in items), strict_int("seed", seed))
 
     @classmethod
     def lognormal(cls, median: float, p95: float, seed: int = 0) -> "ColdStart":
         """A lognormal whose median and 95th percentile are given, in seconds."""
-        if not _seconds_ok(median) or median <= 0:
-            raise bad("median", median, "a finite number of seconds > 0")
-        if not _seconds_ok(p95) or p95 < median:
-            raise bad("p95", p95, f"a finite number of seconds >= the median ({median!r})")
-        return cls("lognormal", (float(median), float(p95)), _seed(seed))
+        median = number("median", median, above=0, allowed="a finite number of seconds > 0")
+        p95 = number("p95", p95, minimum=median, allowed=f"a finite number of seconds >= the median ({median!r})")
+        return cls("lognormal", (median, p95), strict_int("seed", seed))
 
     def sampler(self) -> Callable[[], float]:
         """A fresh draw function, seeded: the n-th call gives the n-th replica's cold start."""
@@ -70,22 +68,15 @@ class ColdStart(NamedTuple):
 
 
 def _seconds_ok(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+    return is_number(x) and x >= 0
 
 
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise bad("seed", seed, "an int")
-    return seed
-
-
-def checked(value: Any) -> Tuple[float, Optional[Callable[[], float]]]:
+def check_cold_start(value: Any) -> Tuple[float, Optional[Callable[[], float]]]:
     """``(seconds, None)`` for a fixed cold start, or ``(0.0, draw)`` for a distribution."""
     if isinstance(value, ColdStart):
         return 0.0, value.sampler()
-    if not _seconds_ok(value):
-        raise bad("cold_start", value, "a finite number of seconds >= 0, or a reuse_ref.coldstart.ColdStart")
-    return float(value), None
+    return number("cold_start", value, minimum=0,
+                  allowed="a finite number of seconds >= 0, or a reuse_ref.sim.cold_starts.ColdStart"), None
 
 
 def parse_cold_start(text: str, seed: int = 0):

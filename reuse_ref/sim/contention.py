@@ -19,8 +19,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Hashable, List
 
-__all__: List[str] = []  # private: simulate(cpu_bound=...) is the interface
+from ..config.validation import number
+
+__all__ = ["check_cpu_bound"]  # the rest is simulate(cpu_bound=...)'s
 _DONE = 1e-9  # core-seconds left that count as none (rounding in the shares)
+
+
+def check_cpu_bound(value: Any, param: str = "cpu_bound") -> float:
+    """``cpu_bound`` as a float: the CPU share of a task's duration, between 0 and 1. The one
+    check of it, for ``simulate``, ``plan`` and the command line's ``--cpu-bound``."""
+    return number(param, value, minimum=0, maximum=1,
+                  allowed="the CPU share of a task's duration, a number between 0 and 1 (0: tasks that wait on I/O)")
 
 
 class _Replica:

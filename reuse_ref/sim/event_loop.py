@@ -35,13 +35,15 @@ from heapq import heappop, heappush
 from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from ..config.validation import is_int, number
 from .call_tree import Family as _Family
-from .cold_starts import checked as _cold_start
+from .contention import check_cpu_bound
+from .cold_starts import check_cold_start
 from ..config.policy import ReusePolicy
 from ..core.pool import Dispatch, FailTask, Pool, StartReplica
 from ..core.pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
 from ..core.unpooled import Unpooled
-from ..config.resources import Resources
+from ..config.resources import as_resources
 from ..trace.trace import Trace, gc_paused
 from .workloads import Job, _checked
 
@@ -54,20 +56,6 @@ _CORES = 1.5
 _PROGRESS_AUTO = 100_000
 
 
-def _seconds(param: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{param}={value!r} is not valid: a finite number of seconds >= 0")
-    return float(value)
-
-
-def _resources(value: Any) -> Optional[Resources]:
-    if value is None or isinstance(value, Resources):
-        return value
-    if isinstance(value, dict):
-        return Resources(**value)
-    raise ValueError(f"resources={value!r} is not valid: a Resources, a mapping of cpu, memory, gpu and disk, or None")
-
-
 def _crashes(crashes: Iterable, pools: Pools) -> List[tuple]:
     out = []
     names = pools.pools
@@ -75,9 +63,9 @@ def _crashes(crashes: Iterable, pools: Pools) -> List[tuple]:
         if not isinstance(c, (tuple, list)) or len(c) not in (2, 3, 4):
             raise ValueError(f"crashes item {c!r} is not valid: (time, replica), (time, replica, reason) "
                              f"or (time, replica, reason, env)")
-        t = _seconds("crash time", c[0])
+        t = number("crash time", c[0], minimum=0, allowed="a finite number of seconds >= 0")
         rid = c[1]
-        if isinstance(rid, bool) or not isinstance(rid, int):
+        if not is_int(rid):
             raise ValueError(f"crashes item {c!r} is not valid: the replica must be an int id")
         reason = c[2] if len(c) >= 3 else "crashed"
         if reason not in ("crashed", "oom"):
@@ -134,10 +122,8 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     """
     envs = _environments(policy, resources, name)
     failure_policy = check_failure_policy(failure_policy)
-    cold_start, draw_cold = _cold_start(cold_start)  # draw_cold: None for the same time every time
-    if isinstance(cpu_bound, bool) or not isinstance(cpu_bound, (int, float)) or not 0 <= cpu_bound <= 1:
-        raise ValueError(f"cpu_bound={cpu_bound!r} is not valid: the CPU share of a task's duration, a "
-                         f"number between 0 (tasks that wait on I/O) and 1")
+    cold_start, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
+    cpu_bound = check_cpu_bound(cpu_bound)
     jobs, by_id, related = _checked(workload)
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
@@ -340,7 +326,7 @@ def _environments(policy: Any, resources: Any, name: str) -> Dict[str, tuple]:
     if isinstance(policy, ReusePolicy):
         if not isinstance(name, str) or not name:
             raise ValueError(f"name={name!r} is not valid: the environment's name, a non-empty str")
-        return {name: (policy, _resources(resources))}
+        return {name: (policy, as_resources(resources))}
     if not isinstance(policy, Mapping) or not policy:
         raise ValueError(f"policy={policy!r} is not valid: a reuse_ref.ReusePolicy, or a non-empty mapping "
                          f"of environment name to ReusePolicy")
@@ -356,7 +342,7 @@ def _environments(policy: Any, resources: Any, name: str) -> Dict[str, tuple]:
         elif not isinstance(env_policy, ReusePolicy):
             raise ValueError(f"policy[{env_name!r}]={env_policy!r} is not valid: a reuse_ref.ReusePolicy, "
                              f"or None (or 'off') for an environment without reuse")
-        out[env_name] = (env_policy, _resources((resources or {}).get(env_name)))
+        out[env_name] = (env_policy, as_resources((resources or {}).get(env_name)))
     return out
 
 

@@ -26,7 +26,7 @@ import re
 from datetime import datetime
 from typing import List, NamedTuple, Optional, Sequence
 
-from ..config.validation import bad
+from ..config.validation import bad, number, strict_int
 from .workloads import Job, check_jobs, csv_header
 
 __all__ = ["LLMRequest", "LLM_TRACE_COLUMNS", "read_llm_requests", "read_llm_trace", "request_seconds",
@@ -53,13 +53,10 @@ class LLMRequest(NamedTuple):
 
 # ---------------------------------------------------------------------- the duration model
 def _rates(prefill_tokens_per_s, decode_tokens_per_s, overhead_s) -> tuple:
-    for param, value in (("prefill_tokens_per_s", prefill_tokens_per_s), ("decode_tokens_per_s", decode_tokens_per_s)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise bad(param, value, "a finite number of tokens per second > 0")
-    if isinstance(overhead_s, bool) or not isinstance(overhead_s, (int, float)) or not math.isfinite(overhead_s) \
-            or overhead_s < 0:
-        raise bad("overhead_s", overhead_s, "a finite number of seconds >= 0")
-    return float(prefill_tokens_per_s), float(decode_tokens_per_s), float(overhead_s)
+    rate = "a finite number of tokens per second > 0"
+    return (number("prefill_tokens_per_s", prefill_tokens_per_s, above=0, allowed=rate),
+            number("decode_tokens_per_s", decode_tokens_per_s, above=0, allowed=rate),
+            number("overhead_s", overhead_s, minimum=0, allowed="a finite number of seconds >= 0"))
 
 
 def request_seconds(context_tokens: int, generated_tokens: int, *, prefill_tokens_per_s: float,
@@ -75,8 +72,7 @@ def request_seconds(context_tokens: int, generated_tokens: int, *, prefill_token
     """
     prefill, decode, overhead = _rates(prefill_tokens_per_s, decode_tokens_per_s, overhead_s)
     for param, value in (("context_tokens", context_tokens), ("generated_tokens", generated_tokens)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise bad(param, value, _TOKENS_ALLOWED)
+        strict_int(param, value, minimum=0, allowed=_TOKENS_ALLOWED)
     return overhead + context_tokens / prefill + generated_tokens / decode
 
 

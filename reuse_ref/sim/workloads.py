@@ -19,6 +19,8 @@ import re
 from operator import itemgetter
 from typing import Callable, Hashable, Iterable, List, NamedTuple, Optional, Sequence
 
+from ..config.validation import number, strict_int
+
 __all__ = [
     "Job", "poisson", "burst", "bursts", "diurnal", "diurnal_rate", "fan_out", "merge",
     "read_csv", "write_csv", "check_jobs", "CSV_COLUMNS",
@@ -52,20 +54,6 @@ class Job(NamedTuple):
 
 
 # ---------------------------------------------------------------------- checks
-def _number(param: str, value, minimum: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < minimum or (strict and value == minimum):
-        rel = ">" if strict else ">="
-        raise ValueError(f"{param}={value!r} is not valid: a finite number {rel} {minimum:g}")
-    return float(value)
-
-
-def _count(param: str, value, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{param}={value!r} is not valid: an int >= {minimum}")
-    return value
-
-
 def check_jobs(jobs: Sequence, where: Optional[Callable[[int], str]] = None) -> List[Job]:
     """Validate a workload and return it as a list of :class:`Job` (with ``at`` and
     ``duration`` as floats, so that traces carry float times).
@@ -165,9 +153,9 @@ def _slow_check(jobs: List, where) -> dict:
             else:
                 raise ValueError(f"{where(i)}job={job!r} is not valid: a reuse_ref.Job(id, at, duration, ...)")
         try:
-            at = _number("at", job.at)
-            duration = _number("duration", job.duration)
-            _count("retries", job.retries)
+            at = number("at", job.at, minimum=0)
+            duration = number("duration", job.duration, minimum=0)
+            strict_int("retries", job.retries, minimum=0)
             if job.env is not None and (type(job.env) is not str or not job.env):
                 raise ValueError(f"env={job.env!r} is not valid: the name of an environment (a non-empty str) or None")
         except ValueError as e:
@@ -214,9 +202,7 @@ def _check_parents(jobs: List[Job], by_id: dict, where) -> None:
 def _durations(seed: int, duration: float, jitter):
     """The generator's random source (seeded) and its draw of one job's duration: uniform
     over ``duration`` +/- ``jitter`` x ``duration``, or exactly ``duration`` without jitter."""
-    jitter = _number("jitter", jitter)
-    if jitter > 1:
-        raise ValueError(f"jitter={jitter!r} is not valid: a fraction between 0 and 1")
+    jitter = number("jitter", jitter, minimum=0, maximum=1, allowed="a fraction between 0 and 1")
     rng = random.Random(seed)
     if jitter == 0:
         return rng, lambda: duration
@@ -239,9 +225,9 @@ def poisson(rate: float, duration: float, horizon: float, seed: int = 0, jitter:
     >>> len(jobs), jobs[0].duration, round(jobs[0].at, 2)
     (360, 30.0, 1.44)
     """
-    rate = _number("rate", rate, strict=True)
-    duration = _number("duration", duration)
-    horizon = _number("horizon", horizon)
+    rate = number("rate", rate, above=0)
+    duration = number("duration", duration, minimum=0)
+    horizon = number("horizon", horizon, minimum=0)
     rng, draw = _durations(seed, duration, jitter)
     expo = rng.expovariate
     jobs = []
@@ -259,9 +245,9 @@ def burst(n: int, at: float = 0.0, duration: float = 60.0, first_id: int = 0,
           name: Optional[str] = None) -> List[Job]:
     """``n`` jobs arriving together at ``at``, each ``duration`` seconds long (a fan of work
     submitted at once, e.g. a map over a list)."""
-    n = _count("n", n)
-    at = _number("at", at)
-    duration = _number("duration", duration)
+    n = strict_int("n", n, minimum=0)
+    at = number("at", at, minimum=0)
+    duration = number("duration", duration, minimum=0)
     return [Job(first_id + k, at, duration, name) for k in range(n)]
 
 
@@ -272,11 +258,11 @@ def bursts(n: int, count: int, gap: float, duration: float = 60.0, at: float = 0
     With ``gap`` longer than ``scaledown_ttl`` or ``idle_ttl`` the pool shrinks or stops
     between bursts, and each burst shows the cost of starting again.
     """
-    n = _count("n", n)
-    count = _count("count", count)
-    gap = _number("gap", gap)
-    at = _number("at", at)
-    duration = _number("duration", duration)
+    n = strict_int("n", n, minimum=0)
+    count = strict_int("count", count, minimum=0)
+    gap = number("gap", gap, minimum=0)
+    at = number("at", at, minimum=0)
+    duration = number("duration", duration, minimum=0)
     return [Job(first_id + b * n + k, at + b * gap, duration, name) for b in range(count) for k in range(n)]
 
 
@@ -294,13 +280,12 @@ def diurnal(peak_rate: float, horizon: float = DAY, duration: float = 60.0, trou
     ``peak_at``. Arrivals are a non-homogeneous Poisson process drawn by thinning (candidates
     at ``peak_rate``, each kept with probability ``rate(t) / peak_rate``); durations as in
     :func:`poisson`. ``horizon`` may span several days."""
-    peak_rate = _number("peak_rate", peak_rate, strict=True)
-    horizon = _number("horizon", horizon)
-    duration = _number("duration", duration)
-    trough = _number("trough", trough)
-    if trough > 1:
-        raise ValueError(f"trough={trough!r} is not valid: the night rate as a fraction of peak_rate, between 0 and 1")
-    peak_at = _number("peak_at", peak_at, minimum=-math.inf)
+    peak_rate = number("peak_rate", peak_rate, above=0)
+    horizon = number("horizon", horizon, minimum=0)
+    duration = number("duration", duration, minimum=0)
+    trough = number("trough", trough, minimum=0, maximum=1,
+                    allowed="the night rate as a fraction of peak_rate, between 0 and 1")
+    peak_at = number("peak_at", peak_at)
     rng, draw = _durations(seed, duration, jitter)
     jobs = []
     t = rng.expovariate(peak_rate)
@@ -323,11 +308,11 @@ def fan_out(n_children: int, child_duration: float, parent_duration: float = 5.0
     the shape that starves a pool whose every slot is held by a waiting parent (rule
     6).
     """
-    n_children = _count("n_children", n_children)
-    child_duration = _number("child_duration", child_duration)
-    parent_duration = _number("parent_duration", parent_duration)
-    at = _number("at", at)
-    child_at = _number("child_at", child_at)
+    n_children = strict_int("n_children", n_children, minimum=0)
+    child_duration = number("child_duration", child_duration, minimum=0)
+    parent_duration = number("parent_duration", parent_duration, minimum=0)
+    at = number("at", at, minimum=0)
+    child_at = number("child_at", child_at, minimum=0)
     parent = Job(first_id, at, parent_duration, "parent")
     return [parent] + [Job(first_id + 1 + k, child_at, child_duration, "child", first_id)
                        for k in range(n_children)]

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Dict, Hashable, Iterator, List, NamedTuple, Optional, Tuple
 
+from ..config.validation import number
 from ..core.records import KINDS, RETRYING, STOP_REASONS, Row  # noqa: F401 (KINDS, STOP_REASONS: kept importable from here)
 
 __all__ = ["Record", "Trace", "Measures", "Series", "percentile", "CSV_COLUMNS", "gc_paused"]
@@ -238,9 +239,8 @@ class Trace:
         ``horizon``, and replica time after it is not counted; without it, until the
         trace's last record.
         """
-        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, (int, float))
-                                    or not 0 <= horizon < math.inf):
-            raise ValueError(f"horizon={horizon!r} is not valid: a finite number of seconds >= 0, or None")
+        if horizon is not None:
+            number("horizon", horizon, minimum=0, allowed="a finite number of seconds >= 0, or None")
         with gc_paused():
             return self._measures(self._select(env), horizon)
 
