@@ -27,7 +27,8 @@ import warnings
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from reuse_ref import ReusePolicy, Resources, simulate  # noqa: E402
-from reuse_ref import _sweep  # noqa: E402
+from reuse_ref.plan import sweep as _sweep  # noqa: E402
+from reuse_ref.trace.measures import measure  # noqa: E402
 from reuse_ref.plan import plan  # noqa: E402
 from reuse_ref.trace.window import common_horizon, compare  # noqa: E402
 from reuse_ref.sim.workloads import burst, diurnal, merge  # noqa: E402
@@ -136,8 +137,8 @@ def main(argv=None) -> int:
         trace = simulate(p, jobs, cold_start=COLD, resources=RES, progress=False)
         sim += time.perf_counter() - t
         t = time.perf_counter()
-        m = trace.measures()
-        out = _sweep.Outcome(m, *_sweep._intervals(trace._rows), m.wait_p95)
+        m, spans, end = measure(trace.rows(), trace.policies, trace.resources)
+        out = _sweep.Outcome(m, spans, end, m.wait_p95)
         meas += time.perf_counter() - t
         t = time.perf_counter()
         blob = pickle.dumps(out)

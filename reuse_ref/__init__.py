@@ -18,7 +18,7 @@ from .sim.llm_trace import read_llm_trace
 from .config.policy import ReusePolicy
 from .config.resources import Resources
 from .sim.event_loop import simulate
-from .trace.trace import Measures, Record, Trace
+from .trace import Measures, Record, Trace
 from .sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson, read_csv, write_csv
 
 __version__ = "0.1.0"

@@ -241,7 +241,7 @@ def test_bad_input_names_parameter_value_and_what_is_allowed(rejects, kwargs, pa
 
 
 def test_what_a_run_sends_back_is_what_the_trace_says():
-    from reuse_ref.plan.sweep import _intervals
+    from reuse_ref.trace.measures import measure, over_window
     from reuse_ref.trace.window import last_task_end
 
     with warnings.catch_warnings():
@@ -250,16 +250,12 @@ def test_what_a_run_sends_back_is_what_the_trace_says():
     for policy, jobs, crashes in [(starving, merge(fan_out(3, 20, 5), poisson(0.05, 20, 600)), ()),
                                   (ReusePolicy(replicas=(1, 3), idle_ttl=None), poisson(0.3, 10, 300), [(50, 0)])]:
         trace = simulate(policy, jobs, crashes=crashes)
-        intervals, end = _intervals(trace._rows)
-        assert end == last_task_end(trace)
-        spans: list = []  # what a sweep computes, in the measures' own pass
-        assert trace._measures(trace._select(None), None, spans) == trace.measures()
-        assert spans.pop() == end and tuple(spans) == intervals
-        for horizon in (end, end + 1000):
-            rs = 0.0
-            for start, stop in intervals:
-                rs += (horizon if stop is None else min(stop, horizon)) - min(start, horizon)
-            assert rs == trace.measures(horizon=horizon).replica_seconds
+        m, spans, end = measure(trace.rows(), trace.policies, trace.resources)  # what a sweep sends back
+        assert m == trace.measures() and end == last_task_end(trace)
+        starts = [r.time for r in trace.records if r.kind == "replica_start"]
+        assert sorted(start for start, _ in spans["env"]) == starts  # every replica, once
+        for horizon in (end, end + 1000):  # what the plan charges, from the spans alone
+            assert over_window(m, spans, horizon, trace.policies, trace.resources) == trace.measures(horizon=horizon)
 
 
 # --- the plan's figure ---------------------------------------------------------------------

@@ -4,11 +4,17 @@ A change meant only to make the pool or the simulator faster must not change a s
 record. This script takes ``reuse_ref/`` as it was at a git commit (``git archive``, into
 a temporary directory), imports both versions side by side, and runs the same workloads
 through both: Poisson traffic, bursts, a diurnal day, fan-outs, merged workloads, retries
-and crashes, under random policies and cold starts. Each pair of traces must have equal
-records, and equal measures and series, for one environment and for two.
+and crashes, under random policies and cold starts; and random call trees (children up to
+three levels deep, in two environments, one of them sometimes without reuse, with retries,
+crashes and either failure policy). Each pair of traces must have equal records, and equal
+measures and series, for one environment and for two.
+
+The commit may have either layout of the package: the working tree's (the simulator's
+workloads in ``reuse_ref.sim.workloads``) or the one before the layers (61f03e9 and
+earlier: ``reuse_ref.workloads``).
 
 Run: ``python tools/same_records.py [--against REF] [--seeds N]`` (REF defaults to HEAD, N
-to 60: about 470 runs and a million records, 10 s). Exit status 1 at the first difference,
+to 60: about 720 runs and a million records, 15 s). Exit status 1 at the first difference,
 with the seed and the policy that show it.
 """
 from __future__ import annotations
@@ -33,8 +39,9 @@ def load(path: str):
     sys.path.insert(0, path)
     try:
         package = importlib.import_module("reuse_ref")
-        trace = importlib.import_module("reuse_ref.trace")
-        workloads = importlib.import_module("reuse_ref.workloads")
+        trace = importlib.import_module("reuse_ref.trace")  # Record: in both layouts
+        layered = os.path.exists(os.path.join(path, "reuse_ref", "sim", "workloads.py"))
+        workloads = importlib.import_module("reuse_ref.sim.workloads" if layered else "reuse_ref.workloads")
     finally:
         sys.path.pop(0)
     return package, trace, workloads
@@ -61,6 +68,26 @@ def workloads(W, rng: random.Random):
                   W.burst(rng.randint(1, 9), at=rng.uniform(0, 30), duration=rng.uniform(1, 40), first_id=1000))
     jobs = W.poisson(rng.uniform(0.1, 2), 20, 500, seed=rng.randrange(10**6), jitter=0.5)
     yield [j._replace(retries=rng.randint(0, 2)) for j in jobs]
+
+
+def call_tree(W, rng: random.Random):
+    """A random workload of parents and children: up to 40 jobs, children up to three levels
+    deep, in environments "a" and "b" (a child without ``env`` runs in its parent's)."""
+    jobs = []
+    depth = {}
+    for k in range(rng.randint(1, 40)):
+        parents = [j.id for j in jobs if depth[j.id] < 3]
+        if parents and rng.random() < 0.6:
+            parent = rng.choice(parents)
+            depth[k] = depth[parent] + 1
+            env = rng.choice([None, None, "a", "b"])
+            jobs.append(W.Job(k, rng.choice([0.0, rng.uniform(0, 30)]), rng.uniform(0, 40), None, parent,
+                              rng.randint(0, 2), env))
+        else:
+            depth[k] = 0
+            jobs.append(W.Job(k, rng.uniform(0, 300), rng.uniform(0, 60), None, None, rng.randint(0, 2),
+                              rng.choice(["a", "b"])))
+    return jobs
 
 
 def policy_args(rng: random.Random) -> dict:
@@ -101,6 +128,8 @@ def main(argv=None) -> int:
         new = load(ROOT)
         old = load(tmp)
         runs = records = 0
+        broken: list = []
+        both_raised: list = []
         for seed in range(args.seeds):
             rng = random.Random(seed)
             kw = policy_args(rng)
@@ -124,7 +153,46 @@ def main(argv=None) -> int:
                         return 1
                     runs += 1
                     records += len(ta)
+        for seed in range(args.seeds):
+            rng = random.Random(seed)
+            a, b = policy_args(rng), (policy_args(rng) if rng.random() < 0.7 else None)
+            failure = rng.choice(["FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"])
+            cold = rng.choice([0, 1, 10])
+            crashes = [(rng.uniform(0, 400), rng.randint(1, 6), rng.choice(["crashed", "oom"]), rng.choice("ab"))
+                       for _ in range(rng.randint(0, 4))]
+            jobs_new, jobs_old = call_tree(new[2], random.Random(seed)), call_tree(old[2], random.Random(seed))
+            traces = []
+            for side, jobs in ((new, jobs_new), (old, jobs_old)):
+                envs = {"a": side[0].ReusePolicy(**a), "b": None if b is None else side[0].ReusePolicy(**b)}
+                try:
+                    trace = side[0].simulate(envs, jobs, cold_start=cold, crashes=crashes, failure_policy=failure,
+                                             progress=False)
+                except Exception as exc:  # noqa: BLE001 - a bug of one side is a difference too
+                    traces.append(repr(exc))
+                    continue
+                traces.append(([tuple(r) for r in trace.records], repr(trace.measures()), repr(trace.measures("a"))))
+            if isinstance(traces[0], str) and isinstance(traces[1], str):
+                both_raised.append(seed)
+            if isinstance(traces[1], str) and not isinstance(traces[0], str):
+                broken.append(seed)  # the commit compared with fails where the working tree does not
+                continue
+            if traces[0] != traces[1]:
+                ta, tb = (t if isinstance(t, str) else t[0] for t in traces)
+                if ta == tb:
+                    print(f"same records, different measures at call trees seed {seed}")
+                    return 1
+                first = next(i for i, (x, y) in enumerate(zip(ta + [None], tb + [None])) if x != y)
+                print(f"records differ at call trees seed {seed}, a={a}, b={b}, {failure}, cold_start={cold}, "
+                      f"crashes={crashes}, record {first}:\n  now    {ta[first:first + 1]}\n"
+                      f"  before {tb[first:first + 1]}")
+                return 1
+            runs += 1
+            records += len(traces[0][0]) if not isinstance(traces[0], str) else 0
     print(f"{runs} runs, {records:,} records: identical to {args.against}, and so are their measures and series")
+    if both_raised:
+        print(f"call trees of seeds {both_raised}: both raised the same error")
+    if broken:
+        print(f"call trees of seeds {broken}: {args.against} raised where the working tree did not (not compared)")
     return 0
 
 

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from ..config.validation import strict_int
 from . import style as _plot_base
 from .style import _new_axes, _wrap
-from ..trace.trace import Measures, Trace
+from ..trace import Measures, Trace
 
 __all__ = ["timeline", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
            "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
@@ -221,12 +221,12 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     strict_int("max_lanes", max_lanes, minimum=1, allowed="an int >= 1, the most replicas drawn one lane each")
     div, xlabel = _unit(unit)
     env, title = _env_and_title(trace, env)
-    records = trace._select(env)  # rows: (time, kind, replica, task, reason, env)
+    records = trace.rows(env)  # rows: (time, kind, replica, task, reason, env)
     end = records[-1][0] if records else 0.0
     lanes = _lanes(records, end)
     if len(lanes) > max_lanes:
         return _many_lanes(trace, env, ax, unit, len(lanes), max_lanes, until)
-    concurrency = max([trace._concurrency(e) for e in ({k[0] for k in lanes} or {env})] or [1])
+    concurrency = max([trace.concurrency(e) for e in ({k[0] for k in lanes} or {env})] or [1])
     own_figure = ax is None
     fig, ax = _new_axes(ax, figsize=(5.0, 1.4 + 0.3 * max(len(lanes), 3)))
     import matplotlib.patches as mpatches

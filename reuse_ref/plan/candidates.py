@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 from ..config.validation import bad, is_int, is_number, number
 from ..config.policy import MIN_TTL_SECONDS, ReusePolicy
 from ..config.resources import Resources
-from ..trace.trace import Measures
+from ..trace import Measures
 
 __all__ = ["Target", "Prices", "KNOBS", "candidate_policies", "parse_values", "parse_target", "as_target", "as_prices",
            "counts_text"]

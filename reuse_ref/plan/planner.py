@@ -27,7 +27,8 @@ from ..sim.contention import check_cpu_bound
 from .candidates import Prices, Target, as_prices, as_target, candidate_policies, counts_text
 from ..config.policy import ReusePolicy
 from ..config.resources import Resources
-from ..trace.trace import Measures
+from ..trace import Measures
+from ..trace.measures import over_window
 from ..sim.workloads import Job, check_jobs
 
 __all__ = ["plan", "Plan", "Candidate", "front_table", "from_args"]
@@ -251,23 +252,6 @@ def _window_horizon(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome]
     return end + max(ttls, default=0.0)
 
 
-def _over_window(o: Outcome, policy: ReusePolicy, resources: Optional[Resources], horizon: float) -> Measures:
-    """The measures of a run over ``[0, horizon]``, as ``Trace.measures(horizon=...)`` gives them."""
-    rs = 0.0
-    for start, stop in o.intervals:
-        if stop is None:
-            rs += horizon - min(start, horizon)
-        else:
-            rs += min(stop, horizon) - min(start, horizon)
-    slots = 0 + rs * policy.concurrency
-    fp = resources.footprint(rs) if resources is not None else {"cpu_seconds": 0.0, "gib_seconds": 0.0,
-                                                                "gpu_seconds": 0.0}
-    return dataclasses.replace(o.measures, replica_seconds=rs,
-                               utilisation=o.measures.busy_slot_seconds / slots if slots > 0 else 0.0,
-                               cpu_seconds=fp["cpu_seconds"], gib_seconds=fp["gib_seconds"],
-                               gpu_seconds=fp["gpu_seconds"])
-
-
 def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped: Dict[str, int],
            target: Target, prices: Prices, resources: Optional[Resources], horizon: Optional[float]) -> Plan:
     """Charge every run over the common window, then pick, draw the front and give reasons."""
@@ -279,8 +263,8 @@ def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skippe
                   f"candidate's last task ends")
     horizon = float(horizon)
     rows = []
-    for p, o in zip(policies, outcomes):
-        m = _over_window(o, p, resources, horizon)
+    for p, o in zip(policies, outcomes):  # as Trace.measures(horizon=...) charges them
+        m = over_window(o.measures, o.spans, horizon, {env: p for env in o.spans}, {env: resources for env in o.spans})
         rows.append((p, m, o.value, prices.cost(m)))
 
     def order(r):  # cost, then the wait, then replica-hours, then the policy's repr: never a tie

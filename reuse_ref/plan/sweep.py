@@ -1,11 +1,12 @@
 """Running a plan's candidates: each one simulated on its own, serially or in worker processes.
 
 Candidates are independent, so a sweep can run them in any order and anywhere; what each
-run sends back is small (its measures without the window, its replica intervals and the
+run sends back is small (its measures without the window, its replicas' spans and the
 target's percentile), never its trace. The charge over the common window (section "The
-trace and its measures" of the Concepts page) is applied afterwards by :mod:`reuse_ref.plan`,
-once every candidate has ended and the window is known. Results come back in candidate
-order, so a parallel sweep gives exactly the answer of a serial one.
+trace and its measures" of the Concepts page) is applied afterwards by
+:mod:`reuse_ref.plan.planner`, with :func:`reuse_ref.trace.measures.over_window`, once every
+candidate has ended and the window is known. Results come back in candidate order, so a
+parallel sweep gives exactly the answer of a serial one.
 """
 from __future__ import annotations
 
@@ -14,24 +15,23 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..core.records import RETRYING
-from ..trace.trace import Measures, gc_paused, percentile
-from ..trace.window import waits as _waits
+from ..trace import Measures, gc_paused, percentile
+from ..trace.measures import Spans, measure
+from ..trace.window import waits as window_waits
 
-__all__: List[str] = []  # private: reuse_ref.plan is the interface
+__all__ = ["Outcome", "run_one", "run_all", "run_on_ray", "default_workers"]  # plan() is the interface
 
 
 class Outcome(NamedTuple):
     """What one candidate's run sends back.
 
     ``measures``: its measures without a window (replica-seconds until its last record);
-    ``intervals``: ``(start, stop)`` of each replica in the order the measures add them
-    up (``stop`` is ``None`` for a replica alive when the trace ends); ``last_end``: its
-    last task's end; ``value``: the target percentile of queue wait (in the target's time
-    window when it has one)."""
+    ``spans``: its replicas' spans (:data:`~reuse_ref.trace.measures.Spans`), which the
+    plan charges over the common window; ``last_end``: its last task's end; ``value``:
+    the target percentile of queue wait (in the target's time window when it has one)."""
 
     measures: Measures
-    intervals: Tuple[Tuple[float, Optional[float]], ...]
+    spans: Spans
     last_end: float
     value: float
 
@@ -44,29 +44,6 @@ def _init(jobs, cold_start, resources, percentile_, since, until, cpu_bound=0.0)
                     since=since, until=until, cpu_bound=cpu_bound)
 
 
-def _intervals(rows) -> Tuple[Tuple[Tuple[float, Optional[float]], ...], float]:
-    """Replica lifetimes in the order ``Trace.measures`` sums them (stopped replicas in
-    the order they stopped, then those still alive, in the order they started), and the
-    end of the last task (as :func:`reuse_ref.window.last_task_end`), in one pass."""
-    alive: dict = {}
-    out = []
-    end = 0.0
-    for time, kind, replica, _, reason, env in rows:
-        if kind == "task_end":
-            if time > end:
-                end = time
-        elif kind == "replica_start":
-            alive[(env, replica)] = time
-        elif kind == "replica_stop":
-            start = alive.pop((env, replica), None)
-            if start is not None:
-                out.append((start, time))
-        elif kind == "task_failed" and not reason.endswith(RETRYING) and time > end:
-            end = time
-    out.extend((start, None) for start in alive.values())
-    return tuple(out), float(end)
-
-
 def run_one(policy) -> Outcome:
     """Simulate one candidate in this process, with the context :func:`_init` set."""
     from ..sim.event_loop import simulate
@@ -74,15 +51,13 @@ def run_one(policy) -> Outcome:
     c = _CONTEXT
     trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False,
                      cpu_bound=c["cpu_bound"])
-    spans: list = []
     with gc_paused():
-        m = trace._measures(trace._select(None), None, spans)  # the measures and the spans, in one pass
-    last_end = spans.pop()
+        m, spans, last_end = measure(trace.rows(), trace.policies, trace.resources)
     if c["since"] is None:
         value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c["p"]]
     else:
-        value = percentile(_waits(trace, since=c["since"], until=c["until"]), c["p"])
-    return Outcome(m, tuple(spans), last_end, value)
+        value = percentile(window_waits(trace, since=c["since"], until=c["until"]), c["p"])
+    return Outcome(m, spans, last_end, value)
 
 
 def _worker_init(*context) -> None:

@@ -18,7 +18,7 @@ from typing import Any, List, Optional
 from ..config.environment import Task, warn_deprecated
 from ..config.validation import number
 from ..core.pools import FAIL_IMMEDIATELY, check_failure_policy
-from ..trace.trace import Trace
+from ..trace import Trace
 from . import wire as P
 from .backends import make_backend
 from .cache import cache_key

@@ -44,7 +44,7 @@ from ..core.pool import Dispatch, FailTask, Pool, StartReplica
 from ..core.pools import FAIL_IMMEDIATELY, Pools, check_failure_policy
 from ..core.unpooled import Unpooled
 from ..config.resources import as_resources
-from ..trace.trace import Trace, gc_paused
+from ..trace import Trace, gc_paused
 from .workloads import Job, _checked
 
 __all__ = ["simulate"]

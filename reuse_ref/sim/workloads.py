@@ -20,6 +20,7 @@ from operator import itemgetter
 from typing import Callable, Hashable, Iterable, List, NamedTuple, Optional, Sequence
 
 from ..config.validation import number, strict_int
+from ..trace import parse_id
 
 __all__ = [
     "Job", "poisson", "burst", "bursts", "diurnal", "diurnal_rate", "fan_out", "merge",
@@ -337,14 +338,6 @@ def merge(*workloads: Iterable[Job]) -> List[Job]:
 CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries", "env")
 """The columns of a workload file; ``at`` and ``duration`` are required, the others optional."""
 
-_INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
-
-
-def _parse_id(text: str):
-    """An id that reads as a plain int (``7``, ``-3``; not ``007``) becomes an int, anything else stays a str."""
-    return int(text) if _INT.match(text) else text
-
-
 def _format(value) -> str:
     if value is None:
         return ""
@@ -438,11 +431,11 @@ def _read_rows(f, label: str) -> List[Job]:
             if "id" in values:
                 if not values["id"]:
                     raise ValueError(f"{label}, line {line}: id is empty; give every job an id or leave the column out")
-                jid = _parse_id(values["id"])
+                jid = parse_id(values["id"])
             else:
                 jid = len(jobs)
             name = values.get("name") or None
-            parent = _parse_id(values["parent"]) if values.get("parent") else None
+            parent = parse_id(values["parent"]) if values.get("parent") else None
             retries = 0
             if values.get("retries"):
                 if not re.fullmatch(r"[0-9]+", values["retries"]):

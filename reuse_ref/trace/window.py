@@ -19,7 +19,8 @@ import math
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from ..core.records import RETRYING
-from .trace import Measures, Trace
+from .measures import Measures
+from .trace import Trace
 
 __all__ = ["last_task_end", "common_horizon", "compare", "waits"]
 
@@ -28,7 +29,7 @@ def last_task_end(trace: Trace) -> float:
     """The time the trace's last task ended (``task_end`` or a final ``task_failed``);
     0.0 for a trace without tasks."""
     end = 0.0
-    for time, kind, _, _, reason, _ in trace._rows:
+    for time, kind, _, _, reason, _ in trace.rows():
         if (kind == "task_end" or (kind == "task_failed" and not reason.endswith(RETRYING))) and time > end:
             end = time
     return float(end)
@@ -87,7 +88,7 @@ def waits(trace: Trace, env: Optional[str] = None, since: float = 0.0, until: fl
     """
     queued: Dict[tuple, Optional[float]] = {}
     out = []
-    for time, kind, _, task, _, e in trace._select(env):
+    for time, kind, _, task, _, e in trace.rows(env):
         key = (e, task)
         if kind == "task_queued":
             queued.setdefault(key, time)
