@@ -56,7 +56,7 @@ async def fan_out(n: int, seconds: float, retries: int) -> list:
 def _worker_pids(rt: Runtime) -> list:
     """The pids of the worker environment's live replicas (the killer's targets)."""
     c = rt._c  # the benchmark reaches inside: it plays the part of the outside world
-    return [h.pid for ps in list(c.pools.values()) if ps.name == workers.name
+    return [h.pid for ps in list(c.table.pools.values()) if ps.name == workers.name
             for h in list(ps.replicas.values()) if h.ready and not h.retired]
 
 

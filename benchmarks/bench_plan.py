@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     print(f"  plan, {cores} workers     {t_par:8.2f} s  {n / t_par:8.2f} candidates/s  speed-up {t_serial / t_par:.2f}x")
     assert parallel == serial, "the parallel sweep must give the serial answer"
     if args.ray:
-        from reuse_ref.runtime.backends.ray import init_local
+        from reuse_ref.runtime.ray_connection import init_local
 
         init_local(log_to_driver=False)
         t = time.perf_counter()

@@ -165,7 +165,7 @@ class _Echo:
 
 
 def bench_ray() -> None:
-    from reuse_ref.runtime.backends.ray import init_local
+    from reuse_ref.runtime.ray_connection import init_local
 
     init_local()
     import ray

@@ -33,7 +33,7 @@ def rejects():
 def ray_session():
     """One local Ray instance for the whole session (bound to 127.0.0.1), shared by every
     runtime on the Ray backend; each of them uses it and leaves it running."""
-    from reuse_ref.runtime.backends.ray import init_local
+    from reuse_ref.runtime.ray_connection import init_local
 
     init_local(num_cpus=16)
     import ray

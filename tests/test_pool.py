@@ -12,7 +12,8 @@ import pytest
 from reuse_ref import ReusePolicy, StarvationWarning
 from reuse_ref.config.errors import STARVATION_REMEDIES
 from reuse_ref.core.pools import Pools
-from reuse_ref.core.pool import Dispatch, FailTask, Pool, StartReplica, StopReplica
+from reuse_ref.core.actions import CancelAttempt, Dispatch, FailTask, StartReplica, StopReplica
+from reuse_ref.core.pool import Pool
 from reuse_ref.trace import Record, Trace
 
 
@@ -308,7 +309,7 @@ def test_a_cancelled_running_attempt_frees_its_slot_and_is_not_retried():
     start_ready(pool, 10.0, pool.submit(0.0, "a", retries=2))
     pool.submit(11.0, "b")
     actions = pool.cancel(12.0, "a")
-    assert actions == [FailTask("a", "cancelled", ""), Dispatch("b", 1, 1, True)]
+    assert actions == [CancelAttempt("a", 1), FailTask("a", "cancelled", ""), Dispatch("b", 1, 1, True)]
     assert [(r.kind, r.reason) for r in records(pool) if r.task == "a"][-1] == ("task_failed", "cancelled")
 
 

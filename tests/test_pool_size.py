@@ -13,7 +13,8 @@ import math
 import random
 
 from reuse_ref import ReusePolicy
-from reuse_ref.core.pool import Pool, StartReplica
+from reuse_ref.core.actions import StartReplica
+from reuse_ref.core.pool import Pool
 
 N = 200_000
 C = 4  # comparisons per event per doubling of the pool; a heap's push or pop needs about 1 to 2

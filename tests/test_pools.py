@@ -1,4 +1,4 @@
-"""Rules 6 and 7 across pools (``reuse_ref.pools``), and the simulator with several environments."""
+"""Rules 6 and 7 across pools (``reuse_ref.core.pools``), and the simulator with several environments."""
 from __future__ import annotations
 
 import io
@@ -7,7 +7,8 @@ import warnings
 import pytest
 
 from reuse_ref import Job, ReusePolicy, StarvationWarning, read_csv, simulate, write_csv
-from reuse_ref.core.pool import FailTask, Pool
+from reuse_ref.core.actions import CancelAttempt, Dispatch, FailTask, StartReplica
+from reuse_ref.core.pool import Pool
 from reuse_ref.core.pools import FAIL_AFTER_EXECUTABLE_NODES_COMPLETE, Pools
 
 
@@ -24,6 +25,12 @@ def J(id, at, duration, parent=None, env=None, retries=0):
 def ready_pool(pools, name, **kwargs):
     pool = pools.add(Pool(policy(**kwargs), name=name))
     return pool
+
+
+def flat(decisions):
+    """Every action of some decisions, carried out in order: a task that ends for good is
+    reported back (``Pools.ended``), as a driver does."""
+    return [a for _, actions in decisions for a in actions]
 
 
 # ---------------------------------------------------------------------- rule 6 across pools
@@ -70,23 +77,68 @@ def test_two_separate_deadlocks_write_two_records():
         p.replica_ready(1.0, 1)
         pools.called((name, "parent"), (name, "child"))
         p.submit(2.0, "child")
-        pools.waits[(name, "parent")] = {(name, "child")}
+        pools.graph.waits[(name, "parent")] = {(name, "child")}
     decided = pools.check(3.0)
     assert sorted(name for name, _ in decided) == ["x", "y"]
     assert sum(r[1] == "starvation" for r in pools.records) == 2
 
 
 # ---------------------------------------------------------------------- rule 7
-def test_parent_ended_cancels_or_holds_by_policy():
-    for policy_name, expected in [("FAIL_IMMEDIATELY", ([("a", "k1"), ("a", "k2")], False)),
-                                  (FAIL_AFTER_EXECUTABLE_NODES_COMPLETE, ([], True))]:
-        pools = Pools(policy_name)
-        pools.called(("a", "p"), ("a", "k1"))
-        pools.called(("a", "p"), ("a", "k2"))
-        assert pools.parent_ended(("a", "p"), failed=True) == expected
-    pools = Pools(FAIL_AFTER_EXECUTABLE_NODES_COMPLETE)
-    pools.called(("a", "p"), ("a", "k"))
-    assert pools.parent_ended(("a", "p"), failed=False) == ([("a", "k")], False), "a parent that ended well"
+def _parent_with_two_children(failure_policy):
+    """A parent running on replica 1, child k1 running on replica 2, child k2 queued."""
+    pools = Pools(failure_policy)
+    a = ready_pool(pools, "a", replicas=2, concurrency=1)
+    flat(pools.submit(0.0, ("a", "p")))
+    flat(pools.replica_ready(1.0, "a", 1))
+    flat(pools.replica_ready(1.0, "a", 2))
+    flat(pools.submit(2.0, ("a", "k1"), parent=("a", "p")))
+    flat(pools.submit(2.0, ("a", "k2"), parent=("a", "p")))
+    return pools, a
+
+
+def test_a_parent_that_fails_cancels_its_children_first_under_fail_immediately():
+    pools, a = _parent_with_two_children("FAIL_IMMEDIATELY")
+    acts = flat(pools.finish(3.0, ("a", "p"), error="error", message="boom"))
+    assert acts[:2] == [CancelAttempt("k1", 2), FailTask("k1", "cancelled", "its parent 'p' failed: error")]
+    assert FailTask("k2", "cancelled", "its parent 'p' failed: error") in acts
+    assert acts[-1] == FailTask("p", "error", "boom"), "then the parent's own failure"
+    assert not pools.held(("a", "p"))
+
+
+def test_a_parent_that_fails_holds_its_failure_until_its_children_end_under_fail_after():
+    pools, a = _parent_with_two_children(FAIL_AFTER_EXECUTABLE_NODES_COMPLETE)
+    assert flat(pools.finish(3.0, ("a", "p"), error="error", message="boom")) == []
+    assert pools.held(("a", "p")) and "p" in a.running, "it keeps its slot"
+    assert flat(pools.finish(4.0, ("a", "k1"))) == [Dispatch("k2", 2, 1, True)]
+    assert flat(pools.ended(4.0, ("a", "k1"))) == [], "k2 has not ended yet"
+    flat(pools.finish(5.0, ("a", "k2")))
+    assert flat(pools.ended(5.0, ("a", "k2"))) == [FailTask("p", "error", "boom")], "now it is final"
+    assert not pools.held(("a", "p"))
+
+
+def test_a_parent_that_ends_well_cancels_the_children_it_still_holds():
+    for failure_policy in ("FAIL_IMMEDIATELY", FAIL_AFTER_EXECUTABLE_NODES_COMPLETE):
+        pools, a = _parent_with_two_children(failure_policy)
+        assert flat(pools.finish(3.0, ("a", "p"))) == [Dispatch("k2", 1, 1, True)]
+        acts = flat(pools.ended(3.0, ("a", "p")))
+        assert [x for x in acts if isinstance(x, FailTask)] == [
+            FailTask("k1", "cancelled", "its parent 'p' ended"), FailTask("k2", "cancelled", "its parent 'p' ended")]
+
+
+def test_an_attempt_that_ends_takes_the_children_it_called_with_it():
+    """A child called by one attempt of its parent (the runtime's calls) is cancelled when that
+    attempt ends, even if the parent is tried again; one called by the task (the simulator's
+    model) waits for the next attempt."""
+    for attempt, cancelled in ((1, True), (None, False)):
+        pools = Pools()
+        a = ready_pool(pools, "a", replicas=3, concurrency=1)
+        flat(pools.submit(0.0, ("a", "p"), retries=1))
+        flat(pools.replica_ready(1.0, "a", 1))
+        flat(pools.replica_ready(1.0, "a", 2))
+        flat(pools.submit(2.0, ("a", "k"), parent=("a", "p"), attempt=attempt))
+        acts = flat(pools.replica_crashed(3.0, "a", 1))
+        assert "p" in a.queue or a.running.get("p") is not None, "the parent is tried again"
+        assert (FailTask("k", "cancelled", "the attempt of 'p' that called it ended") in acts) == cancelled
 
 
 def test_a_bad_failure_policy_is_refused(rejects):
@@ -185,19 +237,18 @@ def test_the_env_column_round_trips_through_csv():
 # ---------------------------------------------------------------------- lifecycle beyond one pool
 @pytest.mark.filterwarnings("ignore::reuse_ref.StarvationWarning")
 def test_three_replicas_dead_before_ready_in_a_row_close_the_pool():
-    from reuse_ref.core.pool import FailTask, StartReplica
     from reuse_ref.core.pools import START_FAILURES_LIMIT
 
     pools = Pools()
     pool = pools.add(Pool(ReusePolicy(replicas=1), name="a"))
     started = [a.replica for a in pool.submit(0.0, "t") if isinstance(a, StartReplica)]
     for n in range(1, START_FAILURES_LIMIT):
-        actions, closed = pools.replica_crashed(float(n), "a", started[-1], ready=False)
-        assert not closed
+        actions = flat(pools.replica_crashed(float(n), "a", started[-1], ready=False))
+        assert "a" in pools.pools
         started += [a.replica for a in actions if isinstance(a, StartReplica)]
     assert len(started) == START_FAILURES_LIMIT, "each dead replica was replaced until the limit"
-    actions, closed = pools.replica_crashed(9.0, "a", started[-1], ready=False)
-    assert closed and "a" not in pools.pools
+    actions = flat(pools.replica_crashed(9.0, "a", started[-1], ready=False))
+    assert "a" not in pools.pools, "the pool closed"
     assert not [a for a in actions if isinstance(a, StartReplica)], "a closing pool starts nothing"
     assert [(a.task, a.reason) for a in actions if isinstance(a, FailTask)] == [("t", "crashed")]
     stops = [(r[2], r[4]) for r in pools.records if r[1] == "replica_stop"]
@@ -205,18 +256,14 @@ def test_three_replicas_dead_before_ready_in_a_row_close_the_pool():
 
 
 def test_a_ready_replica_ends_the_run_of_start_failures():
-    from reuse_ref.core.pool import StartReplica
-
     pools = Pools()
     pool = pools.add(Pool(ReusePolicy(replicas=2), name="a"))
     rid = [a.replica for a in pool.submit(0.0, "t") if isinstance(a, StartReplica)][0]
     for n in range(5):  # dead before ready, then ready, then dead before ready again...
-        actions, closed = pools.replica_crashed(2.0 * n + 1, "a", rid, ready=False)
-        assert not closed
+        actions = flat(pools.replica_crashed(2.0 * n + 1, "a", rid, ready=False))
         rid = [a.replica for a in actions if isinstance(a, StartReplica)][0]
-        pools.replica_ready(2.0 * n + 2, "a", rid)
-        actions, closed = pools.replica_crashed(2.0 * n + 2, "a", rid, ready=True)
-        assert not closed
+        flat(pools.replica_ready(2.0 * n + 2, "a", rid))
+        actions = flat(pools.replica_crashed(2.0 * n + 2, "a", rid, ready=True))
         rid = [a.replica for a in actions if isinstance(a, StartReplica)][0]
     assert "a" in pools.pools
 

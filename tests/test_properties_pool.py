@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from reuse_ref import ReusePolicy, StarvationWarning
 from reuse_ref.core.pools import Pools
-from reuse_ref.core.pool import READY, Dispatch, Pool, StartReplica
+from reuse_ref.core.actions import Dispatch, StartReplica
+from reuse_ref.core.pool import READY, Pool
 from reuse_ref.sim import simulate
 from reuse_ref.trace import Trace
 from reuse_ref.sim.workloads import Job
@@ -297,39 +298,39 @@ def check_bookkeeping(pool: Pool) -> None:
     ready = [r for r in pool.replicas.values() if r.state == READY]
     open_ids = [r.id for r in sorted(ready, key=lambda r: r.id) if len(r.running) < pool.concurrency]
     assert open_view(pool) == open_ids
-    assert not pool._open or pool._open[0] == open_ids[0], "the top of the heap has a free slot"
-    assert len(pool._open) == len(open_ids) + pool._open_stale
+    assert not pool.replicas.open or pool.replicas.open[0] == open_ids[0], "the top of the heap has a free slot"
+    assert len(pool.replicas.open) == len(open_ids) + pool.replicas.open_stale
     idle, ripe = idle_view(pool)
     assert set(idle) | set(ripe) == {r.id for r in ready if not r.running} and not set(idle) & set(ripe)
-    since = [r.idle_since for r in pool._idle.values()]
-    assert since == sorted(since), "_idle is kept in order of idle_since"
+    since = [r.idle_since for r in pool.replicas.idle.values()]
+    assert since == sorted(since), "replicas.idle is kept in order of idle_since"
     assert all(pool.replicas[rid].idle_since + pool.scaledown_ttl <= pool._last_scaledown for rid in ripe)
-    assert pool._n_ripe == len(ripe)
-    assert pool._starting == sum(r.state != READY for r in pool.replicas.values())
+    assert pool.replicas.n_ripe == len(ripe)
+    assert pool.replicas.starting == sum(r.state != READY for r in pool.replicas.values())
     assert pool.wakeup_at == brute_force_wakeup(pool)
     assert pool.free_slots == sum(pool.concurrency - len(r.running) for r in ready)
     assert pool.running == {t: r.id for r in pool.replicas.values() for t in r.running}
 
 
 def open_view(pool: Pool):
-    """The ids of ``_open`` that are live, in id order (the heap also holds removed ones)."""
-    return sorted(rid for rid in pool._open if rid in pool.replicas)
+    """The ids of ``replicas.open`` that are live, in id order (the heap also holds removed ones)."""
+    return sorted(rid for rid in pool.replicas.open if rid in pool.replicas)
 
 
 def idle_view(pool: Pool):
-    """(``_idle`` in its order, the ripe replicas in id order), whatever the heap holds."""
-    ripe = {-rid for rid in pool._ripe if -rid in pool.replicas and -rid not in pool._idle
+    """(``replicas.idle`` in its order, the ripe replicas in id order), whatever the heap holds."""
+    ripe = {-rid for rid in pool.replicas.ripe if -rid in pool.replicas and -rid not in pool.replicas.idle
             and pool.replicas[-rid].idle_since is not None}
-    return list(pool._idle), sorted(ripe)
+    return list(pool.replicas.idle), sorted(ripe)
 
 
 def pool_state(pool: Pool):
     """Everything a pool knows, as comparable values."""
     replicas = [(r.id, r.state, list(r.running), r.idle_since, r.served) for r in pool.replicas.values()]
     return (pool.now, pool.alive, replicas, list(pool.queue), dict(pool.running),
-            dict(pool.attempts), dict(pool.retries), list(pool.records), pool._next_id, pool._starting,
-            open_view(pool), idle_view(pool), pool._n_ripe, pool._empty_since,
-            pool._last_scaledown, pool._wakeup)
+            dict(pool.attempts), dict(pool.retries), list(pool.records), pool._next_id, pool.replicas.starting,
+            open_view(pool), idle_view(pool), pool.replicas.n_ripe, pool._empty_since,
+            pool._last_scaledown, pool.wakeup_at)
 
 
 events = st.lists(st.tuples(st.sampled_from(["submit", "ready", "finish", "fail", "crash", "wait", "resume",
@@ -373,7 +374,7 @@ def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, sc
         elif op in ("finish", "fail", "wait", "resume", "cancel") and pool.running:
             task = sorted(pool.running)[pick % len(pool.running)]
             if op in ("finish", "fail"):
-                pools.ended(("random", task)) if op == "finish" else pools.resumed(now, ("random", task))
+                list(pools.ended(now, ("random", task))) if op == "finish" else pools.resumed(now, ("random", task))
                 actions = pool.finish(now, task, error=None if op == "finish" else "error")
             elif op == "wait":  # it blocks on a queued task, or on another running one
                 others = list(pool.queue) + [t for t in pool.running if t != task]
@@ -382,7 +383,7 @@ def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, sc
             elif op == "resume":
                 actions = pools.resumed(now, ("random", task))
             else:
-                pools.ended(("random", task))
+                list(pools.ended(now, ("random", task)))
                 actions = pool.cancel(now, task)
         elif op == "crash" and pool.replicas:
             rid = sorted(pool.replicas)[pick % len(pool.replicas)]

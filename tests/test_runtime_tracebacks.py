@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from reuse_ref.runtime import wire as P
+from reuse_ref.runtime import pickling as P
 
 pytestmark = pytest.mark.timeout(120)
 

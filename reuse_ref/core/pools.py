@@ -1,52 +1,52 @@
 """The pools of one runtime or one simulation, together: what no single pool can decide.
 
-A :class:`~reuse_ref.pool.Pool` decides everything about its own replicas. Two rules need
-every pool at once, and they live here, in the same sans-I/O style (events in, actions
-out, no clock, no I/O), so that the simulator and the runtime feed the same code and
-cannot disagree:
+A :class:`~reuse_ref.core.pool.Pool` (or :class:`~reuse_ref.core.unpooled.Unpooled`)
+decides everything about its own replicas. What needs every pool at once lives here, in
+the same sans-I/O style, and a driver feeds these events to :class:`Pools` rather than to
+a pool, so that the simulator and the runtime go through the same decisions:
 
-* **Rule 6, starvation, across environments.** A task *waits* from the moment it blocks
-  on the result of tasks it called (:meth:`Pools.waiting`) until it runs again
-  (:meth:`Pools.resumed`). Calling a child without awaiting it is not waiting. The
-  wait-for graph joins each waiting task to the tasks it waits on, in any pool. A pool's
-  queued tasks can never start when the pool is *saturated* (no free slot, no replica
-  starting, at its maximum) and every task running there waits, directly or through
-  other pools, only on tasks that can never start. :meth:`Pools.check` finds the
-  greatest such set, fails those queued tasks with ``starvation`` and writes one
-  ``starvation`` record per deadlock, naming every environment in it.
-* **Rule 7, failure propagation.** :meth:`Pools.called` ties a child to the parent that
-  called it. When a parent's attempt ends, :meth:`Pools.parent_ended` says which of its
-  children still run or wait and whether they are cancelled now (``FAIL_IMMEDIATELY``,
-  and always when the parent succeeded) or allowed to finish first
-  (``FAIL_AFTER_EXECUTABLE_NODES_COMPLETE``, when the parent failed).
+* **Rule 6, starvation across environments** (:mod:`reuse_ref.core.starvation`):
+  :meth:`Pools.waiting` and :meth:`Pools.check`.
+* **Rule 7, failure propagation** (:mod:`reuse_ref.core.propagation`): a task's calls
+  (:meth:`Pools.submit` with ``parent``), an attempt's own failure, cancelled children or
+  a held failure (:meth:`Pools.finish`), and a task's end for good (:meth:`Pools.ended`).
+* **The start-failure limit**: a pool whose replicas die before they are ready
+  ``START_FAILURES_LIMIT`` times in a row closes, failing its tasks, rather than start
+  replicas for ever (:meth:`Pools.replica_crashed`).
+* **Run scope**: the pools of an environment with ``scope="run"`` belong to one run and
+  close when it ends (:meth:`Pools.run_ended`).
 
-Two lifecycle rules that a single pool cannot see live here too, for the same reason:
-**the start-failure limit** (a pool whose replicas die before they are ready
-``START_FAILURES_LIMIT`` times in a row closes, failing its tasks, rather than start
-replicas for ever: :meth:`Pools.replica_crashed`), and **run scope** (the pools of an
-environment with ``scope="run"`` belong to one run and close when it ends:
-:meth:`Pools.run_ended`).
+Every event answers with *decisions*: ``(pool name, actions)`` pairs, to be carried out in
+order and to the end. Where rule 7 cancels several children, each child's cancel is
+decided when the driver reaches it, so that what the driver does with the actions before
+it (a cancelled child's own children, say) comes first, as it would in a run. A task
+that has ended for good (the driver carried out its ``FailTask``, or its attempt ended
+well) is reported with :meth:`Pools.ended`: what that does to its children and to a
+parent holding its failure comes back as more decisions.
 
 Tasks are named by *nodes*: ``(pool name, task id)`` pairs, so that the same task id may
-be used in two environments.
+be used in two environments; a call that waits outside every pool (the runtime's cache
+followers) has the pool name ``None``.
 """
 from __future__ import annotations
 
-from typing import Dict, Hashable, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Hashable, Iterable, Iterator, List, Optional, Tuple
 
-from ..config.errors import STARVATION_REMEDIES
-from .pool import Action, Pool
+from .actions import Action, FailTask
+from .propagation import (
+    FAIL_AFTER_EXECUTABLE_NODES_COMPLETE,
+    FAIL_IMMEDIATELY,
+    FAILURE_POLICIES,
+    CallTree,
+    check_failure_policy,
+)
+from .starvation import Node, WaitForGraph
 
-__all__ = ["Pools", "Node", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE", "FAILURE_POLICIES",
-           "START_FAILURES_LIMIT"]
+__all__ = ["Pools", "Node", "Decisions", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE",
+           "FAILURE_POLICIES", "START_FAILURES_LIMIT", "check_failure_policy"]
 
-Node = Tuple[str, Hashable]
-"""A task as the pools know it: ``(pool name, task id)``."""
-
-FAIL_IMMEDIATELY = "FAIL_IMMEDIATELY"
-FAIL_AFTER_EXECUTABLE_NODES_COMPLETE = "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"
-FAILURE_POLICIES = (FAIL_IMMEDIATELY, FAIL_AFTER_EXECUTABLE_NODES_COMPLETE)
-"""The run's failure policies, named as flytekit's ``WorkflowFailurePolicy`` names them."""
+Decisions = Iterable[Tuple[Optional[str], List[Action]]]
+"""What an event of :class:`Pools` decides: ``(pool name, actions)`` pairs, carried out in order."""
 
 START_FAILURES_LIMIT = 3
 """Replicas of one pool dying before they are ready, in a row, after which the pool closes
@@ -54,39 +54,31 @@ START_FAILURES_LIMIT = 3
 restarted for ever while its tasks wait."""
 
 
-def check_failure_policy(value: object) -> str:
-    """The failure policy named by ``value`` (a string, or an enum whose ``name`` is one)."""
-    name = getattr(value, "name", value)
-    if name not in FAILURE_POLICIES:
-        raise ValueError(f"failure_policy={value!r} is not valid: one of {', '.join(map(repr, FAILURE_POLICIES))}")
-    return str(name)
-
-
 class Pools:
     """Every pool of a runtime or a simulation, with the wait-for graph and the call tree.
 
     >>> from reuse_ref import ReusePolicy
+    >>> from reuse_ref.core.pool import Pool
     >>> pools = Pools()
     >>> a = pools.add(Pool(ReusePolicy(replicas=1, concurrency=1), name="a"))
-    >>> a.submit(0.0, "parent"), a.replica_ready(1.0, 1)
-    ([StartReplica(replica=1)], [Dispatch(task='parent', replica=1, attempt=1, warm=False)])
-    >>> pools.called(("a", "parent"), ("a", "child")); a.submit(2.0, "child")
-    []
+    >>> list(pools.submit(0.0, ("a", "parent"))), list(pools.replica_ready(1.0, "a", 1))
+    ([('a', [StartReplica(replica=1)])], [('a', [Dispatch(task='parent', replica=1, attempt=1, warm=False)])])
+    >>> list(pools.submit(2.0, ("a", "child"), parent=("a", "parent")))
+    [('a', [])]
     >>> [(name, [x.reason for x in acts]) for name, acts in pools.waiting(3.0, ("a", "parent"), [("a", "child")])]
     [('a', ['starvation'])]
     """
 
     def __init__(self, failure_policy: str = FAIL_IMMEDIATELY) -> None:
         self.failure_policy = check_failure_policy(failure_policy)
-        self.pools: Dict[str, Pool] = {}  # in the order they were added
+        self.pools: Dict[str, Any] = {}  # name -> Pool or Unpooled, in the order they were added
         self.records: list = []  # shared by every pool added: one list, in event order
-        self.waits: Dict[Node, Set[Node]] = {}  # a waiting task -> the tasks it waits on
-        self.children: Dict[Node, Dict[Node, None]] = {}  # a parent -> its children not ended yet, in call order
-        self.parent: Dict[Node, Node] = {}  # a child not ended yet -> its parent
+        self.graph = WaitForGraph(self.pools, self.records)  # rule 6
+        self.tree = CallTree(self.failure_policy)  # rule 7
         self.start_failures: Dict[str, int] = {}  # a pool -> replicas dead before ready, in a row
-        self.scoped: Dict[Hashable, List[Pool]] = {}  # a run -> its scope="run" pools
+        self.scoped: Dict[Hashable, List[Any]] = {}  # a run -> its scope="run" pools
 
-    def add(self, pool: Pool, run: Hashable = None) -> Pool:
+    def add(self, pool: Any, run: Hashable = None) -> Any:
         """Make ``pool`` one of these pools; from now on it writes its records into ``records``.
         With ``run``, the pool belongs to that run (``scope="run"``) and closes when it ends."""
         if pool.name in self.pools:
@@ -103,171 +95,180 @@ class Pools:
         self.pools.pop(name, None)
         self.start_failures.pop(name, None)
 
-    # ------------------------------------------------------------------ lifecycle beyond one pool
-    def close(self, now: float, name: str, reason: str = "shutdown") -> List[Action]:
-        """Close the pool ``name`` (its tasks fail with ``reason``, its replicas stop) and forget it."""
-        pool = self.pools[name]
-        self.remove(name)
-        return pool.close(now, reason)
-
-    def replica_ready(self, now: float, name: str, replica: int) -> List[Action]:
-        """A replica of ``name`` is ready: the pool's run of start failures is over."""
-        self.start_failures[name] = 0
-        return self.pools[name].replica_ready(now, replica)
-
-    def replica_crashed(self, now: float, name: str, replica: int, reason: str = "crashed",
-                        ready: bool = True) -> Tuple[List[Action], bool]:
-        """A replica of ``name`` died (rule 5); ``ready`` says whether it had become ready.
-        The ``START_FAILURES_LIMIT``-th death before ready in a row closes the pool (reason
-        ``crashed``). Returns the actions and whether the pool closed."""
-        if not ready:
-            failures = self.start_failures[name] = self.start_failures.get(name, 0) + 1
-            if failures >= START_FAILURES_LIMIT:  # closing stops the dead replica too: nothing replaces it
-                return self.close(now, name, "crashed"), True
-        return self.pools[name].replica_crashed(now, replica, reason), False
-
-    def run_ended(self, now: float, run: Hashable) -> List[Tuple[str, List[Action]]]:
-        """``run`` is over: each of its ``scope="run"`` pools still open closes (``shutdown``)."""
-        return [(p.name, self.close(now, p.name, "shutdown"))
-                for p in self.scoped.pop(run, ()) if self.pools.get(p.name) is p]
-
-    # ------------------------------------------------------------------ rule 7: the call tree
-    def called(self, parent: Node, child: Node) -> None:
-        """``parent`` (a running task) called ``child``; the child is submitted to its pool by the driver."""
-        self.children.setdefault(parent, {})[child] = None
-        self.parent[child] = parent
-
-    def ended(self, task: Node) -> Optional[Node]:
-        """``task`` has ended for good (done, failed or cancelled): it is no longer anyone's
-        child, and no longer waits. Returns its parent, if it had one still running."""
-        self.waits.pop(task, None)
-        parent = self.parent.pop(task, None)
-        if parent is not None:
-            kids = self.children.get(parent)
-            if kids is not None:
-                kids.pop(task, None)
-                if not kids:
-                    del self.children[parent]
-        return parent
+    # ------------------------------------------------------------------ queries
+    def held(self, node: Node) -> bool:
+        """Whether ``node``'s failure is held until its children end (rule 7)."""
+        return node in self.tree.held
 
     def pending_children(self, parent: Node) -> List[Node]:
         """The children of ``parent`` that have not ended, in the order they were called."""
-        return list(self.children.get(parent, ()))
+        return self.tree.pending(parent)
 
-    def parent_ended(self, parent: Node, failed: bool,
-                     failure_policy: Optional[str] = None) -> Tuple[List[Node], bool]:
-        """A parent's attempt ended. Returns ``(to_cancel, hold)``: the children to cancel now,
-        and whether the parent's failure must wait until its children have ended (rule 7).
-        ``failure_policy`` is the run's, when runs choose their own (the runtime's case)."""
-        self.waits.pop(parent, None)
-        kids = self.pending_children(parent)
-        if not kids:
-            return [], False
-        policy = self.failure_policy if failure_policy is None else failure_policy
-        if failed and policy == FAIL_AFTER_EXECUTABLE_NODES_COMPLETE:
-            return [], True
-        return kids, False
+    # ------------------------------------------------------------------ events of one pool
+    def submit(self, now: float, node: Node, retries: int = 0, timeout: Optional[float] = None, sync: bool = False,
+               parent: Optional[Node] = None, attempt: Optional[int] = None,
+               failure_policy: Optional[str] = None) -> Decisions:
+        """A task arrives in its pool (``Pool.submit``). With ``parent``, that task (``attempt``
+        of it, or the whole task when ``None``) called it (rule 7); ``failure_policy`` is its
+        run's, when runs choose their own (the runtime's case)."""
+        name, task = node
+        if parent is not None:
+            self.tree.called(parent, node, attempt)
+        if failure_policy is not None:
+            self.tree.choose_policy(node, failure_policy)
+        return [(name, self.pools[name].submit(now, task, retries, timeout, sync))]
 
-    # ------------------------------------------------------------------ rule 6: the wait-for graph
-    def waiting(self, now: float, task: Node, on: Iterable[Node]) -> List[Tuple[str, List[Action]]]:
+    def called(self, parent: Node, child: Node, attempt: Optional[int] = None) -> None:
+        """``parent`` called ``child``, which waits outside every pool (its pool name is ``None``)."""
+        self.tree.called(parent, child, attempt)
+
+    def replica_ready(self, now: float, name: str, replica: int) -> Decisions:
+        """A replica of ``name`` is ready: the pool's run of start failures is over."""
+        self.start_failures[name] = 0
+        return [(name, self.pools[name].replica_ready(now, replica))]
+
+    def replica_crashed(self, now: float, name: str, replica: int, reason: str = "crashed",
+                        ready: bool = True) -> Decisions:
+        """A replica of ``name`` died (rule 5); ``ready`` says whether it had become ready.
+        The ``START_FAILURES_LIMIT``-th death before ready in a row closes the pool (reason
+        ``crashed``: ``name`` is then no longer among :attr:`pools`)."""
+        if not ready:
+            failures = self.start_failures[name] = self.start_failures.get(name, 0) + 1
+            if failures >= START_FAILURES_LIMIT:  # closing stops the dead replica too: nothing replaces it
+                return self.close(now, name, "crashed")
+        pool = self.pools[name]
+        lost = self._attempts_that_called(name, pool, replica)
+        return self._then_attempts_over(now, name, pool.replica_crashed(now, replica, reason), lost)
+
+    def advance(self, now: float, name: str) -> Decisions:
+        """Time passed for ``name``: its timed rules (timeouts, rules 3 and 4)."""
+        pool = self.pools[name]
+        lost = self._attempts_that_called(name, pool)
+        return self._then_attempts_over(now, name, pool.advance(now), lost)
+
+    def finish(self, now: float, node: Node, error: Optional[str] = None, message: str = "") -> Decisions:
+        """An attempt of ``node`` ended: its code returned (``error=None``) or failed (``error``:
+        ``"error"``, or the reason of a child's failure its await raised), or it stopped after
+        an ``Interrupt``. When it failed by itself, rule 7: its pending children are
+        cancelled first, or, under ``FAIL_AFTER_EXECUTABLE_NODES_COMPLETE``, its failure is
+        held (it keeps its slot and waits on them) until the last of them has ended."""
+        name, task = node
+        pool = self.pools[name]
+        self.graph.resumed(node)
+        if error is not None and error != "cancelled" and task not in pool.interrupted and task not in pool.dropped:
+            return self._own_failure(now, node, error, message)
+        lost = self._attempts_that_called(name, pool, task=task)
+        return self._then_attempts_over(now, name, pool.finish(now, task, error, message), lost)
+
+    def cancel(self, now: float, node: Node, message: str) -> Decisions:
+        """Rule 7: ``node`` is no longer wanted (``Pool.cancel``); a call outside every pool
+        fails at once with ``cancelled``."""
+        name, task = node
+        if name is None:
+            return [(None, [FailTask(task, "cancelled", message)])]
+        pool = self.pools.get(name)
+        return [] if pool is None else [(name, pool.cancel(now, task, message))]
+
+    # ------------------------------------------------------------------ rule 7
+    def ended(self, now: float, node: Node, failed: bool = False) -> Decisions:
+        """``node`` has ended for good (done, or failed: ``failed``). The children it still holds
+        are cancelled (when it ended well, or failed under ``FAIL_IMMEDIATELY``); it is no
+        longer its parent's child, and a parent holding its failure for it may now fail."""
+        self.graph.resumed(node)
+        kids = self.tree.pending(node)
+        if kids and (not failed or self.tree.cancels_on_failure(node)):
+            yield from self._cancel_all(now, kids, f"its parent {node[1]!r} ended")
+        parent = self.tree.ended(node)
+        if parent is not None and parent in self.tree.held:
+            rest = self.tree.pending(parent)
+            if rest:
+                yield from self.waiting(now, parent, rest)
+            else:
+                yield from self._final_failure(now, parent)
+
+    def _own_failure(self, now: float, node: Node, reason: str, message: str) -> Iterator[Tuple[str, List[Action]]]:
+        kids = self.tree.pending(node)
+        if kids and not self.tree.cancels_on_failure(node):  # FAIL_AFTER_EXECUTABLE_NODES_COMPLETE
+            self.tree.held[node] = (reason, message)
+            yield from self.waiting(now, node, kids)
+            return
+        yield from self._cancel_all(now, kids, f"its parent {node[1]!r} failed: {reason}")
+        name, task = node
+        yield name, self.pools[name].finish(now, task, reason, message)
+
+    def _final_failure(self, now: float, parent: Node) -> Iterator[Tuple[str, List[Action]]]:
+        """The children of a held failure have all ended: it is final now."""
+        reason, message = self.tree.held.pop(parent)
+        self.graph.resumed(parent)
+        name, task = parent
+        pool = self.pools.get(name)
+        if pool is not None and task in pool.running:
+            yield name, pool.finish(now, task, reason, message)
+
+    def _cancel_all(self, now: float, kids: List[Node], why: str) -> Iterator[Tuple[Optional[str], List[Action]]]:
+        for kid in kids:  # one at a time: each is decided once the driver has carried out the one before
+            yield from self.cancel(now, kid, why)
+
+    def _attempts_that_called(self, name: str, pool: Any, replica: Optional[int] = None,
+                              task: Hashable = None) -> List[Tuple[Node, int]]:
+        """The running attempts of ``name`` (on ``replica``, or of ``task``) that called children
+        of their own: an event may end them."""
+        out = []
+        for node, attempts in self.tree.attempt_callers.items():
+            if node[0] != name or (task is not None and node[1] != task):
+                continue
+            rid = pool.running.get(node[1])
+            attempt = pool.attempts.get(node[1])
+            if rid is not None and attempt in attempts and (replica is None or rid == replica):
+                out.append((node, attempt))
+        return out
+
+    def _then_attempts_over(self, now: float, name: str, actions: List[Action],
+                            lost: List[Tuple[Node, int]]) -> Iterator[Tuple[Optional[str], List[Action]]]:
+        """``actions``, then rule 7 for the attempts of ``lost`` that they ended without ending
+        their task (it is tried again): the children each of them called are cancelled
+        (``FAIL_IMMEDIATELY``; under ``FAIL_AFTER_EXECUTABLE_NODES_COMPLETE`` they run on)."""
+        yield name, actions
+        pool = self.pools.get(name)
+        for node, attempt in lost:
+            if node not in self.tree.attempt_callers:
+                continue  # it ended for good: ended() decided for its children
+            if pool is not None and pool.running.get(node[1]) is not None and pool.attempts.get(node[1]) == attempt:
+                continue  # still running
+            if self.tree.cancels_on_failure(node):
+                yield from self._cancel_all(now, self.tree.of_attempt(node, attempt),
+                                            f"the attempt of {node[1]!r} that called it ended")
+
+    # ------------------------------------------------------------------ rule 6
+    def waiting(self, now: float, task: Node, on: Iterable[Node]) -> Decisions:
         """``task`` now blocks on the results of ``on`` (an empty ``on``: it runs again)."""
-        targets = set(on)
-        if targets:
-            self.waits[task] = targets
-        else:
-            self.waits.pop(task, None)
-        return self.check(now)
+        self.graph.waiting(task, on)
+        return self.graph.check(now)
 
-    def resumed(self, now: float, task: Node) -> List[Tuple[str, List[Action]]]:
+    def awaits_children(self, now: float, parent: Node) -> Decisions:
+        """``parent`` now awaits every child it called that has not ended."""
+        return self.waiting(now, parent, self.tree.pending(parent))
+
+    def resumed(self, now: float, task: Node) -> Decisions:
         """``task`` has what it waited for and runs again."""
-        self.waits.pop(task, None)
+        self.graph.resumed(task)
         return []
 
-    def check(self, now: float) -> List[Tuple[str, List[Action]]]:
-        """Rule 6 over every pool: fail the queued tasks that can never start.
+    def check(self, now: float) -> Decisions:
+        """Rule 6 over every pool: fail the queued tasks that can never start."""
+        return self.graph.check(now)
 
-        Returns ``[(pool name, actions)]`` for the driver to carry out. Cheap when nobody
-        waits (the usual case): a deadlock needs a waiting task.
-        """
-        if not self.waits:
-            return []
-        pools = self.pools
-        stuck = {name for name, p in pools.items() if p.queue and p.saturated}
-        if not stuck:
-            return []
-        queued = {name: set(pools[name].queue) for name in stuck}
-        waiters = {w for w in self.waits if w[0] in pools and w[1] in pools[w[0]].running}
-        changed = True
-        while changed:  # the greatest set closed under the rule: remove what can move, until nothing can
-            changed = False
-            for name in list(stuck):
-                if any((name, t) not in waiters for t in pools[name].running):
-                    stuck.discard(name)
-                    changed = True
-            for w in list(waiters):
-                for pool_name, t in self.waits[w]:
-                    if (pool_name, t) in waiters or (pool_name in stuck and t in queued[pool_name]):
-                        continue
-                    waiters.discard(w)
-                    changed = True
-                    break
-        if not stuck:
-            return []
-        answer: List[Tuple[str, List[Action]]] = []
-        for group in self._deadlocks(stuck, waiters, queued):
-            names = [n for n in pools if n in group]  # in the order the pools were made
-            message = self._message(names, group, waiters)
-            first = next(n for n in names if n in stuck)
-            self.records.append((now, "starvation", None, None, message, first))
-            for name in names:
-                if name in stuck:
-                    answer.append((name, pools[name].starve(now, message)))
-        return answer
+    # ------------------------------------------------------------------ lifecycle beyond one pool
+    def close(self, now: float, name: str, reason: str = "shutdown") -> Decisions:
+        """Close the pool ``name`` (its tasks fail with ``reason``, its replicas stop) and forget it."""
+        pool = self.pools[name]
+        self.remove(name)
+        return [(name, pool.close(now, reason))]
 
-    def _deadlocks(self, stuck: Set[str], waiters: Set[Node], queued: Dict[str, set]) -> List[Set[str]]:
-        """The stuck pools grouped into deadlocks: pools joined by a waiting task of one that
-        waits on a task of the other (each group is returned as the set of pool names in it)."""
-        link: Dict[str, str] = {}
-
-        def find(x: str) -> str:
-            while link.get(x, x) != x:
-                x = link[x]
-            return x
-
-        for w in waiters:
-            for pool_name, _ in self.waits[w]:
-                a, b = find(w[0]), find(pool_name)
-                if a != b:
-                    link[a] = b
-        groups: Dict[str, Set[str]] = {}
-        for w in waiters:
-            groups.setdefault(find(w[0]), set()).add(w[0])
-        for name in stuck:
-            groups.setdefault(find(name), set()).add(name)
-        return [g for g in sorted(groups.values(), key=lambda g: min(g)) if g & stuck]
-
-    def _message(self, names: List[str], group: Set[str], waiters: Set[Node]) -> str:
-        pools = self.pools
-        if len(names) == 1 and all(w[0] == names[0] for w in waiters if w[0] in group):
-            p = pools[names[0]]
-            held = ", ".join(str(t) for t in p.running if (p.name, t) in waiters)
-            return (
-                f"Starvation in environment {p.name!r} with {p.policy!r}: every slot "
-                f"({p.live} replica(s) x concurrency {p.concurrency}) is held by a task waiting "
-                f"for another task of the same environment ({held}), and the pool is at its maximum "
-                f"of {p.max} replica(s), so the {len(p.queue)} queued task(s) can never start. "
-                f"To fix it, {STARVATION_REMEDIES}."
-            )
-        envs = "; ".join(f"{n!r} with {pools[n].policy!r} ({pools[n].live} replica(s) x concurrency "
-                         f"{pools[n].concurrency}, at its maximum)" for n in names)
-        held = ", ".join(f"{t} in {n!r}" for n in names for t in pools[n].running if (n, t) in waiters)
-        queued = sum(len(pools[n].queue) for n in names)
-        return (
-            f"Starvation across environments {envs}: every slot is held by a task waiting, through "
-            f"the other environments, for tasks that can never start ({held}), so the {queued} "
-            f"queued task(s) can never start. To fix it, {STARVATION_REMEDIES}."
-        )
-
-
-def _node_order(node: Node) -> Tuple[str, str]:
-    return node[0], str(node[1])
+    def run_ended(self, now: float, run: Hashable) -> Decisions:
+        """``run`` is over: each of its ``scope="run"`` pools still open closes (``shutdown``)."""
+        out: List[Tuple[Optional[str], List[Action]]] = []
+        for p in self.scoped.pop(run, ()):
+            if self.pools.get(p.name) is p:
+                out.extend(self.close(now, p.name, "shutdown"))
+        return out

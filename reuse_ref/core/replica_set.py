@@ -1,114 +1,192 @@
-"""The sets of replicas that a :class:`~reuse_ref.pool.Pool`'s rules read, kept up to date by
-every event so that no rule scans the replicas, and no event costs more than O(log n) in a
-pool of n replicas (amortised): a pool of 400,000 replicas costs per event what a pool of
-ten does (``benchmarks/bench_big_pool.py``).
+"""The replicas of one pool, with the sets its rules read, kept up to date by every event.
 
-* ``_open``: a heap of the ids of the ready replicas with a free slot. Rule 1 takes
-  ``_open[0]``, the lowest. A replica that fills up is at the top, and is popped; a
+A :class:`ReplicaSet` is the pool's replicas by id (a ``dict``, so that looking one up
+costs what a dict costs) plus three indexes, so that no rule scans the replicas and no
+event costs more than O(log n) in a pool of n replicas (amortised): a pool of 400,000
+replicas costs per event what a pool of ten does (``benchmarks/bench_big_pool.py``).
+
+* ``open``: a heap of the ids of the ready replicas with a free slot. Rule 1 takes
+  ``open[0]``, the lowest. A replica that fills up is at the top, and is popped; a
   replica that is removed elsewhere in the heap leaves its id behind (counted in
-  ``_open_stale``), popped when it comes to the top, so that ``_open[0]`` always has a
+  ``open_stale``), popped when it comes to the top, so that ``open[0]`` always has a
   free slot; the heap is rebuilt when half of it is stale.
-* ``_idle``: the idle ready replicas in the order they went idle (an ``OrderedDict``,
+* ``idle``: the idle ready replicas in the order they went idle (an ``OrderedDict``,
   whose first entry costs O(1) to find however many were deleted before it; a plain dict
   scans past them). Rule 3's due time is the first one's ``idle_since + scaledown_ttl``.
-* ``_ripe``: a heap of the negated ids of the replicas found idle for ``scaledown_ttl``,
-  moved there from the front of ``_idle`` by a scale-down. Rule 3 stops the highest id of
-  those, the top; ``_n_ripe`` counts them, and a replica that takes a task or stops leaves
-  a stale id, skipped when it comes to the top.
+* ``ripe``: a heap of the negated ids of the replicas found idle for ``scaledown_ttl``,
+  moved there from the front of ``idle`` by a scale-down. Rule 3 stops the highest id of
+  those, the top; ``n_ripe`` counts them, and a replica that takes a task or stops
+  leaves a stale id, skipped when it comes to the top.
 
-The pool's hot paths (a task starting on a free slot, an attempt ending) read and write
-these lists and dicts inline; the functions below are the rarer steps, bound as methods of
-``Pool`` (a base class instead would be shown, and linked, on the API page).
+The set knows nothing of tasks, queues or time beyond what a replica holds: the pool
+(:mod:`reuse_ref.core.pool`) decides, and tells the set what happened (:meth:`take`,
+:meth:`release`, :meth:`ready`, :meth:`remove`).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from heapq import heapify, heappop, heappush
-from typing import Any, Dict, List, Optional
+from typing import Dict, Hashable, List, Optional
 
-__all__ = ["init_replica_sets", "scaledown_due", "ripe_victim", "forget_replica", "drop_stale_open"]
+__all__ = ["ReplicaSet", "ReplicaState", "STARTING", "READY"]
 
 STARTING = "starting"
 READY = "ready"
 
 
-def init_replica_sets(self: Any) -> None:
-    """Empty sets: a new pool, or one whose every replica has just stopped."""
-    self._open: List[int] = []
-    self._open_stale = 0
-    self._idle: Dict[int, Any] = OrderedDict()
-    self._ripe: List[int] = []
-    self._n_ripe = 0
+class ReplicaState:
+    """What the pool knows of one replica: its state, the attempts it holds, since when it is idle."""
+
+    __slots__ = ("id", "state", "running", "idle_since", "served")
+
+    def __init__(self, rid: int) -> None:
+        self.id = rid
+        self.state = STARTING
+        self.running: Dict[Hashable, None] = {}  # in dispatch order
+        self.idle_since: Optional[float] = None
+        self.served = 0
+
+    def __repr__(self) -> str:
+        return f"ReplicaState({self.id}, {self.state}, running={len(self.running)})"
 
 
-def scaledown_due(self: Any) -> Optional[float]:
-    """When rule 3 may next stop a replica, or None while the pool is at min or none is idle.
+class ReplicaSet(dict):
+    """The live replicas of one pool by id, in id order, with the indexes of the module docstring."""
 
-    While a replica is in ``_ripe``, it is ``_last_scaledown + scaledown_ttl``: the
-    scale-down that moved it there (at ``now``, with ``idle_since + scaledown_ttl <=
-    now``) stopped a replica and became the last, so the longest idle replica's own
-    due time is no later than the last scale-down's."""
-    if not (self._idle or self._n_ripe) or len(self.replicas) <= self.min:
+    __slots__ = ("concurrency", "open", "open_stale", "idle", "ripe", "n_ripe", "starting")
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__()
+        self.concurrency = concurrency
+        self.open: List[int] = []
+        self.open_stale = 0
+        self.idle: Dict[int, ReplicaState] = OrderedDict()
+        self.ripe: List[int] = []
+        self.n_ripe = 0
+        self.starting = 0  # replicas in their cold start
+
+    # ------------------------------------------------------------------ what happened
+    def start(self, rid: int) -> ReplicaState:
+        """A new replica, starting (a cold start)."""
+        r = self[rid] = ReplicaState(rid)
+        self.starting += 1
+        return r
+
+    def ready(self, r: ReplicaState, now: float) -> None:
+        """``r``'s cold start is over: it is idle, with every slot free."""
+        r.state = READY
+        r.idle_since = now
+        self.starting -= 1
+        heappush(self.open, r.id)
+        self.idle[r.id] = r
+
+    def take(self, r: ReplicaState, task: Hashable) -> None:
+        """``task`` takes a slot of ``r``, the lowest open replica (rule 1): ``r`` is no longer
+        idle, and it leaves the open heap once it is full."""
+        running = r.running
+        if not running:
+            try:
+                del self.idle[r.id]
+            except KeyError:  # it was ripe (see ripe_victim)
+                self.n_ripe -= 1
+            r.idle_since = None
+        running[task] = None
+        if len(running) == self.concurrency:
+            heappop(self.open)
+            if self.open_stale:
+                self.drop_stale_open()
+
+    def release(self, r: ReplicaState, task: Hashable, now: float) -> None:
+        """``task`` gave its slot of ``r`` back: ``r`` is open again, and idle if it runs nothing."""
+        running = r.running
+        del running[task]
+        if len(running) + 1 == self.concurrency:  # it was full
+            heappush(self.open, r.id)
+        if not running:
+            r.idle_since = now
+            self.idle[r.id] = r
+
+    def remove(self, r: ReplicaState) -> None:
+        """``r`` stopped or died: it leaves the set and every index (its ids left behind are stale)."""
+        del self[r.id]
+        if r.state == STARTING:
+            self.starting -= 1
+            return
+        if len(r.running) < self.concurrency:  # its id is in open, and now stale
+            self.open_stale += 1
+            if self.open[0] == r.id:
+                self.drop_stale_open()
+            elif 2 * self.open_stale > len(self.open) + 64:
+                self.open[:] = [rid for rid in self.open if rid in self]
+                heapify(self.open)
+                self.open_stale = 0
+        if not r.running:
+            try:
+                del self.idle[r.id]
+            except KeyError:  # it was ripe
+                self.n_ripe -= 1
+            r.idle_since = None  # so that its id in ripe, if any, is stale
+
+    def clear(self) -> None:
+        """Every replica is gone (the environment stopped): empty indexes, in place."""
+        super().clear()
+        self.open.clear()
+        self.open_stale = 0
+        self.idle.clear()
+        self.ripe.clear()
+        self.n_ripe = 0
+        self.starting = 0
+
+    # ------------------------------------------------------------------ what the rules read
+    @property
+    def free_slots(self) -> int:
+        """Free slots on ready replicas."""
+        c = self.concurrency
+        return sum(c - len(r.running) for r in self.values() if r.state == READY)
+
+    def scaledown_due(self, minimum: int, ttl: float, last_scaledown: Optional[float]) -> Optional[float]:
+        """When rule 3 may next stop a replica, or None while the pool is at ``minimum`` or none is idle.
+
+        While a replica is in ``ripe``, it is ``last_scaledown + ttl``: the scale-down that
+        moved it there (at ``now``, with ``idle_since + ttl <= now``) stopped a replica and
+        became the last, so the longest idle replica's own due time is no later than the
+        last scale-down's."""
+        if not (self.idle or self.n_ripe) or len(self) <= minimum:
+            return None
+        if self.n_ripe:
+            return last_scaledown + ttl
+        due = next(iter(self.idle.values())).idle_since + ttl  # idle is in order of idle_since
+        if last_scaledown is not None and last_scaledown + ttl > due:
+            due = last_scaledown + ttl
+        return due
+
+    def ripe_victim(self, now: float, ttl: float) -> Optional[ReplicaState]:
+        """Rule 3's victim: of the replicas idle for ``ttl`` at ``now``, the highest id.
+
+        Those are the first ones of ``idle``; they move to ``ripe`` when found, and stay
+        ripe while idle, since ``now`` never goes back. ``None`` if there is none."""
+        idle, ripe = self.idle, self.ripe
+        if len(ripe) > 2 * self.n_ripe + 64:  # mostly stale: rebuild it from the ripe replicas
+            ripe[:] = {rid for rid in ripe if -rid not in idle and (r := self.get(-rid)) is not None
+                       and r.idle_since is not None}
+            heapify(ripe)
+        while idle:
+            r = next(iter(idle.values()))
+            if now < r.idle_since + ttl:
+                break
+            idle.popitem(last=False)
+            heappush(ripe, -r.id)
+            self.n_ripe += 1
+        while ripe:
+            r = self.get(-ripe[0])
+            if r is not None and r.idle_since is not None and r.idle_since + ttl <= now:
+                return r
+            heappop(ripe)
         return None
-    ttl = self.scaledown_ttl
-    if self._n_ripe:
-        return self._last_scaledown + ttl
-    due = next(iter(self._idle.values())).idle_since + ttl  # _idle is in order of idle_since
-    last = self._last_scaledown
-    if last is not None and last + ttl > due:
-        due = last + ttl
-    return due
 
-
-def ripe_victim(self: Any, now: float) -> Any:
-    """Rule 3's victim: of the replicas idle for ``scaledown_ttl`` at ``now``, the highest id.
-
-    Those are the first ones of ``_idle``; they move to ``_ripe`` when found, and stay
-    ripe while idle, since ``now`` never goes back. ``None`` if there is none."""
-    idle, ripe, replicas, ttl = self._idle, self._ripe, self.replicas, self.scaledown_ttl
-    if len(ripe) > 2 * self._n_ripe + 64:  # mostly stale: rebuild it from the ripe replicas
-        ripe[:] = {rid for rid in ripe if -rid not in idle and (r := replicas.get(-rid)) is not None
-                   and r.idle_since is not None}
-        heapify(ripe)
-    while idle:
-        r = next(iter(idle.values()))
-        if now < r.idle_since + ttl:
-            break
-        idle.popitem(last=False)
-        heappush(ripe, -r.id)
-        self._n_ripe += 1
-    while ripe:
-        r = replicas.get(-ripe[0])
-        if r is not None and r.idle_since is not None and r.idle_since + ttl <= now:
-            return r
-        heappop(ripe)
-    return None
-
-
-def forget_replica(self: Any, r: Any) -> None:
-    """Drop a removed replica (no longer in ``replicas``) from the sets and the starting count."""
-    if r.state == STARTING:
-        self._starting -= 1
-        return
-    if len(r.running) < self.concurrency:  # its id is in _open, and now stale
-        self._open_stale += 1
-        if self._open[0] == r.id:
-            self._drop_stale_open()
-        elif 2 * self._open_stale > len(self._open) + 64:
-            self._open[:] = [rid for rid in self._open if rid in self.replicas]
-            heapify(self._open)
-            self._open_stale = 0
-    if not r.running:
-        try:
-            del self._idle[r.id]
-        except KeyError:  # it was ripe
-            self._n_ripe -= 1
-        r.idle_since = None  # so that its id in _ripe, if any, is stale
-
-
-def drop_stale_open(self: Any) -> None:
-    """Pop removed replicas off the top of ``_open``, so that its top has a free slot."""
-    open_, replicas = self._open, self.replicas
-    while open_ and open_[0] not in replicas:
-        heappop(open_)
-        self._open_stale -= 1
+    def drop_stale_open(self) -> None:
+        """Pop removed replicas off the top of ``open``, so that its top has a free slot."""
+        open_ = self.open
+        while open_ and open_[0] not in self:
+            heappop(open_)
+            self.open_stale -= 1

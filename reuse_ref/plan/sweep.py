@@ -128,7 +128,7 @@ def run_on_ray(policies: Sequence[Any], context: tuple, address: Optional[str] =
     """Every candidate's :class:`Outcome`, in the order of ``policies``, from Ray tasks of a
     few candidates each, on the cluster at ``address`` (or the Ray this process is connected
     to, or a local instance started for the sweep and stopped after it)."""
-    from ..runtime.backends.ray import connect
+    from ..runtime.ray_connection import connect
 
     ray, started = connect(address)
     shown = None

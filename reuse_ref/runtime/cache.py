@@ -19,7 +19,7 @@ import hashlib
 import inspect
 from typing import Any, Dict, Optional
 
-from .wire import cloud_dumps
+from .pickling import cloud_dumps
 
 __all__ = ["cache_key", "ResultCache"]
 
@@ -43,7 +43,7 @@ def cache_key(task: Any, bound: inspect.BoundArguments) -> str:
 class ResultCache:
     """Stored results by key, and the call that is computing a key (for ``cache_serialize``).
 
-    Touched by the controller's thread only.
+    Touched by the driver's thread only.
     """
 
     def __init__(self) -> None:

@@ -1,11 +1,19 @@
-"""What the driver keeps per run, call, attempt, replica and pool, in its own thread.
+"""What the runtime's driver keeps about runs, calls, attempts, replicas and pools.
 
-These are plain records (``__slots__`` classes with no behaviour of their own beyond a
-name for the user), shared by the driver (``controller.py``) and the backends, which see
-a :class:`Replica` and attach their own state to its ``io`` slot.
+The :class:`CallTable` is the driver's memory: every pool it made (by environment and
+policy, and by name), the calls each pool holds, the attempts running, the runs under
+way, the calls that wait outside every pool for an identical one (``cache_serialize``),
+and the functions it has pickled. It decides nothing: where a call goes is a matter of
+names (the pool of a task's environment and effective policy, made on first use), and
+everything else is the core's (:mod:`reuse_ref.core.pools`).
+
+The records it holds are plain ``__slots__`` classes, shared by the driver
+(:mod:`reuse_ref.runtime.driver`) and the backends, which see a :class:`ReplicaHandle`
+and attach their own state to its ``io`` slot.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..config.environment import Task
@@ -18,7 +26,11 @@ from ..config.errors import (
     TaskTimeoutError,
 )
 from ..core.pools import FAIL_IMMEDIATELY
-from . import wire as P
+from . import pickling
+from .wire import Error, OneShot
+
+__all__ = ["CallTable", "Call", "Attempt", "RunState", "ReplicaHandle", "PoolState", "Waiter", "FAILURES",
+           "FAILURE_REASONS"]
 
 FAILURES = {
     "starvation": StarvationError,
@@ -34,7 +46,7 @@ FAILURE_REASONS = {cls.__name__: reason for reason, cls in FAILURES.items()}
 say) is recorded with the same reason the simulator gives it."""
 
 
-class Waiter(P.OneShot):
+class Waiter(OneShot):
     """A run's result, waited for by a user thread; it wakes every ``poll`` s so that an
     interrupt (``KeyboardInterrupt``) is raised promptly in the waiting thread."""
 
@@ -43,8 +55,8 @@ class Waiter(P.OneShot):
     def result(self, alive: Callable[[], bool], poll: float = 0.1) -> Tuple[bool, Any]:
         acquire = self._lock.acquire
         while not acquire(timeout=poll):
-            if not alive() and not acquire(timeout=poll):  # the controller is gone: nobody will answer
-                return False, P.runtime_error(ReuseRefError("the runtime was closed before this run ended"))
+            if not alive() and not acquire(timeout=poll):  # the driver is gone: nobody will answer
+                return False, pickling.runtime_error(ReuseRefError("the runtime was closed before this run ended"))
         return self.value
 
 
@@ -77,31 +89,38 @@ class Call:
         self.origin = origin
         self.parent = parent
         self.run = run
-        self.ps: Optional[PoolState] = None
-        self.key: Optional[str] = None  # the task id the pool knows it by
-        self.error: Optional[P.Error] = None  # the last user exception of an attempt
+        self.ps: Optional[PoolState] = None  # its pool, once submitted to one
+        self.key: Optional[str] = None  # the task id the pools know it by
+        self.error: Optional[Error] = None  # the last user exception of an attempt
         self.detail: Optional[str] = None  # why the last attempt failed (crash, oom, timeout)
         self.followers: Optional[List[Call]] = None  # cache_serialize: calls waiting for this one
         self.done = False
         self.attempt: Optional[Attempt] = None  # its attempt while one runs
         self.leader: Optional[Call] = None  # cache_serialize: the identical call it waits for
 
+    @property
+    def node(self) -> Optional[Tuple[Optional[str], str]]:
+        """The pools' name for this call: ``(pool name, key)``; the pool is ``None`` while it waits
+        for an identical call outside every pool; ``None`` before it has a key."""
+        if self.key is None:
+            return None
+        return (self.ps.name if self.ps is not None else None, self.key)
+
 
 class Attempt:
-    """One attempt of a call, on one replica."""
+    """One attempt of a call, on one replica: ``number`` is the pool's count (1 for the first)."""
 
-    __slots__ = ("aid", "call", "h", "requests", "kids", "held")
+    __slots__ = ("aid", "call", "h", "number", "requests")
 
-    def __init__(self, aid: int, call: Call, h: "Replica") -> None:
+    def __init__(self, aid: int, call: Call, h: "ReplicaHandle", number: int) -> None:
         self.aid = aid
         self.call = call
         self.h = h
+        self.number = number
         self.requests: Dict[int, Call] = {}  # the replica's request id -> the call it made
-        self.kids: Dict[Call, None] = {}  # calls it made that have not ended, in call order
-        self.held: Optional[Tuple[str, str]] = None  # its failure, final once its kids end (rule 7)
 
 
-class Replica:
+class ReplicaHandle:
     """A replica as the driver sees it, wherever it runs; ``io`` is its backend's state."""
 
     __slots__ = ("ps", "rid", "pid", "node", "ready", "ready_at", "shipped", "tasks", "attempts",
@@ -139,5 +158,98 @@ class PoolState:
         self.name = name
         self.pool = pool
         self.task = task  # the task that created it: its environment gives resources and env vars
-        self.replicas: Dict[int, Replica] = {}
+        self.replicas: Dict[int, ReplicaHandle] = {}
         self.calls: Dict[str, Call] = {}
+
+
+class CallTable:
+    """Every pool, call, attempt and run the driver knows, by the names it looks them up by."""
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.pools: Dict[Any, PoolState] = {}  # (pool key of the task, run id or None) -> its pool
+        self.by_name: Dict[str, PoolState] = {}
+        self.variants: Dict[Any, str] = {}  # (environment, policy) of an override -> its pools' base name
+        self.next_rid: Dict[str, int] = {}  # a pool name -> the next replica id (never reused)
+        self.attempts: Dict[int, Attempt] = {}
+        self.runs: Dict[int, RunState] = {}
+        self.outside: Dict[str, Call] = {}  # calls waiting for an identical one, by key
+        self.functions: Dict[int, Tuple[int, Any, bytes]] = {}  # id(func) -> (function id, func, pickle)
+        self.policies: Dict[str, Any] = {}  # every pool name ever made -> its policy, for the traces
+        self.resources: Dict[str, Any] = {}  # ... and its replicas' resources
+
+    # ------------------------------------------------------------------ pools
+    def pool_for(self, task: Task, run: Optional[RunState], make: Callable[[Any, str, int], Any]) -> Tuple[PoolState, bool]:
+        """The pool of ``task``'s environment and effective policy (of ``run``, when the
+        policy's scope is ``"run"``), made with ``make(policy, name, first_replica_id)`` on first
+        use; ``(pool state, whether it is new)``."""
+        policy = task.reusable
+        scoped = policy is not None and policy.scope == "run" and run is not None
+        key = (task.pool_key, run.id if scoped else None)
+        ps = self.pools.get(key)
+        if ps is not None:
+            return ps, False
+        name = self._name_for(task)
+        ps = self.pools[key] = PoolState(key, name, make(policy, name, self.next_rid.get(name, 1)), task)
+        self.by_name[name] = ps
+        self.policies[name] = policy
+        self.resources[name] = task.resources
+        return ps, True
+
+    def _name_for(self, task: Task) -> str:
+        """The environment's name; a task overridden to another policy gets ``name:2``,
+        ``name:3``... (``name:off`` without reuse); a second live pool of the same name
+        (two concurrent runs of a ``scope="run"`` environment) gets ``#2``."""
+        env, policy = task.env, task.reusable
+        if policy == env.reusable:
+            base = env.name
+        else:
+            base = self.variants.get((env.name, policy))
+            if base is None:
+                k = 2 + sum(1 for (e, p) in self.variants if e == env.name and p is not None)
+                base = self.variants[(env.name, policy)] = f"{env.name}:{'off' if policy is None else k}"
+        live = {ps.name for ps in self.pools.values()}
+        name, n = base, 2
+        while name in live:
+            name, n = f"{base}#{n}", n + 1
+        return name
+
+    def forget(self, ps: PoolState) -> None:
+        """The pools have closed ``ps``: calls no longer reach it (its name may be used again)."""
+        self.pools.pop(ps.key, None)
+        if self.by_name.get(ps.name) is ps:
+            del self.by_name[ps.name]
+
+    def replica_started(self, ps: PoolState, rid: int) -> None:
+        """Replica ids of a pool name grow for as long as the runtime lives."""
+        self.next_rid[ps.name] = max(self.next_rid.get(ps.name, 1), rid + 1)
+
+    # ------------------------------------------------------------------ calls
+    def key_for(self, call: Call) -> str:
+        """A new task id for ``call``, unique in the runtime: ``short_name#n``."""
+        call.key = f"{call.task.short_name}#{next(self.ids)}"
+        return call.key
+
+    def call_of(self, node: Tuple[Optional[str], str]) -> Optional[Call]:
+        """The call a node of the pools names, if it has not ended."""
+        name, key = node
+        if name is None:
+            return self.outside.get(key)
+        ps = self.by_name.get(name)
+        return ps.calls.get(key) if ps is not None else None
+
+    def wait_target(self, call: Optional[Call]) -> Optional[Tuple[str, str]]:
+        """The node a waiting parent waits on when it awaits ``call`` (rule 6): the call's own,
+        or, while it waits for an identical call, that one's; ``None`` once it has ended."""
+        while call is not None and not call.done:
+            if call.key is not None and call.ps is not None:
+                return (call.ps.name, call.key)
+            call = call.leader
+        return None
+
+    def function(self, func: Any) -> Tuple[int, bytes]:
+        """A function's id and pickle (made once: a replica receives it once, then only its id)."""
+        entry = self.functions.get(id(func))
+        if entry is None or entry[1] is not func:
+            entry = self.functions[id(func)] = (next(self.ids), func, pickling.cloud_dumps(func))
+        return entry[0], entry[2]

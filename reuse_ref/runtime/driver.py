@@ -1,34 +1,30 @@
-"""The runtime's driver: real task calls driven through the pools on a real clock.
+"""The runtime's driver: real task calls through the core's pools, on a real clock.
 
-``_Controller`` does the work behind a :class:`~reuse_ref.runtime.Runtime`, in one
-background thread that owns every pool and every replica, so nothing needs a lock: user
-threads post commands to a queue and wake the thread through a pipe. It knows calls,
-routing, the cache, waiting parents and time; how a replica is started, fed, watched
-and stopped is its backend's business (:mod:`reuse_ref.runtime.backends`: local
-processes or Ray actors), behind a small interface.
+A :class:`Driver` does the work behind a :class:`~reuse_ref.runtime.Runtime`, in one
+background thread that owns every pool, call and replica, so nothing needs a lock: user
+threads post commands to a queue and wake the thread through a pipe. It keeps what it
+knows in a :class:`~reuse_ref.runtime.call_table.CallTable`; how a replica is started,
+fed, watched and stopped is its backend's business (:mod:`reuse_ref.runtime.backends`).
 
 The thread is an event loop. It waits (the backend's ``wait``, which also watches the
-wakeup pipe) until a replica says something, a command arrives or the next timer is
-due, then turns what happened into pool events: a call into ``submit``, a replica's
-``READY`` into ``replica_ready``, an attempt's result into ``finish``, a replica's end
-into ``replica_crashed``, the passing of time into ``advance``; and what needs every
-pool at once into :class:`~reuse_ref.pools.Pools`: a replica's report that an attempt
-blocks on the calls it made (``waiting``, rule 6), a call made by a running task
-(``called``), an attempt's end (``parent_ended``, rule 7), a replica dead before it was
-ready (the start-failure limit), the end of a run (its ``scope="run"`` pools). The pools
-answer with actions (start, stop, dispatch, fail, cancel) and the loop carries them
-out. It decides nothing about the lifecycle itself. The timers are the pools'
-``wakeup_at``, the attempts' timeouts, the grace given to an attempt asked to stop, and
-the end of a replica's ``cold_start`` (counted from when the pool asked for it).
+wakeup pipe) until a replica says something, a command arrives or a timer is due, then
+turns what happened into events of the core's :class:`~reuse_ref.core.pools.Pools`: a
+call into ``submit``, a replica's ``READY`` into ``replica_ready``, an attempt's result
+into ``finish``, a replica's end into ``replica_crashed``, the passing of time into
+``advance``, a replica's report that an attempt blocks on its calls into ``waiting``, a
+call's end for good into ``ended``, the end of a run into ``run_ended``. It carries out
+what the pools decide (start, stop, dispatch, fail, cancel, interrupt), and decides
+nothing about the lifecycle itself. Its own timers are mechanical: the pools' wake-up
+times, the end of a replica's ``cold_start``, and the grace given to an attempt asked to
+stop before its replica is killed.
 
-Time: a pool is fed policy seconds, ``(wall - start) / time_scale``, so the trace reads
-like the simulator's. Task timeouts bound the real running time of a task's code, in
-wall seconds.
+Time: the pools are fed policy seconds, ``(wall - start) / time_scale``, so the trace
+reads like the simulator's. A task's ``timeout`` is wall seconds (it bounds the task's
+own code, which the scale does not speed up): the pools get it in policy seconds.
 """
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import os
 import queue
@@ -37,20 +33,24 @@ import threading
 import time
 import traceback
 from collections import deque
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
-from ..config.errors import ReuseRefError
-from ..core.pool import Dispatch, FailTask, StartReplica, StopReplica
-from ..core.pools import FAIL_IMMEDIATELY, START_FAILURES_LIMIT, Pools
+from ..config.errors import ReuseRefError, TaskCancelledError
+from ..core.actions import CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
+from ..core.pool import Pool
+from ..core.pools import START_FAILURES_LIMIT, Decisions, Pools
 from ..core.unpooled import Unpooled
-from . import wire as P
+from . import pickling
+from . import wire as W
 from .backends import EXITED, ReplicaBackend
 from .cache import ResultCache
-from .call_table import FAILURE_REASONS, Attempt, Call, PoolState, Replica, RunState
-from .routing import Routing
+from .call_table import FAILURE_REASONS, FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
 
-class _Controller(Routing):
-    """Everything behind a :class:`Runtime`; all of it runs in the controller's thread."""
+__all__ = ["Driver"]
+
+
+class Driver:
+    """Everything behind a :class:`Runtime`; all of it runs in the driver's thread."""
 
     def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float) -> None:
         self.backend = backend
@@ -64,22 +64,12 @@ class _Controller(Routing):
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         backend.open(self.wake_r)
-        self.ids = itertools.count(1)
-        self.pools: Dict[Any, PoolState] = {}
-        self.graph = Pools()  # every live pool, together: rules 6 and 7 are decided there
-        self.by_name: Dict[str, PoolState] = {}
-        self.variants: Dict[Any, str] = {}
-        self.next_rid: Dict[str, int] = {}
-        self.attempts: Dict[int, Attempt] = {}
-        self.deadlines: List[Tuple[float, int]] = []
-        self.functions: Dict[int, Tuple[int, Any, bytes]] = {}
+        self.pools = Pools()  # every live pool, together: rules 6 and 7 are decided there
+        self.table = CallTable()
         self.cache = ResultCache()
-        self.runs: Dict[int, RunState] = {}
-        self.ended: deque = deque()
+        self.log = self.pools.records  # every record of the runtime, in order
+        self.ended: deque = deque()  # runs whose top-level call is over, their scope="run" pools to close
         self.to_wake: List[RunState] = []
-        self.log: list = []
-        self.policies: Dict[str, Any] = {}
-        self.resources: Dict[str, Any] = {}
         self.pids: List[int] = []
         self.closed = False
         self.failure: Optional[BaseException] = None
@@ -108,35 +98,36 @@ class _Controller(Routing):
                         break
                 self._timers()
                 self._end_runs()
-                if self.graph.waits:
-                    self._settle(self.graph.check(self._graph_now()))
+                self._carry(self.pools.check(self.now()))
         except BaseException as exc:  # a bug in the runtime: fail every waiting run, stop every replica
             self.failure = exc
             traceback.print_exc(file=sys.stderr)
         finally:
             self._final_cleanup()
 
+    def now(self) -> float:
+        """Policy seconds since the runtime started, never behind any pool's own clock."""
+        now = (time.monotonic() - self.t0) / self.scale
+        for p in self.pools.pools.values():
+            if p.now > now:
+                now = p.now
+        return now
+
     def _timeout(self) -> Optional[float]:
         wall = time.monotonic()
         t = math.inf
         scale, t0 = self.scale, self.t0
-        for ps in self.pools.values():
-            w = ps.pool.wakeup_at
+        for p in self.pools.pools.values():
+            w = p.wakeup_at
             if w is not None:
                 t = min(t, t0 + w * scale + 0.0005)
-        for heap in (self.deadlines, self.held):  # attempts' timeouts, replicas' cold starts
-            if heap:
-                t = min(t, heap[0][0])
-        for ps in self.pools.values():
+        if self.held:  # replicas' cold starts
+            t = min(t, self.held[0][0])
+        for ps in self.table.pools.values():
             for h in ps.replicas.values():
                 for deadline, _, _ in h.cancelling.values():
                     t = min(t, deadline)
         return None if t == math.inf else max(0.0, t - wall)
-
-    def now(self, ps: Optional[PoolState] = None) -> float:
-        """Policy seconds since the runtime started (never behind the pool's own clock)."""
-        t = (time.monotonic() - self.t0) / self.scale
-        return t if ps is None or t >= ps.pool.now else ps.pool.now
 
     def _inbox(self) -> None:
         try:
@@ -151,7 +142,7 @@ class _Controller(Routing):
             kind = command[0]
             if kind == "run":
                 run = command[1]
-                self.runs[run.id] = run
+                self.table.runs[run.id] = run
                 run.start = len(self.log)
                 self._submit(run.call)
             elif kind == "reset":
@@ -166,50 +157,43 @@ class _Controller(Routing):
     def _timers(self) -> None:
         wall = time.monotonic()
         now = (wall - self.t0) / self.scale
-        for ps in list(self.pools.values()):
-            w = ps.pool.wakeup_at
-            if w is not None and w <= now and ps.key in self.pools:
-                self._do(ps, ps.pool.advance(self.now(ps)))
+        for name, p in list(self.pools.pools.items()):
+            w = p.wakeup_at
+            if w is not None and w <= now and self.pools.pools.get(name) is p:
+                self._carry(self.pools.advance(self.now(), name))
         while self.held and self.held[0][0] <= wall:  # replicas whose cold start has now passed
             h = heapq.heappop(self.held)[-1]
             if not h.retired:
                 self._take(h)
-        deadlines = self.deadlines
-        while deadlines and deadlines[0][0] <= wall:
-            _, aid = heapq.heappop(deadlines)
-            att = self.attempts.get(aid)
-            if att is not None:
-                self._time_out(att)
-        for h in [h for ps in list(self.pools.values()) for h in ps.replicas.values() if h.cancelling]:
+        for h in [h for ps in list(self.table.pools.values()) for h in ps.replicas.values() if h.cancelling]:
             late = [(att, kind) for deadline, att, kind in h.cancelling.values() if deadline <= wall]
             if late and not h.retired:
                 att, kind = late[0]
-                options = att.call.task.options
-                why = (f"ran past its timeout of {options.timeout.total_seconds():g} s" if kind == "timeout"
-                       else "was cancelled (rule 7)")
+                why = (f"ran past its timeout of {att.call.task.options.timeout.total_seconds():g} s"
+                       if kind == "timeout" else "was cancelled (rule 7)")
                 self._crash(h, "timeout" if kind == "timeout" else "crashed", (
                     f"{h.where()} was killed: an async attempt of {att.call.task.name!r} {why}, and the "
                     f"replica's event loop did not come back within {self.stop_grace:g} s to stop it (a "
                     f"busy loop or a blocking call in an async task); the pool replaces the replica"))
 
     # ------------------------------------------------------------------ replica messages
-    def _message(self, h: Replica, msg: tuple) -> None:
+    def _message(self, h: ReplicaHandle, msg: tuple) -> None:
         """One message from a live replica, or its end (``EXITED``, added by the backend)."""
         kind = msg[0]
-        if kind == P.DONE:
+        if kind == W.DONE:
             self._done(h, msg[1], msg[2], msg[3])
-        elif kind == P.CALL:
+        elif kind == W.CALL:
             self._nested(h, msg)
-        elif kind == P.WAITING:
+        elif kind == W.WAITING:
             self._waiting(h, msg[1], msg[2])
-        elif kind == P.CANCELLED:
+        elif kind == W.CANCELLED:
             self._stopped(h, msg[1])
-        elif kind == P.READY:
+        elif kind == W.READY:
             self._ready(h, msg[1])
         elif kind == EXITED:
             self._crash(h, msg[1], msg[2])
 
-    def _ready(self, h: Replica, pid: int) -> None:
+    def _ready(self, h: ReplicaHandle, pid: int) -> None:
         if h.pid is None:  # a backend that learns the pid only now (a Ray actor)
             h.pid = pid
             self.pids.append(pid)
@@ -218,109 +202,181 @@ class _Controller(Routing):
         else:
             self._take(h)
 
-    def _take(self, h: Replica) -> None:
+    def _take(self, h: ReplicaHandle) -> None:
         h.ready = True
-        self._do(h.ps, self.graph.replica_ready(self.now(h.ps), h.ps.name, h.rid))
+        self._carry(self.pools.replica_ready(self.now(), h.ps.name, h.rid))
 
-    def _done(self, h: Replica, aid: int, ok: bool, value: Any) -> None:
-        att = self.attempts.pop(aid, None)
+    def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any) -> None:
+        att = self.table.attempts.pop(aid, None)
         if att is None:
             self._stopped(h, aid)  # it was asked to stop and ended first: the same as stopping
             return
         h.attempts.discard(aid)
-        call, ps = att.call, h.ps
-        if call.done:  # a sync attempt cancelled while it ran (rule 7): its result is dropped
-            self._do(ps, ps.pool.finish(self.now(ps), call.key, error="cancelled", message="its parent is gone"))
-            return
+        call = att.call
         if ok:
-            self._attempt_over(att, failed=False)
-            self._do(ps, ps.pool.finish(self.now(ps), call.key))
-            self._complete(call, True, value)
-        else:
-            call.error = value[:4] + (f"task {call.task.name!r} on {h.where()}",)
-            call.detail = None
-            reason = FAILURE_REASONS.get(value[1], "error")
-            # the runtime's own errors keep their message as it is (no type name per level)
-            message = f"{value[1]}: {value[2]}" if reason == "error" else value[2]
-            if self._attempt_over(att, failed=True):
-                att.held = (reason, message)  # FAIL_AFTER_EXECUTABLE_NODES_COMPLETE: later
-                return
-            self._do(ps, ps.pool.finish(self.now(ps), call.key, error=reason, message=message))
+            self._carry(self.pools.finish(self.now(), call.node))
+            self._complete(call, True, value)  # unless the pools failed it (a sync attempt cancelled as it ran)
+            return
+        call.error = value[:4] + (f"task {call.task.name!r} on {h.where()}",)
+        call.detail = None
+        reason = FAILURE_REASONS.get(value[1], "error")
+        # the runtime's own errors keep their message as it is (no type name per level)
+        message = f"{value[1]}: {value[2]}" if reason == "error" else value[2]
+        self._carry(self.pools.finish(self.now(), call.node, error=reason, message=message))
 
-    def _stopped(self, h: Replica, aid: int) -> None:
+    def _stopped(self, h: ReplicaHandle, aid: int) -> None:
         """An async attempt that was asked to stop (its timeout, or rule 7) has stopped."""
         entry = h.cancelling.pop(aid, None)
         if entry is None:
             return
         _, att, kind = entry
-        if kind == "timeout":  # it kept its slot until now: the replica was not to take more
-            call, ps = att.call, h.ps
-            self._attempt_over(att, failed=True)
-            if ps.key in self.pools:
-                self._do(ps, ps.pool.finish(self.now(ps), call.key, error="timeout", message=call.detail or ""))
+        call = att.call
+        p = self.pools.pools.get(call.ps.name) if call.ps is not None else None
+        if kind == "timeout" and p is not None and p is call.ps.pool and p.attempts.get(call.key) == att.number \
+                and call.key in p.interrupted:  # it kept its slot until now; it fails with its timeout
+            self._carry(self.pools.finish(self.now(), call.node))
 
-    def _waiting(self, h: Replica, aid: int, requests: tuple) -> None:
+    def _waiting(self, h: ReplicaHandle, aid: int, requests: tuple) -> None:
         """An attempt now blocks on the results of these nested calls (none: it runs again)."""
-        att = self.attempts.get(aid)
+        att = self.table.attempts.get(aid)
         if att is None or att.call.key is None:
             return
-        on = [n for n in (self._node(att.requests.get(r)) for r in requests) if n is not None]
-        self._settle(self.graph.waiting(self._graph_now(), (h.ps.name, att.call.key), on))
+        on = [n for n in (self.table.wait_target(att.requests.get(r)) for r in requests) if n is not None]
+        self._carry(self.pools.waiting(self.now(), att.call.node, on))
 
-    def _node(self, call: Optional[Call]) -> Optional[tuple]:
-        """The pools' name for a call that has not ended: ``(pool, task id)``; a call waiting
-        for an identical one (``cache_serialize``) is named by that one."""
-        while call is not None and not call.done:
-            if call.key is not None and call.ps is not None:
-                return (call.ps.name, call.key)
-            call = call.leader
-        return None
+    def _nested(self, h: ReplicaHandle, msg: tuple) -> None:
+        _, parent_aid, request, ref, blob, payload, key = msg
+        try:
+            task = h.tasks.get(ref)
+            if task is None:
+                task = h.tasks[ref] = pickling.loads(blob)
+        except Exception as exc:
+            err = pickling.runtime_error(ReuseRefError(f"the runtime could not load the task called on {h.where()}: {exc!r}"))
+            self.backend.send(h, (W.REPLY, request, False, err))
+            return
+        parent = self.table.attempts.get(parent_aid) if parent_aid is not None else None
+        run = parent.call.run if parent is not None else None
+        call = Call(task, payload, key, (h, request), parent, run)
+        if parent is not None:
+            parent.requests[request] = call
+        self._submit(call)
 
-    def _graph_now(self) -> float:
-        """Policy seconds, never behind any pool's own clock (the pools decide together)."""
-        now = self.now()
-        for p in self.graph.pools.values():
-            if p.now > now:
-                now = p.now
-        return now
+    # ------------------------------------------------------------------ calls
+    def _submit(self, call: Call) -> None:
+        """A call arrives: from the cache, behind an identical call (``cache_serialize``), or
+        into the pool of its environment and effective policy."""
+        task = call.task
+        key = call.cache_key
+        if key is not None:
+            blob = self.cache.get(key)
+            if blob is not None:
+                self._complete(call, True, blob)
+                return
+            if task.options.cache_serialize:
+                leader = self.cache.leaders.get(key)
+                if leader is not None:
+                    leader.followers.append(call)
+                    call.leader = leader
+                    self.table.outside[self.table.key_for(call)] = call
+                    if call.parent is not None:
+                        self.pools.called(call.parent.call.node, call.node, call.parent.number)
+                    return
+                self.cache.leaders[key] = call
+                call.followers = []
+        outside = call.node  # a follower whose leader failed takes its turn: it leaves the outside
+        ps, new = self.table.pool_for(task, call.run, self._make_pool)
+        if new:
+            self.pools.add(ps.pool, call.run.id if ps.key[1] is not None else None)
+        call.ps = ps
+        call.leader = None
+        self.table.outside.pop(call.key, None)
+        ps.calls[self.table.key_for(call)] = call
+        att, run = call.parent, call.run
+        timeout = task.options.timeout
+        self._carry(self.pools.submit(
+            self.now(), call.node, task.options.retries, None if timeout is None else timeout.total_seconds() / self.scale,
+            sync=not task.is_async, parent=None if att is None else att.call.node,
+            attempt=None if att is None else att.number, failure_policy=None if run is None else run.failure_policy))
+        if outside is not None:
+            self._carry(self.pools.ended(self.now(), outside))
 
-    def _settle(self, decided: list) -> None:
-        """Carry out what the pools decided together (rule 6): ``[(pool name, actions)]``."""
-        for name, actions in decided:
-            ps = self.by_name.get(name)
-            if ps is not None:
-                self._do(ps, actions)
+    def _make_pool(self, policy: Any, name: str, first: int) -> Any:
+        return Pool(policy, name=name, first_replica_id=first) if policy is not None \
+            else Unpooled(name, first_replica_id=first)
 
-    def _attempt_over(self, att: Attempt, failed: bool) -> bool:
-        """Rule 7 when an attempt ends: the calls it made and still holds are cancelled, or,
-        when it failed under ``FAIL_AFTER_EXECUTABLE_NODES_COMPLETE``, run on while its
-        failure waits for them. Returns True in that last case."""
-        if att.call.key is None:
-            return False
-        run = att.call.run
-        policy = run.failure_policy if run is not None else FAIL_IMMEDIATELY
-        _, hold = self.graph.parent_ended((att.h.ps.name, att.call.key), failed, policy)
-        if hold and att.kids:
-            return True
-        for kid in list(att.kids):
-            self._cancel(kid, f"the task that called it, {att.call.task.name!r}, "
-                              f"{'failed' if failed else 'ended without waiting for it'}")
-        return False
+    def _complete(self, call: Call, ok: bool, value: Any) -> None:
+        """The call is over for good: rule 7 through the pools, then store, share with
+        followers, and answer its caller."""
+        if call.done:
+            return
+        call.done = True
+        node = call.node
+        if call.ps is not None:
+            call.ps.calls.pop(call.key, None)
+        elif call.key is not None:
+            self.table.outside.pop(call.key, None)
+        if node is not None:
+            self._carry(self.pools.ended(self.now(), node, failed=not ok))
+        key = call.cache_key
+        if key is not None:
+            if ok:
+                self.cache.put(key, value)
+            if self.cache.leaders.get(key) is call:
+                del self.cache.leaders[key]
+                followers, call.followers = call.followers or [], None
+                for f in followers:
+                    if ok:
+                        self._complete(f, True, value)
+                    else:  # the first one takes its turn; the others follow it
+                        self._submit(f)
+        origin = call.origin
+        if type(origin) is Waiter:
+            run = call.run
+            run.ok, run.value = ok, value
+            if run.id in self.pools.scoped:
+                self.ended.append(run)  # its pools close first, once the actions in hand are done
+            else:
+                self._end_run(run)
+        else:
+            h, request = origin
+            if not h.retired:
+                self.backend.send(h, (W.REPLY, request, ok, value))
+
+    def _fail(self, ps: Optional[PoolState], key: str, reason: str, message: str) -> None:
+        """The pools failed a call for good: its caller gets the error."""
+        call = ps.calls.get(key) if ps is not None else self.table.outside.get(key)
+        if call is None:
+            return
+        if reason == "error" and call.error is not None:
+            error = call.error
+        else:
+            cls = FAILURES.get(reason, ReuseRefError)
+            if reason == "starvation":
+                text = message
+            elif reason == "cancelled":
+                text = f"task {call.task.name!r} was cancelled: {message}"
+            elif call.detail:
+                text = call.detail
+            else:
+                text = f"task {call.task.name!r} failed: {message} ({reason})"
+            error = pickling.runtime_error(cls(text))
+        if call.leader is not None:  # waiting for an identical call: it just stops waiting
+            followers = call.leader.followers
+            if followers and call in followers:
+                followers.remove(call)
+        self._complete(call, False, error)
 
     # ------------------------------------------------------------------ runs
     def _end_runs(self) -> None:
         """Runs whose top-level call is over: close their ``scope="run"`` pools, then wake the caller."""
         while self.ended:
             run = self.ended.popleft()
-            for name, actions in self.graph.run_ended(self._graph_now(), run.id):
-                ps = self.by_name[name]
-                self._forget(ps)
-                self._do(ps, actions)
+            self._close(self.pools.run_ended(self.now(), run.id))
             self._end_run(run)
 
     def _end_run(self, run: RunState) -> None:
         run.end = len(self.log)
-        self.runs.pop(run.id, None)
+        self.table.runs.pop(run.id, None)
         self.to_wake.append(run)
 
     def _wake(self) -> None:
@@ -328,73 +384,83 @@ class _Controller(Routing):
         for run in to_wake:
             run.waiter.set(run.ok, run.value)
 
-    # ------------------------------------------------------------------ pools
-    def _close_pool(self, ps: PoolState, reason: str) -> None:
-        if self.graph.pools.get(ps.name) is ps.pool:
-            self._forget(ps)
-            self._do(ps, self.graph.close(self.now(ps), ps.name, reason))
+    # ------------------------------------------------------------------ carrying out the pools' actions
+    def _carry(self, decisions: Decisions, pools: Optional[dict] = None) -> None:
+        """Carry out what the pools decided, in order; ``pools`` names the states of pools that
+        have just closed (no call reaches them any more, but their actions are carried out)."""
+        for name, actions in decisions:
+            ps = None if name is None else (pools or {}).get(name) or self.table.by_name.get(name)
+            for a in actions:
+                kind = type(a)
+                if kind is Dispatch:
+                    self._dispatch(ps, a.task, a.replica, a.attempt)
+                elif kind is StartReplica:
+                    self._start(ps, a.replica, a.task)
+                elif kind is StopReplica:
+                    self._stop(ps, a.replica, a.reason)
+                elif kind is FailTask:
+                    self._fail(ps, a.task, a.reason, a.message)
+                elif kind is CancelAttempt:
+                    self._stop_attempt(ps.calls[a.task], "cancelled")
+                elif kind is Interrupt:
+                    call = ps.calls[a.task]
+                    call.detail = (f"task {call.task.name!r} ran longer than its timeout of "
+                                   f"{call.task.options.timeout.total_seconds():g} s on {call.attempt.h.where()}; "
+                                   f"the attempt was cancelled")
+                    self._stop_attempt(call, a.reason)
 
-    def _forget(self, ps: PoolState) -> None:
-        """The pools have closed ``ps``: calls no longer reach it (its name may be used again)."""
-        self.pools.pop(ps.key, None)
-        if self.by_name.get(ps.name) is ps:
-            del self.by_name[ps.name]
+    def _close(self, decisions: Decisions) -> None:
+        """Carry out the closing of pools: each is forgotten first, so that nothing new reaches it."""
+        decisions = list(decisions)
+        closing = {name: self.table.by_name[name] for name, _ in decisions if name in self.table.by_name}
+        for ps in closing.values():
+            self.table.forget(ps)
+        self._carry(decisions, closing)
 
-    def _do(self, ps: PoolState, actions: list) -> None:
-        """Move the pool's new records to the log, then carry out its actions."""
-        records = ps.pool.records
-        if records:  # moved, not copied: the runtime's log is the one list of record
-            self.log.extend(records)
-            records.clear()
-        for a in actions:
-            kind = type(a)
-            if kind is Dispatch:
-                self._dispatch(ps, a.task, a.replica)
-            elif kind is StartReplica:
-                self._start(ps, a.replica)
-            elif kind is StopReplica:
-                h = ps.replicas.pop(a.replica, None)
-                if h is not None:
-                    self._retire(h, kill=bool(h.attempts))
-            elif kind is FailTask:
-                self._fail(ps, a.task, a.reason, a.message)
-
-    def _dispatch(self, ps: PoolState, key: str, rid: int) -> None:
+    def _dispatch(self, ps: PoolState, key: str, rid: int, number: int) -> None:
         call = ps.calls[key]
         h = ps.replicas[rid]
         task = call.task
         try:
-            fid, blob = self._function(task.func)
+            fid, blob = self.table.function(task.func)
         except Exception as exc:  # the function cannot be pickled: the attempt fails like a user error
-            call.error = P.dump_error(exc)[:4] + ("the runtime, pickling the task's function",)
-            self._do(ps, ps.pool.finish(self.now(ps), key, error="error", message=repr(exc)))
+            call.error = pickling.dump_error(exc)[:4] + ("the runtime, pickling the task's function",)
+            self._carry(self.pools.finish(self.now(), call.node, error="error", message=repr(exc)))
             return
         if fid in h.shipped:
             blob = None
         else:
             h.shipped.add(fid)
-        aid = next(self.ids)
-        self.attempts[aid] = call.attempt = Attempt(aid, call, h)
+        aid = next(self.table.ids)
+        self.table.attempts[aid] = call.attempt = Attempt(aid, call, h, number)
         h.attempts.add(aid)
-        timeout = task.options.timeout
-        if timeout is not None:
-            heapq.heappush(self.deadlines, (time.monotonic() + timeout.total_seconds(), aid))
-        self.backend.send(h, (P.RUN, aid, fid, blob, call.payload, task.is_async))
+        self.backend.send(h, (W.RUN, aid, fid, blob, call.payload, task.is_async))
 
-    # ------------------------------------------------------------------ replicas (through the backend)
-    def _start(self, ps: PoolState, rid: int) -> None:
-        self.next_rid[ps.name] = max(self.next_rid.get(ps.name, 1), rid + 1)
+    def _stop_attempt(self, call: Call, kind: str) -> None:
+        """Stop a running async attempt on its replica (``kind``: ``"timeout"`` or ``"cancelled"``);
+        a replica whose event loop does not come back within ``stop_grace`` is killed."""
+        att = call.attempt
+        if att is None or self.table.attempts.get(att.aid) is not att:
+            return
+        h = att.h
+        del self.table.attempts[att.aid]
+        h.attempts.discard(att.aid)
+        h.cancelling[att.aid] = (time.monotonic() + self.stop_grace, att, kind)
+        self.backend.send(h, (W.CANCEL, att.aid))
+
+    # ------------------------------------------------------------------ replicas, through the backend
+    def _start(self, ps: PoolState, rid: int, for_task: Optional[str]) -> None:
+        self.table.replica_started(ps, rid)
         task = ps.task
-        if isinstance(ps.pool, Unpooled):  # no reuse: the replica takes the call's own settings
-            call = ps.calls.get(ps.pool.task_of(rid))
-            if call is not None:
-                task = call.task
+        call = ps.calls.get(for_task) if for_task is not None else None
+        if call is not None:  # a replica for one call (no reuse) takes that call's own settings
+            task = call.task
         env = dict(task.env_vars or {})  # the environment's own variables; the backend adds the rest
         for name, value in (task.secrets or {}).items():
             value = os.environ.get(name) if value is None else value
             if value is not None:
                 env[name] = value
-        h = Replica(ps, rid)
+        h = ReplicaHandle(ps, rid)
         try:
             h.ready_at = time.monotonic() + self.cold_start_wall
             self.backend.start(h, env, task.resources)
@@ -402,84 +468,77 @@ class _Controller(Routing):
             print(f"reuse_ref: could not start replica {rid} of {ps.name!r}: {exc!r}", file=sys.stderr)
             for call in ps.calls.values():
                 call.detail = f"the runtime could not start a replica of {ps.name!r}: {exc!r}"
-            actions, closed = self.graph.replica_crashed(self.now(ps), ps.name, rid, "crashed", ready=False)
-            if closed:
-                self._forget(ps)
-            self._do(ps, actions)
+            self._replica_lost(ps, rid, "crashed", ready=False)
             return
         ps.replicas[rid] = h
         if h.pid is not None:
             self.pids.append(h.pid)
 
-    def _retire(self, h: Replica, kill: bool) -> None:
+    def _stop(self, ps: PoolState, rid: int, reason: str) -> None:
+        h = ps.replicas.pop(rid, None)
+        if h is None:
+            return
+        if reason == "timeout":  # a sync attempt over its timeout: the pool stopped its replica
+            for aid in h.attempts:
+                call = self.table.attempts[aid].call
+                call.detail = (f"task {call.task.name!r} failed: it ran longer than its timeout of "
+                               f"{call.task.options.timeout.total_seconds():g} s; a sync attempt cannot be "
+                               f"interrupted, so its {h.where()} was stopped (the pool replaces it)")
+        self._retire(h, kill=bool(h.attempts))
+
+    def _retire(self, h: ReplicaHandle, kill: bool) -> None:
         """Stop a replica: it exits, or is killed if it is busy (see the backend's ``stop``)."""
         if h.retired:
             return
         h.retired = True
         for aid in h.attempts:
-            self.attempts.pop(aid, None)
+            self.table.attempts.pop(aid, None)
         h.attempts.clear()
         self.backend.stop(h, kill)
 
-    def _crash(self, h: Replica, reason: str, detail: str) -> None:
-        """A replica died or must die (rule 5): kill it, and tell its pool which attempts it took."""
+    def _crash(self, h: ReplicaHandle, reason: str, detail: str) -> None:
+        """A replica died or must die (rule 5): kill it, and tell its pool."""
         if h.retired:
             return
         ps = h.ps
-        held = [self.attempts[a] for a in h.attempts if a in self.attempts]
+        held = [self.table.attempts[a] for a in h.attempts if a in self.table.attempts]
         held += [att for _, att, kind in h.cancelling.values() if kind == "timeout"]
         h.cancelling.clear()
         for att in held:
             att.call.detail = f"task {att.call.task.name!r} failed: {detail}"
         self._retire(h, kill=True)
         ps.replicas.pop(h.rid, None)
-        if self.graph.pools.get(ps.name) is not ps.pool:
-            return
-        actions, closed = self.graph.replica_crashed(self.now(ps), ps.name, h.rid, reason, ready=h.ready)
-        if closed:  # the pool's tasks fail with the reason (a replica that was not ready held none)
-            for call in ps.calls.values():
-                call.detail = (f"task {call.task.name!r} failed: {START_FAILURES_LIMIT} replicas of "
-                               f"{ps.name!r} in a row died before they were ready; last: {detail}")
-            self._forget(ps)
-        self._do(ps, actions)
-        for att in held:  # rule 7: what those attempts called is no longer wanted
-            self._attempt_over(att, failed=True)
+        if self.pools.pools.get(ps.name) is ps.pool:
+            self._replica_lost(ps, h.rid, reason, ready=h.ready, detail=detail)
 
-    def _time_out(self, att: Attempt) -> None:
-        call, h = att.call, att.h
-        seconds = call.task.options.timeout.total_seconds()
-        if call.task.is_async:
-            # Cancelled on its replica; it keeps its slot until the replica says it stopped,
-            # so that a replica whose event loop never comes back takes no more work: after
-            # stop_grace it is killed instead (see _timers).
-            call.detail = (f"task {call.task.name!r} ran longer than its timeout of {seconds:g} s "
-                           f"on {h.where()}; the attempt was cancelled")
-            del self.attempts[att.aid]
-            h.attempts.discard(att.aid)
-            h.cancelling[att.aid] = (time.monotonic() + self.stop_grace, att, "timeout")
-            self.backend.send(h, (P.CANCEL, att.aid))
-        else:
-            self._crash(h, "timeout", (
-                f"it ran longer than its timeout of {seconds:g} s; a sync attempt cannot be "
-                f"interrupted, so its {h.where()} was stopped (the pool replaces it)"))
+    def _replica_lost(self, ps: PoolState, rid: int, reason: str, ready: bool, detail: str = "") -> None:
+        decisions = self.pools.replica_crashed(self.now(), ps.name, rid, reason, ready=ready)
+        if ps.name in self.pools.pools:
+            self._carry(decisions)
+            return
+        for call in ps.calls.values():  # the start-failure limit closed the pool: its calls fail with why
+            call.detail = (f"task {call.task.name!r} failed: {START_FAILURES_LIMIT} replicas of {ps.name!r} "
+                           f"in a row died before they were ready; last: {detail or call.detail}")
+        self.table.forget(ps)
+        self._carry(decisions, {ps.name: ps})
 
     # ------------------------------------------------------------------ shutdown
     def _shutdown(self, hard: bool) -> None:
         """Close every pool (their calls fail), stop every replica and wait until each has exited."""
-        for ps in list(self.pools.values()):
-            self._close_pool(ps, "shutdown")
+        for name in list(self.pools.pools):
+            if name in self.table.by_name:
+                self._close(self.pools.close(self.now(), name, "shutdown"))
         self._end_runs()
         self.backend.drain(hard)
-        self.deadlines.clear()
 
     def _final_cleanup(self) -> None:
         self._wake()
-        error = P.runtime_error(ReuseRefError(
+        error = pickling.runtime_error(ReuseRefError(
             "the runtime stopped before this run ended"
             + (f" (internal error: {self.failure!r})" if self.failure else "")))
-        for run in list(self.runs.values()):
+        for run in list(self.table.runs.values()):
             run.waiter.set(False, error)
-        self.runs.clear()
+        self.table.runs.clear()
         while True:  # runs posted while the loop was ending
             try:
                 command = self.inbox.get_nowait()

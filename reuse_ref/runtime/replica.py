@@ -3,9 +3,9 @@
 A replica keeps its interpreter between attempts, so module globals, loaded models and
 open connections survive from one call to the next, which is the point of reuse.
 
-Threads. The **main thread** reads the controller's pipe and hands each message to
+Threads. The **main thread** reads the driver's pipe and hands each message to
 where it goes; async attempts go to the **loop thread**, whose asyncio event loop runs
-them, up to the policy's ``concurrency`` at once (the controller never sends more). A
+them, up to the policy's ``concurrency`` at once (the driver never sends more). A
 sync attempt is run by the main thread itself, right where it was read: no thread hop
 on the hot path. Sync attempts never overlap and never share a replica with async ones
 (their policy has ``concurrency == 1``), and they run outside any event loop, so a sync
@@ -15,13 +15,13 @@ Reading is a role (a lock) rather than a thread: the main thread gives it up whi
 runs a sync attempt, and whoever then waits for the answer to a nested call takes it and
 reads until its answer comes (a sync task calling a sync child reads its own reply).
 
-A replica must never outlive its controller: end of file on the pipe ends the process,
-and a **watchdog** thread waits on a second pipe whose other end only the controller
-holds, so a replica busy in a long sync task exits too when the controller dies.
+A replica must never outlive its driver: end of file on the pipe ends the process,
+and a **watchdog** thread waits on a second pipe whose other end only the driver
+holds, so a replica busy in a long sync task exits too when the driver dies.
 
-A task that calls another task goes through :class:`_Caller`, installed in
+A task that calls another task goes through :class:`TaskCaller`, installed in
 ``reuse_ref.environment.current_caller``: the call becomes a ``CALL`` message, the
-controller routes it to the child's pool, and the ``REPLY`` wakes the waiting coroutine
+driver routes it to the child's pool, and the ``REPLY`` wakes the waiting coroutine
 (or the blocked sync task).
 """
 from __future__ import annotations
@@ -36,23 +36,25 @@ import threading
 from typing import Any, Callable, Dict, Optional
 
 from ..config.environment import current_caller, warn_deprecated
-from . import wire as P
+from . import pickling
+from . import wire as W
+from .arguments import bind, check_args
 from .cache import cache_key
 from .waiting import Waits
 
-_attempt: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("reuse_ref_attempt", default=None)
+current_attempt: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("reuse_ref_attempt", default=None)
 """The attempt (on this replica) that is running in the current context: the parent of nested calls."""
 
 
 def main(conn: Any, alive: Any, env: Dict[str, str]) -> None:
     """Entry point of a replica process (the target of ``multiprocessing.Process``).
 
-    ``conn`` is the pipe to the controller; ``alive`` the read end of a pipe nobody writes
-    to, which reaches end of file when the controller's process ends; ``env`` the whole
-    ``os.environ`` of the replica (the controller's, plus the environment's ``env_vars``
+    ``conn`` is the pipe to the driver; ``alive`` the read end of a pipe nobody writes
+    to, which reaches end of file when the driver's process ends; ``env`` the whole
+    ``os.environ`` of the replica (the driver's, plus the environment's ``env_vars``
     and secrets).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the controller, which stops us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the driver, which stops us
     try:  # a process group of our own: stopping the replica stops what its tasks started, too
         os.setpgid(0, 0)
     except OSError:
@@ -61,7 +63,7 @@ def main(conn: Any, alive: Any, env: Dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(env)
     os.environ["REUSE_REF_REPLICA"] = "1"  # the user's module, imported here, does not warn again
-    replica = _Replica(conn)
+    replica = ReplicaWorker(conn)
     replica.serve()
 
 
@@ -70,7 +72,7 @@ def _watchdog(alive: Any) -> None:
         alive.poll(None)  # nothing is ever written: it returns at end of file
     except Exception:
         pass
-    # The controller is gone, and nobody is left to stop what our tasks started: take our
+    # The driver is gone, and nobody is left to stop what our tasks started: take our
     # whole process group down with us (our own exit status no longer matters to anyone).
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -91,7 +93,7 @@ def _exit_now(code: int = 0) -> None:
     os._exit(code)
 
 
-_Waiter = P.OneShot
+_Waiter = W.OneShot  # a sync task blocked on a nested call waits on one
 
 
 def _settle(fut: "asyncio.Future", ok: bool, value: Any) -> None:
@@ -101,11 +103,11 @@ def _settle(fut: "asyncio.Future", ok: bool, value: Any) -> None:
 
 def _unwrap(ok: bool, value: Any) -> Any:
     if ok:
-        return P.loads(value)
-    raise P.load_error(value)
+        return pickling.loads(value)
+    raise pickling.load_error(value)
 
 
-class _Replica:
+class ReplicaWorker:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._send_lock = threading.Lock()
@@ -113,30 +115,30 @@ class _Replica:
         self.blobs: Dict[int, bytes] = {}  # function id -> cloudpickled function, as shipped
         self.functions: Dict[int, Callable] = {}
         self.running: Dict[int, asyncio.Task] = {}
-        self.cancelled: set = set()  # async attempts the controller asked to stop
+        self.cancelled: set = set()  # async attempts the driver asked to stop
         self.calls: Dict[Any, int] = {}  # the future of each nested call in flight -> its request id
         self.blocked: Dict[int, tuple] = {}  # attempt -> the calls it was last reported waiting on
         self._check_due = False
         self.pending: Dict[int, Callable[[bool, Any], None]] = {}  # request id -> how to wake its waiter
         self.request_ids = itertools.count(1)
         self.task_refs: Dict[int, tuple] = {}  # id(task) -> (ref, task): each task shipped once
-        self.caller = _Caller(self)
+        self.caller = TaskCaller(self)
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self._run_loop, name="reuse-replica-loop", daemon=True).start()
 
     # ------------------------------------------------------------------ threads
     def send(self, message: tuple) -> None:
-        data = P.encode(message)
+        data = W.encode(message)
         try:
             with self._send_lock:
                 self.conn.send_bytes(data)
-        except OSError:  # the controller closed the pipe: this replica was stopped
+        except OSError:  # the driver closed the pipe: this replica was stopped
             _exit_now(0)
 
     def serve(self) -> None:
         """Main thread: say ready; then read, and run each sync attempt that comes."""
         current_caller.set(self.caller)
-        self.send((P.READY, os.getpid()))
+        self.send((W.READY, os.getpid()))
         role = self.role
         while True:
             role.acquire()
@@ -144,7 +146,7 @@ class _Replica:
                 attempt = self.read()
             finally:
                 role.release()
-            self._run_sync(*attempt)
+            self.run_sync(*attempt)
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -154,7 +156,7 @@ class _Replica:
         """Holding the reader role: dispatch messages until a sync attempt arrives (returned),
         or, with ``until``, until that waiter is set (a sync attempt then would be a bug)."""
         recv = self.conn.recv_bytes
-        decode = P.decode
+        decode = W.decode
         loop = self.loop
         while until is None or not until.is_set():
             try:
@@ -162,16 +164,16 @@ class _Replica:
             except (EOFError, OSError):
                 _exit_now(0)
             kind = msg[0]
-            if kind == P.RUN:
+            if kind == W.RUN:
                 _, aid, fid, blob, payload, is_async = msg
                 if blob is not None:
                     self.blobs[fid] = blob
                 if is_async:
-                    loop.call_soon_threadsafe(self._start_async, aid, fid, payload)
+                    loop.call_soon_threadsafe(self.start_async, aid, fid, payload)
                 elif until is None:
                     return aid, fid, payload
                 else:  # cannot happen: a sync attempt holds the replica's only slot
-                    threading.Thread(target=self._run_sync, args=(aid, fid, payload), daemon=True).start()
+                    threading.Thread(target=self.run_sync, args=(aid, fid, payload), daemon=True).start()
             else:
                 self.deliver(msg)
         return None
@@ -179,11 +181,11 @@ class _Replica:
     def deliver(self, msg: tuple) -> None:
         """A ``REPLY`` to a nested call, or a ``CANCEL`` of an async attempt (from any thread)."""
         kind = msg[0]
-        if kind == P.REPLY:
+        if kind == W.REPLY:
             wake = self.pending.pop(msg[1], None)
             if wake is not None:
                 wake(msg[2], msg[3])
-        elif kind == P.CANCEL:
+        elif kind == W.CANCEL:
             self.cancelled.add(msg[1])
             self.loop.call_soon_threadsafe(self._cancel, msg[1])
 
@@ -191,38 +193,38 @@ class _Replica:
     def _function(self, fid: int) -> Callable:
         fn = self.functions.get(fid)
         if fn is None:
-            fn = self.functions[fid] = P.loads(self.blobs[fid])
+            fn = self.functions[fid] = pickling.loads(self.blobs[fid])
         return fn
 
-    def _run_sync(self, aid: int, fid: int, payload: bytes) -> None:
-        _attempt.set(aid)
+    def run_sync(self, aid: int, fid: int, payload: bytes) -> None:
+        current_attempt.set(aid)
         try:
             fn = self._function(fid)
-            args, kwargs = P.loads(payload)
-            out = (P.DONE, aid, True, _result_bytes(fn, fn(*args, **kwargs)))
+            args, kwargs = pickling.loads(payload)
+            out = (W.DONE, aid, True, _result_bytes(fn, fn(*args, **kwargs)))
         except BaseException as exc:  # SystemExit too: it is the task's failure, not the replica's
-            out = (P.DONE, aid, False, P.dump_error(exc))
+            out = (W.DONE, aid, False, pickling.dump_error(exc))
         finally:
-            _attempt.set(None)
+            current_attempt.set(None)
         self.send(out)
 
-    def _start_async(self, aid: int, fid: int, payload: bytes) -> None:
+    def start_async(self, aid: int, fid: int, payload: bytes) -> None:
         self.running[aid] = self.loop.create_task(self._run_async(aid, fid, payload))
 
     async def _run_async(self, aid: int, fid: int, payload: bytes) -> None:
         current_caller.set(self.caller)
-        _attempt.set(aid)
+        current_attempt.set(aid)
         try:
             fn = self._function(fid)
-            args, kwargs = P.loads(payload)
-            out = (P.DONE, aid, True, _result_bytes(fn, await fn(*args, **kwargs)))
+            args, kwargs = pickling.loads(payload)
+            out = (W.DONE, aid, True, _result_bytes(fn, await fn(*args, **kwargs)))
         except asyncio.CancelledError as exc:
             if aid in self.cancelled:  # we were told to stop: say that we have
-                out = (P.CANCELLED, aid)
+                out = (W.CANCELLED, aid)
             else:  # the task's own: it awaited something that someone else cancelled
-                out = (P.DONE, aid, False, P.dump_error(exc))
+                out = (W.DONE, aid, False, pickling.dump_error(exc))
         except BaseException as exc:
-            out = (P.DONE, aid, False, P.dump_error(exc))
+            out = (W.DONE, aid, False, pickling.dump_error(exc))
         finally:
             self.running.pop(aid, None)
             self.cancelled.discard(aid)
@@ -235,7 +237,7 @@ class _Replica:
             task.cancel()
         elif aid in self.cancelled:  # it ended before the request came: nothing to stop
             self.cancelled.discard(aid)
-            self.send((P.CANCELLED, aid))
+            self.send((W.CANCELLED, aid))
 
     # ------------------------------------------------------------------ waiting (rule 6)
     def look_at_waiting(self) -> None:
@@ -246,7 +248,7 @@ class _Replica:
             self.loop.call_soon(self._report_waiting)
 
     def _report_waiting(self) -> None:
-        """Tell the controller which async attempts now block on nested calls only.
+        """Tell the driver which async attempts now block on nested calls only.
 
         An attempt *waits* while its asyncio task is suspended on nothing but the results
         of tasks it called (see :mod:`.waiting` for the ways asyncio ties them: a call's
@@ -264,7 +266,7 @@ class _Replica:
                     self.blocked[aid] = on
                 else:
                     self.blocked.pop(aid, None)
-                self.send((P.WAITING, aid, on))
+                self.send((W.WAITING, aid, on))
         if self.calls:  # an attempt may come to await a call it made earlier: look again soon
             self.loop.call_later(0.01, self.look_at_waiting)
 
@@ -275,25 +277,25 @@ class _Replica:
             return entry[0], None
         ref = len(self.task_refs) + 1
         self.task_refs[id(task)] = (ref, task)  # keeps the task alive, so its id stays its own
-        return ref, P.cloud_dumps(task)
+        return ref, pickling.cloud_dumps(task)
 
 
-class _Caller:
-    """``current_caller`` inside a replica: a task call becomes a request to the controller."""
+class TaskCaller:
+    """``current_caller`` inside a replica: a task call becomes a request to the driver."""
 
-    def __init__(self, replica: _Replica) -> None:
+    def __init__(self, replica: ReplicaWorker) -> None:
         self.replica = replica
 
     def call(self, task: Any, args: tuple, kwargs: dict) -> Any:
         if task.options.deprecated:
             warn_deprecated(task)
         if task.options.cache:
-            key = cache_key(task, P.bind(task, args, kwargs))
+            key = cache_key(task, bind(task, args, kwargs))
         else:
-            P.check_args(task, args, kwargs)
+            check_args(task, args, kwargs)
             key = None
         ref, blob = self.replica.task_ref(task)
-        request = (_attempt.get(), ref, blob, P.dumps((args, kwargs)), key)
+        request = (current_attempt.get(), ref, blob, pickling.dumps((args, kwargs)), key)
         if task.is_async:
             return self._acall(request)
         return _unwrap(*self._blocking(request))
@@ -303,7 +305,7 @@ class _Caller:
         rid = next(replica.request_ids)
         replica.pending[rid] = wake  # before sending: the reply may come at once
         parent, ref, blob, payload, key = request
-        replica.send((P.CALL, parent, rid, ref, blob, payload, key))
+        replica.send((W.CALL, parent, rid, ref, blob, payload, key))
         return rid
 
     def _blocking(self, request: tuple) -> Any:
@@ -315,13 +317,13 @@ class _Caller:
         aid = request[0]
         if aid is not None:  # this thread is the attempt, and it now blocks on the call
             replica.blocked[aid] = (rid,)
-            replica.send((P.WAITING, aid, (rid,)))
+            replica.send((W.WAITING, aid, (rid,)))
         try:
             self._wait(waiter)
         finally:
             if aid is not None:
                 replica.blocked.pop(aid, None)
-                replica.send((P.WAITING, aid, ()))
+                replica.send((W.WAITING, aid, ()))
         return waiter.value
 
     def _wait(self, waiter: "_Waiter") -> None:
@@ -360,7 +362,7 @@ class _Caller:
 def _result_bytes(fn: Any, result: Any) -> bytes:
     """The result as bytes for its caller, or a ``TypeError`` that says whose result it is."""
     try:
-        return P.dumps(result)
+        return pickling.dumps(result)
     except Exception as exc:
         name = getattr(fn, "__qualname__", repr(fn))
         raise TypeError(

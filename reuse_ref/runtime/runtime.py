@@ -1,6 +1,6 @@
 """``Runtime``: what users hold to run tasks on warm replicas, and ``run`` on a default one.
 
-The work happens in the runtime's driver (:mod:`reuse_ref.runtime.controller`), in a
+The work happens in the runtime's driver (:mod:`reuse_ref.runtime.driver`), in a
 thread of its own; replicas run where the runtime's backend puts them
 (:mod:`reuse_ref.runtime.backends`): local processes by default, or Ray actors.
 """
@@ -19,11 +19,12 @@ from ..config.environment import Task, warn_deprecated
 from ..config.validation import number
 from ..core.pools import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace
-from . import wire as P
+from . import pickling
+from .arguments import bind, check_args, check_task
 from .backends import make_backend
 from .cache import cache_key
 from .call_table import Call, RunState, Waiter
-from .driver import _Controller
+from .driver import Driver
 
 __all__ = ["Runtime", "Run", "run", "default_runtime"]
 
@@ -38,20 +39,20 @@ class Run:
     such a call leaves no record. ``wall_seconds`` is the time ``run`` waited.
     """
 
-    def __init__(self, task: Task, result: Any, controller: Any, start: int, end: int,
+    def __init__(self, task: Task, result: Any, driver: Any, start: int, end: int,
                  wall_seconds: float, cached: bool) -> None:
         self.task = task
         self.result = result
         self.wall_seconds = wall_seconds
         self.cached = cached
-        self._source = (controller, start, end)
+        self._source = (driver, start, end)
         self._trace: Optional[Trace] = None
 
     @property
     def trace(self) -> Trace:
         if self._trace is None:
             c, start, end = self._source
-            self._trace = Trace(c.log[start:end], dict(c.policies), dict(c.resources))
+            self._trace = Trace(c.log[start:end], dict(c.table.policies), dict(c.table.resources))
         return self._trace
 
     @property
@@ -63,7 +64,7 @@ class Run:
         return f"Run({self.task.name}, result={self.result!r}, records={len(self.trace)}, wall={self.wall_seconds:.3f}s)"
 
 
-_controllers: "weakref.WeakSet[_Controller]" = weakref.WeakSet()
+_drivers: "weakref.WeakSet[Driver]" = weakref.WeakSet()
 _run_ids = itertools.count(1)
 
 
@@ -127,11 +128,11 @@ class Runtime:
             options.update(backend_options)
         self.backend = make_backend(backend, **options)
         self.start_method = getattr(self.backend, "start_method", None)
-        self._c = _Controller(self.backend, self.time_scale, self.cold_start, stop_grace)
-        _controllers.add(self._c)
-        self._thread = self._c.thread = threading.Thread(target=self._c.loop, name="reuse-ref-controller", daemon=True)
+        self._c = Driver(self.backend, self.time_scale, self.cold_start, stop_grace)
+        _drivers.add(self._c)
+        self._thread = self._c.thread = threading.Thread(target=self._c.loop, name="reuse-ref-driver", daemon=True)
         self._thread.start()
-        self._finalizer = weakref.finalize(self, _close_controller, self._c, False)
+        self._finalizer = weakref.finalize(self, _close_driver, self._c, False)
         # At exit our own hook (_close_all) closes every runtime and waits for it; a
         # finalizer running then too would race multiprocessing's exit hook.
         self._finalizer.atexit = False
@@ -150,12 +151,12 @@ class Runtime:
         """
         policy = self.failure_policy if failure_policy is None else check_failure_policy(failure_policy)
         if type(task) is not Task and not isinstance(task, Task):
-            P.check_task(task)
+            check_task(task)
         options = task.options
         if options.cache:
-            key = cache_key(task, P.bind(task, args, kwargs))
+            key = cache_key(task, bind(task, args, kwargs))
         else:
-            P.check_args(task, args, kwargs)
+            check_args(task, args, kwargs)
             key = None
         c = self._c
         if c.closed:
@@ -169,7 +170,7 @@ class Runtime:
         if options.deprecated:
             warn_deprecated(task)
         try:
-            payload = P.dumps((args, kwargs))
+            payload = pickling.dumps((args, kwargs))
         except Exception as exc:
             raise ValueError(f"arguments for task {task.name!r} are not valid: they cannot be "
                              f"pickled to reach a replica ({exc!r})") from None
@@ -185,8 +186,8 @@ class Runtime:
             raise
         wall = time.perf_counter() - start
         if not ok:
-            raise P.load_error(value)
-        return Run(task, P.loads(value), c, run.start, run.end, wall, cached=run.call.key is None)
+            raise pickling.load_error(value)
+        return Run(task, pickling.loads(value), c, run.start, run.end, wall, cached=run.call.ps is None)
 
     def _reset(self) -> None:
         """Stop every replica and close every pool; the runtime stays usable (next calls start cold)."""
@@ -208,7 +209,7 @@ class Runtime:
     def trace(self) -> Trace:
         """Every record of this runtime so far (policy seconds), with each pool's policy and resources."""
         c = self._c
-        return Trace(list(c.log), dict(c.policies), dict(c.resources))
+        return Trace(list(c.log), dict(c.table.policies), dict(c.table.resources))
 
     @property
     def replica_pids(self) -> List[int]:
@@ -231,9 +232,9 @@ class Runtime:
         return (time.monotonic() - self._c.t0) / self.time_scale
 
     def close(self) -> None:
-        """Stop every replica and the controller; waits until every replica process has exited."""
+        """Stop every replica and the driver; waits until every replica process has exited."""
         self._finalizer.detach()
-        _close_controller(self._c, True)
+        _close_driver(self._c, True)
 
     def __enter__(self) -> "Runtime":
         return self
@@ -246,10 +247,10 @@ class Runtime:
         return f"Runtime(time_scale={self.time_scale:g}, cold_start={self.cold_start:g}, {self.backend!r}, {state})"
 
 
-def _close_controller(c: _Controller, wait: bool) -> None:
-    """Ask the controller to stop every replica and end; with ``wait``, until it has.
+def _close_driver(c: Driver, wait: bool) -> None:
+    """Ask the driver to stop every replica and end; with ``wait``, until it has.
 
-    A controller is forgotten only once its thread has ended, so that the exit hook
+    A driver is forgotten only once its thread has ended, so that the exit hook
     still waits for one that a finalizer asked to close a moment before.
     """
     thread = c.thread
@@ -265,7 +266,7 @@ def _close_controller(c: _Controller, wait: bool) -> None:
             except KeyboardInterrupt:  # a second Ctrl-C must not leave replicas behind
                 continue
     if not thread.is_alive():
-        _controllers.discard(c)
+        _drivers.discard(c)
 
 
 _default: Optional[Runtime] = None
@@ -288,5 +289,5 @@ def run(task: Task, *args: Any, **kwargs: Any) -> Run:
 
 @atexit.register
 def _close_all() -> None:
-    for c in list(_controllers):
-        _close_controller(c, True)
+    for c in list(_drivers):
+        _close_driver(c, True)

@@ -1,17 +1,17 @@
-"""What the controller and its replicas say to each other over a pipe.
+"""What the driver and its replicas say to each other: the messages, and how they travel.
 
 Every message is a small tuple whose first item is its kind. Only primitives and
 ``bytes`` travel in a message, so the plain C pickler sends it; the user's objects
 (arguments, results, functions, exceptions) are pickled on their own, once, into the
-``bytes`` the message carries.
+``bytes`` the message carries (:mod:`reuse_ref.runtime.pickling`).
 
-Controller to replica::
+Driver to replica::
 
     (RUN, attempt_id, function_id, function_bytes_or_None, payload, is_async)
     (REPLY, request_id, ok, result_bytes_or_error)     the answer to a nested CALL
     (CANCEL, attempt_id)                                 stop an async attempt (its timeout, or rule 7)
 
-Replica to controller::
+Replica to driver::
 
     (READY, pid)                                         the cold start is over
     (DONE, attempt_id, ok, result_bytes_or_error)
@@ -23,26 +23,16 @@ Replica to controller::
 A function is shipped once per replica (``function_bytes`` on its first RUN there, then
 ``None``); a task that a replica calls is shipped once per replica the same way
 (``task_ref``). An error is the tuple ``(exception_bytes_or_None, type_name, message,
-traceback_text, where)``; :func:`load_error` turns it back into an exception.
+traceback_text, where)`` (:data:`Error`).
 """
 from __future__ import annotations
 
-import importlib
-import inspect
-import io
-import linecache
-import os
 import pickle
-import sys
 import threading
-import traceback
-import types
-import weakref
 from typing import Any, Optional, Tuple
 
-import cloudpickle
-
-from ..config.errors import RemoteTaskError
+__all__ = ["RUN", "REPLY", "CANCEL", "READY", "DONE", "CALL", "WAITING", "CANCELLED", "Error", "encode", "decode",
+           "OneShot"]
 
 RUN = "run"
 REPLY = "reply"
@@ -53,274 +43,16 @@ CALL = "call"
 WAITING = "waiting"
 CANCELLED = "cancelled"
 
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../reuse_ref/
-
 Error = Tuple[Optional[bytes], str, str, str, str]
-
-_CODE_REDUCE = cloudpickle.Pickler.dispatch_table[types.CodeType]
-"""cloudpickle's own reducer of code objects, which :class:`_Pickler` wraps."""
+"""An exception as it travels: ``(exception_bytes_or_None, type_name, message, traceback_text, where)``."""
 
 
 def encode(message: tuple) -> bytes:
     """A message as bytes (messages hold primitives and bytes only)."""
-    return pickle.dumps(message, _PROTOCOL)
+    return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
 
 
 decode = pickle.loads
-
-
-def _task_function(module: str, qualname: str) -> Any:
-    """The function of the task ``module.qualname`` (how a replica loads a task's function by reference)."""
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj.func
-
-
-def _task_function_ref(func: Any) -> Optional[Tuple[str, str]]:
-    """``(module, qualname)`` when ``func`` is the function of a task importable by that name.
-
-    ``@env.task`` puts a Task where the function was, so cloudpickle, which looks the
-    function up by name, would not find it and would ship it by value, together with
-    every global it reads (a loaded model, say). Seeing through the Task lets a replica
-    import the module instead, which is what reuse is for: the module loads once per
-    replica. Functions of ``__main__`` (a notebook, a script) and of modules registered
-    with ``cloudpickle.register_pickle_by_value`` still travel by value.
-    """
-    module_name = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", "")
-    if not module_name or module_name in ("__main__", "__mp_main__") or "<" in qualname \
-            or module_name in _by_value_modules():
-        return None
-    obj: Any = sys.modules.get(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    from ..config.environment import Task
-
-    if isinstance(obj, Task) and obj.func is func:
-        return module_name, qualname
-    return None
-
-
-def _source_span(code: types.CodeType) -> Tuple[int, list]:
-    """``(first, lines)``: the source lines of ``code`` as this process's linecache has them
-    (a script's file, or a notebook cell that IPython registered), from its first line to
-    its last; ``(0, [])`` when there is no source to be had."""
-    try:
-        numbers = [line for _, _, line in code.co_lines() if line]
-    except Exception:
-        return 0, []
-    first = min([code.co_firstlineno] + numbers)
-    last = max(numbers, default=first)
-    lines = linecache.getlines(code.co_filename)
-    if not lines or first < 1:
-        return 0, []
-    return first, lines[first - 1:last]
-
-
-def _code_with_source(make: Any, args: tuple, filename: str, first: int, lines: list) -> types.CodeType:
-    """Rebuild a code object shipped by value under its own file name, and teach this
-    process's linecache its source lines, so a traceback raised on a replica shows them."""
-    code = make(*args)
-    if code.co_filename != filename:
-        code = code.replace(co_filename=filename)
-    if lines:
-        remember_source(filename, first, lines)
-    return code
-
-
-def remember_source(filename: str, first: int, lines: list) -> None:
-    """Put ``lines`` (line ``first`` onwards) of ``filename`` into linecache.
-
-    The entry has no modification time, which tells linecache it did not come from a file
-    it can check (as IPython does for notebook cells), so it is kept. Spans of several
-    functions of one file merge into one entry; lines nobody sent stay empty. A file that
-    exists here is left to linecache, which reads all of it: a partial entry would hide
-    its other lines from this process's own tracebacks, and from the next pickle of a
-    function of that file (the controller unpickles exception classes shipped by value).
-    """
-    if os.path.isfile(filename):
-        return
-    entry = linecache.cache.get(filename)
-    known = list(entry[2]) if entry is not None and len(entry) == 4 and entry[1] is None else []
-    end = first - 1 + len(lines)
-    if len(known) < end:
-        known.extend("\n" for _ in range(end - len(known)))
-    known[first - 1:end] = lines
-    linecache.cache[filename] = (sum(map(len, known)), None, known, filename)
-
-
-class _Pickler(cloudpickle.Pickler):
-    """cloudpickle, except that a task's function goes by reference when it can (see above),
-    and that code shipped by value keeps its file name and carries its source lines.
-
-    cloudpickle 3.1.3 and later rename every code object it ships to ``<dynamic-code>``
-    (so that its bytes do not depend on where the function was defined). A replica then
-    cannot show where in the user's code an error was raised. The source of a function
-    from a notebook cell is in the controller's linecache only, so it travels with the
-    code: each code object once per pickle, its own lines only.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._spans: dict = {}  # filename -> [(first, last)] already carried in this pickle
-
-    def reducer_override(self, obj: Any) -> Any:
-        kind = type(obj)
-        if kind is types.FunctionType:
-            ref = _task_function_ref(obj)
-            if ref is not None:
-                return _task_function, ref
-        elif kind is types.CodeType:
-            return self._reduce_code(obj)
-        return super().reducer_override(obj)
-
-    def _reduce_code(self, code: types.CodeType) -> Any:
-        make, args = _CODE_REDUCE(code)
-        filename = code.co_filename
-        first, lines = _source_span(code)
-        spans = self._spans.setdefault(filename, [])
-        last = first + len(lines) - 1
-        if any(a <= first and last <= b for a, b in spans):
-            first, lines = 0, []  # an enclosing function already carries these lines
-        elif lines:
-            spans.append((first, last))
-        return _code_with_source, (make, args, filename, first, lines)
-
-
-def cloud_dumps(obj: Any) -> bytes:
-    """``cloudpickle.dumps`` with tasks' functions by reference (see :func:`_task_function_ref`)."""
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=_PROTOCOL).dump(obj)
-    return buffer.getvalue()
-
-
-def dumps(obj: Any) -> bytes:
-    """User data as bytes: the fast C pickler when it can, cloudpickle (by value) when it cannot.
-
-    Plain pickle refuses what it cannot find again by name (a lambda, a function made
-    inside another function), so the fallback is only paid for objects that need it.
-    """
-    try:
-        blob = pickle.dumps(obj, _PROTOCOL)
-    except Exception:
-        return cloud_dumps(obj)
-    # A reference by name into a main module (a notebook, a script) or into a module
-    # registered with cloudpickle.register_pickle_by_value would not resolve on the
-    # other side: such objects travel by value.
-    if b"__main__" in blob or b"__mp_main__" in blob or any(m.encode() in blob for m in _by_value_modules()):
-        return cloud_dumps(obj)
-    return blob
-
-
-def _by_value_modules() -> Any:
-    return getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", ())
-
-
-loads = pickle.loads
-
-
-def dump_error(exc: BaseException) -> Error:
-    """An exception raised by a task, as an error tuple (``where`` is filled in by the controller).
-
-    The traceback text holds this hop's frames only, without the notes earlier hops
-    added, so a chain of nested calls shows each replica's frames once; the runtime's
-    own frames are left out.
-    """
-    frames = "".join(traceback.format_list(
-        [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE)]))
-    name = type(exc).__qualname__
-    message = str(exc)
-    text = f"Traceback (most recent call last):\n{frames}{name}: {message}" if frames else ""
-    try:
-        blob: Optional[bytes] = cloud_dumps(exc)
-    except Exception:
-        blob = None
-    return (blob, name, message, text, "")
-
-
-def runtime_error(exc: BaseException, where: str = "") -> Error:
-    """An error made by the runtime itself (starvation, crash, timeout...), as an error tuple."""
-    return (cloud_dumps(exc), type(exc).__qualname__, str(exc), "", where)
-
-
-def load_error(error: Error) -> BaseException:
-    """The exception an error tuple describes, ready to raise.
-
-    The original type comes back when it unpickles; otherwise a :class:`RemoteTaskError`
-    carries its type name and message. The replica's traceback is attached as the
-    attribute ``remote_traceback`` and as a note (shown under the error's own traceback).
-    """
-    blob, name, message, text, where = error
-    exc: Any = None
-    if blob is not None:
-        try:
-            exc = pickle.loads(blob)
-        except Exception:
-            exc = None
-    if not isinstance(exc, Exception):
-        # Not an Exception (SystemExit, KeyboardInterrupt, CancelledError, ...) or nothing
-        # that unpickles: raised here as itself, it would end the caller's program or look
-        # like the caller being cancelled, so it comes back as the task's error, naming it.
-        exc = RemoteTaskError(name, message, text)
-    if text:
-        try:
-            exc.remote_traceback = text
-        except Exception:  # an exception class with __slots__
-            pass
-        exc.add_note(f"Raised in {where or 'a replica'}:\n{text}")
-    return exc
-
-
-# ---------------------------------------------------------------------- task inputs
-_shapes: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
-
-
-def _shape(func: Any) -> tuple:
-    """``(signature, fewest, most)`` positional arguments when every parameter is a plain
-    positional-or-keyword one (``most`` is -1 otherwise): the fast check of :func:`check_args`."""
-    shape = _shapes.get(func)
-    if shape is None:
-        sig = inspect.signature(func)
-        params = list(sig.parameters.values())
-        plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-        fewest = sum(1 for p in params if p.default is p.empty)
-        shape = _shapes[func] = (sig, fewest, len(params) if plain else -1)
-    return shape
-
-
-def bind(task: Any, args: tuple, kwargs: dict) -> inspect.BoundArguments:
-    """The call's arguments bound to the task's signature, or a ``ValueError`` saying what is wrong."""
-    sig = _shape(task.func)[0]
-    try:
-        return sig.bind(*args, **kwargs)
-    except TypeError as e:
-        plain = sig.replace(parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
-                            return_annotation=sig.empty)
-        raise ValueError(
-            f"arguments for task {task.name!r} are not valid: {e}; it takes {task.short_name}{plain}"
-        ) from None
-
-
-def check_args(task: Any, args: tuple, kwargs: dict) -> None:
-    """``bind`` without the binding when the call plainly fits (the common case, made cheap)."""
-    _, fewest, most = _shape(task.func)
-    if kwargs or not fewest <= len(args) <= most:
-        bind(task, args, kwargs)
-
-
-def check_task(task: Any, where: str = "run") -> None:
-    """A ``ValueError`` unless ``task`` is a :class:`~reuse_ref.Task`."""
-    from ..config.environment import Task
-
-    if not isinstance(task, Task):
-        what = getattr(task, "__qualname__", None) or type(task).__name__
-        raise ValueError(
-            f"{where}(task={what}) is not valid: the first argument must be a task made with "
-            f"@env.task (a reuse_ref.Task), not {type(task).__name__}; decorate the function "
-            f"with @env.task of a TaskEnvironment"
-        )
 
 
 class OneShot:

@@ -9,8 +9,8 @@ runs. So with one core, ten CPU-bound tasks at once take ten times as long as on
 concurrency is no longer free; with ``f = 0`` nothing here runs and a simulation is the
 one without contention, record for record.
 
-The driver (:mod:`reuse_ref.simulate`) calls :meth:`Cores.start` for every dispatched
-attempt; each replica then has at most one pending event, the next end of a CPU part,
+The event loop (:mod:`reuse_ref.sim.event_loop`) calls :meth:`CoreSharing.start` for every
+dispatched attempt; each replica then has at most one pending event, the next end of a CPU part,
 made stale by a version number when the replica's set of attempts changes. When a CPU
 part ends, the attempt's end (after its I/O part) is scheduled as the driver's usual
 end of work.
@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Hashable, List
 
 from ..config.validation import number
 
-__all__ = ["check_cpu_bound"]  # the rest is simulate(cpu_bound=...)'s
+__all__ = ["check_cpu_bound", "CoreSharing", "cores_of"]
 _DONE = 1e-9  # core-seconds left that count as none (rounding in the shares)
 
 
@@ -32,7 +32,9 @@ def check_cpu_bound(value: Any, param: str = "cpu_bound") -> float:
                   allowed="the CPU share of a task's duration, a number between 0 and 1 (0: tasks that wait on I/O)")
 
 
-class _Replica:
+class SharedCores:
+    """One replica's cores, and the CPU parts of the attempts running there."""
+
     __slots__ = ("pool", "rid", "cores", "tasks", "last", "version")
 
     def __init__(self, pool, rid: int, cores: float) -> None:
@@ -44,7 +46,7 @@ class _Replica:
         self.version = 0
 
 
-class Cores:
+class CoreSharing:
     """Processor sharing of every replica's cores; ``push(time, key, version)`` schedules
     the driver's event for the next end of a CPU part on a replica."""
 
@@ -52,7 +54,7 @@ class Cores:
         self.f = cpu_bound
         self.cores_of = cores_of
         self.push = push
-        self.replicas: Dict[tuple, _Replica] = {}
+        self.replicas: Dict[tuple, SharedCores] = {}
         self.where: Dict[Hashable, tuple] = {}  # task -> the replica its attempt's CPU part runs on
 
     def start(self, now: float, pool, rid: int, task: Hashable, attempt: int, duration: float) -> None:
@@ -60,7 +62,7 @@ class Cores:
         key = (pool.name, rid)
         r = self.replicas.get(key)
         if r is None:
-            r = self.replicas[key] = _Replica(pool, rid, self.cores_of[pool])
+            r = self.replicas[key] = SharedCores(pool, rid, self.cores_of[pool])
             r.last = now
         self._advance(r, now)
         cpu = self.f * duration
@@ -92,7 +94,7 @@ class Cores:
             end_work(now + io, task, attempt)
         self._schedule(r, now)
 
-    def _advance(self, r: _Replica, now: float) -> None:
+    def _advance(self, r: SharedCores, now: float) -> None:
         """Take the work done since the last change off every attempt; drop attempts the
         pool no longer runs there (a crash, a retry elsewhere)."""
         p = r.pool
@@ -106,7 +108,7 @@ class Cores:
                 e[0] -= step
         r.last = now
 
-    def _schedule(self, r: _Replica, now: float) -> None:
+    def _schedule(self, r: SharedCores, now: float) -> None:
         r.version += 1
         if r.tasks:
             rate = min(1.0, r.cores / len(r.tasks))

@@ -24,7 +24,7 @@ from ..trace import parse_id
 
 __all__ = [
     "Job", "poisson", "burst", "bursts", "diurnal", "diurnal_rate", "fan_out", "merge",
-    "read_csv", "write_csv", "check_jobs", "CSV_COLUMNS",
+    "read_csv", "write_csv", "check_jobs", "check_workload", "CSV_COLUMNS", "DAY",
 ]
 
 DAY = 86400.0
@@ -43,6 +43,12 @@ class Job(NamedTuple):
     * ``retries``: how many times a failed attempt (a crashed replica) is tried again.
     * ``env``: the environment whose pool runs it, when a simulation has several; ``None``
       means the only one (or, for a child, its parent's).
+    * ``timeout``: seconds each attempt may run (the task's ``timeout``); ``None``: no limit.
+      An attempt over it fails with ``timeout`` (and is retried while retries are left).
+    * ``sync``: the task is a plain ``def``, not an ``async def``: its attempt cannot be
+      interrupted, so a timeout costs its replica (stopped, reason ``timeout``, and replaced)
+      and a cancel (rule 7) lets it run to its end. Only async tasks share a replica: a
+      sync job needs an environment with ``concurrency == 1``.
     """
 
     id: Hashable
@@ -52,6 +58,8 @@ class Job(NamedTuple):
     parent: Optional[Hashable] = None
     retries: int = 0
     env: Optional[str] = None
+    timeout: Optional[float] = None
+    sync: bool = False
 
 
 # ---------------------------------------------------------------------- checks
@@ -65,10 +73,10 @@ def check_jobs(jobs: Sequence, where: Optional[Callable[[int], str]] = None) -> 
     Raises ``ValueError`` whose message starts with ``where(i)`` for the offending item
     (default ``"workload[i]: "``).
     """
-    return _checked(jobs, where)[0]
+    return check_workload(jobs, where)[0]
 
 
-def _checked(jobs: Sequence, where: Optional[Callable[[int], str]] = None):
+def check_workload(jobs: Sequence, where: Optional[Callable[[int], str]] = None):
     """:func:`check_jobs`, also returning the jobs by id and whether any job has a parent."""
     jobs = list(jobs)
     by_id = _fast_check(jobs)
@@ -108,8 +116,8 @@ def _check_chains(jobs: List[Job], by_id: dict, where) -> None:
                              f"{start!r} s at the earliest, and the child must end at a finite number of seconds")
 
 
-_AT, _DURATION, _PARENT, _RETRIES, _ENV = (itemgetter(Job._fields.index(f))
-                                           for f in ("at", "duration", "parent", "retries", "env"))
+_AT, _DURATION, _PARENT, _RETRIES, _ENV, _TIMEOUT, _SYNC = (
+    itemgetter(Job._fields.index(f)) for f in ("at", "duration", "parent", "retries", "env", "timeout", "sync"))
 
 
 def _fast_check(jobs: List[Job]):
@@ -132,6 +140,11 @@ def _fast_check(jobs: List[Job]):
         if {type(r) for r in retries} != {int} or min(retries) < 0:
             return None
         if any(e is not None and (type(e) is not str or not e) for e in set(map(_ENV, jobs))):
+            return None
+        timeouts = set(map(_TIMEOUT, jobs))  # usually {None}
+        if timeouts != {None} and not all(t is None or (type(t) is float and 0 < t < math.inf) for t in timeouts):
+            return None
+        if {type(s) for s in set(map(_SYNC, jobs))} != {bool}:
             return None
         by_id = {j.id: j for j in jobs}
     except (TypeError, OverflowError):
@@ -159,13 +172,17 @@ def _slow_check(jobs: List, where) -> dict:
             strict_int("retries", job.retries, minimum=0)
             if job.env is not None and (type(job.env) is not str or not job.env):
                 raise ValueError(f"env={job.env!r} is not valid: the name of an environment (a non-empty str) or None")
+            timeout = None if job.timeout is None else number(
+                "timeout", job.timeout, above=0, allowed="seconds > 0 that each attempt may run, or None for no limit")
+            if not isinstance(job.sync, bool):
+                raise ValueError(f"sync={job.sync!r} is not valid: True (a plain def) or False (an async def)")
         except ValueError as e:
             raise ValueError(f"{where(i)}{e}") from None
         if not math.isfinite(at + duration):
             raise ValueError(f"{where(i)}duration={job.duration!r} is not valid: with at={job.at!r}, the job "
                              f"would end past the largest float; at + duration must be a finite number of seconds")
-        if type(job.at) is not float or type(job.duration) is not float:
-            job = jobs[i] = job._replace(at=at, duration=duration)
+        if type(job.at) is not float or type(job.duration) is not float or type(job.timeout) not in (float, type(None)):
+            job = jobs[i] = job._replace(at=at, duration=duration, timeout=timeout)
         try:
             if job.id in by_id:
                 other = where(first[job.id]).rstrip(": ")
@@ -335,8 +352,12 @@ def merge(*workloads: Iterable[Job]) -> List[Job]:
 
 
 # ---------------------------------------------------------------------- CSV
-CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries", "env")
-"""The columns of a workload file; ``at`` and ``duration`` are required, the others optional."""
+CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries", "env", "timeout", "sync")
+"""The columns of a workload file; ``at`` and ``duration`` are required, the others optional
+(``env``, ``timeout`` and ``sync`` are written only when some job sets them)."""
+
+_OPTIONAL = (("env", lambda job: job.env is not None), ("timeout", lambda job: job.timeout is not None),
+             ("sync", lambda job: job.sync))
 
 def _format(value) -> str:
     if value is None:
@@ -347,7 +368,8 @@ def _format(value) -> str:
 
 
 def write_csv(jobs: Iterable[Job], path) -> None:
-    """Write a workload as CSV with the header ``id,at,duration,name,parent,retries``.
+    """Write a workload as CSV with the header ``id,at,duration,name,parent,retries`` (then
+    ``env``, ``timeout`` and ``sync``, each when some job sets it).
 
     ``path`` is a path or an open text file. :func:`read_csv` reads it back to the same
     jobs (ids of type int or str; a str id that looks like an int reads back as the int).
@@ -362,21 +384,23 @@ def write_csv(jobs: Iterable[Job], path) -> None:
 
 def _write_rows(jobs: List[Job], f) -> None:
     w = csv.writer(f, lineterminator="\n")
-    envs = any(job.env is not None for job in jobs)  # the env column only when some job names one
-    w.writerow(CSV_COLUMNS if envs else CSV_COLUMNS[:-1])
+    extra = [column for column, used in _OPTIONAL if any(map(used, jobs))]
+    w.writerow(CSV_COLUMNS[:6] + tuple(extra))
     for job in jobs:
         row = [_format(job.id), _format(job.at), _format(job.duration), _format(job.name),
                _format(job.parent), _format(job.retries)]
-        w.writerow(row + [_format(job.env)] if envs else row)
+        w.writerow(row + [_format(getattr(job, column)) for column in extra])
 
 
 def read_csv(path) -> List[Job]:
     """Read a workload file: a CSV header naming ``at`` and ``duration`` (required) and
-    optionally ``id``, ``name``, ``parent`` and ``retries``, then one job per line.
+    optionally ``id``, ``name``, ``parent``, ``retries``, ``env``, ``timeout`` and ``sync``,
+    then one job per line.
 
     ``at`` and ``duration`` are seconds (numbers >= 0); ``id`` defaults to the job's
-    position (0, 1, ...) and reads as an int when it looks like one; an empty ``name`` or
-    ``parent`` means none; ``retries`` defaults to 0. Blank lines are skipped. Any problem
+    position (0, 1, ...) and reads as an int when it looks like one; an empty ``name``,
+    ``parent``, ``env`` or ``timeout`` means none; ``retries`` defaults to 0; ``sync`` is
+    ``True`` or ``False`` (empty: ``False``). Blank lines are skipped. Any problem
     raises ``ValueError`` naming the file and the line: ``jobs.csv, line 3: duration='-1'
     is not valid: ...``.
     """
@@ -441,7 +465,12 @@ def _read_rows(f, label: str) -> List[Job]:
                 if not re.fullmatch(r"[0-9]+", values["retries"]):
                     raise ValueError(f"{label}, line {line}: retries={values['retries']!r} is not valid: an int >= 0")
                 retries = int(values["retries"])
-            jobs.append(Job(jid, at, duration, name, parent, retries, values.get("env") or None))
+            timeout = _csv_number(label, line, "timeout", values["timeout"]) if values.get("timeout") else None
+            sync = values.get("sync") or "False"
+            if sync not in ("True", "False"):
+                raise ValueError(f"{label}, line {line}: sync={sync!r} is not valid: True or False")
+            jobs.append(Job(jid, at, duration, name, parent, retries, values.get("env") or None, timeout,
+                            sync == "True"))
             lines.append(line)
     except csv.Error as e:
         raise ValueError(f"{label}, line {reader.line_num}: not valid CSV ({e})") from None

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import psutil
 
 from ...config.resources import Resources
-from .. import wire as P
+from .. import wire as W
 from .. import replica as _replica_module
 from . import EXITED, ReplicaBackend
 
@@ -42,7 +42,7 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-class _Process:
+class ProcessHandle:
     """A replica process as this backend sees it."""
 
     __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready")
@@ -83,10 +83,10 @@ class ProcessBackend(ReplicaBackend):
         self.memory_poll = memory_poll
         self.stop_grace = stop_grace
         self.sel: Optional[selectors.BaseSelector] = None
-        self.watched: Dict[_Process, None] = {}
+        self.watched: Dict[ProcessHandle, None] = {}
         self.next_poll = 0.0
-        self.retiring: List[_Process] = []
-        self.live: Dict[_Process, None] = {}  # started and not yet reaped: none may survive
+        self.retiring: List[ProcessHandle] = []
+        self.live: Dict[ProcessHandle, None] = {}  # started and not yet reaped: none may survive
         self.alive_w = -1
         self.alive: Any = None
 
@@ -116,7 +116,7 @@ class ProcessBackend(ReplicaBackend):
             child.close()
             raise
         child.close()
-        p = replica.io = _Process(replica, process, parent, limit)
+        p = replica.io = ProcessHandle(replica, process, parent, limit)
         replica.pid = process.pid
         self.live[p] = None
         self.sel.register(parent, selectors.EVENT_READ, p)
@@ -129,7 +129,7 @@ class ProcessBackend(ReplicaBackend):
 
     def send(self, replica: Any, message: tuple) -> None:
         try:
-            replica.io.conn.send_bytes(P.encode(message))
+            replica.io.conn.send_bytes(W.encode(message))
         except (OSError, ValueError):
             pass  # it died: its end of file is on the way
 
@@ -164,7 +164,7 @@ class ProcessBackend(ReplicaBackend):
             data = key.data
             if data is None:
                 events.append((None, None))
-            elif type(data) is _Process:
+            elif type(data) is ProcessHandle:
                 events.append(self._read(data))
             else:
                 self._reap(data[1])
@@ -211,17 +211,17 @@ class ProcessBackend(ReplicaBackend):
             self.sel.close()
 
     # ------------------------------------------------------------------ mechanics
-    def _read(self, p: _Process) -> Tuple[Any, tuple]:
+    def _read(self, p: ProcessHandle) -> Tuple[Any, tuple]:
         """One message (if more are waiting, the next select says so at once), or its end."""
         try:
-            msg = P.decode(p.conn.recv_bytes())
+            msg = W.decode(p.conn.recv_bytes())
         except (EOFError, OSError):
             return p.replica, (EXITED, "crashed", self._died(p))
-        if msg[0] == P.READY:
+        if msg[0] == W.READY:
             p.ready = True
         return p.replica, msg
 
-    def _died(self, p: _Process) -> str:
+    def _died(self, p: ProcessHandle) -> str:
         p.process.join(0.5)
         code = p.process.exitcode
         how = "exit code unknown" if code is None else (
@@ -245,7 +245,7 @@ class ProcessBackend(ReplicaBackend):
                     f"(Resources.memory), and was killed"))))
         return out
 
-    def _kill(self, p: _Process) -> None:
+    def _kill(self, p: ProcessHandle) -> None:
         """Kill the replica and every process its tasks started (its own process group)."""
         _kill_group(p.process.pid)
         try:
@@ -253,7 +253,7 @@ class ProcessBackend(ReplicaBackend):
         except Exception:
             pass
 
-    def _reap(self, p: _Process) -> None:
+    def _reap(self, p: ProcessHandle) -> None:
         """The stopped process has exited: release what it held (its sentinel is an open file)."""
         if p.reaped or p.process.exitcode is None:
             return

@@ -36,13 +36,11 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...config.resources import Resources
-from .. import wire as P
+from .. import wire as W
+from ..ray_connection import connect
 from . import EXITED, ReplicaBackend
 
-__all__ = ["RayBackend", "backend", "init_local", "connect", "actor_options", "CONTROL_THREADS", "LOOPBACK_VARIABLE"]
-
-LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-"""Set to ``"0"`` before a local Ray starts, so that every node binds 127.0.0.1."""
+__all__ = ["RayBackend", "backend", "actor_options", "CONTROL_THREADS"]
 
 _OVER_MEMORY = "over_memory"  # the actor to this backend: (over_memory, rss, limit)
 
@@ -75,54 +73,8 @@ def actor_options(resources: Optional[Resources], policy: Any) -> Dict[str, Any]
     return options
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ImportError("backend='ray' needs Ray: pip install 'reuse-ref[ray]'") from None
-    return ray
-
-
-def init_local(**options: Any) -> Any:
-    """Start a local Ray instance as the runtime would: bound to 127.0.0.1, its workers
-    able to import what this process can (``sys.path``, for tasks shipped by reference).
-    A test session or a notebook may start one this way and give it to several runtimes,
-    which then use it and leave it running. Returns what ``ray.init`` returns."""
-    # Ray reads the variable when it is imported, here and in every process it starts. If
-    # this process imported Ray before the variable was set, its constant is set to match,
-    # or the node would bind every interface.
-    os.environ[LOOPBACK_VARIABLE] = "0"
-    ray = _import_ray()
-    from ray._private import ray_constants
-
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    path = os.pathsep.join(p for p in sys.path if p)
-    # "local": a new instance, never a cluster found on this machine (ray.init() alone joins
-    # the last one started here, if its address file is still there, even when it is gone)
-    options.setdefault("address", "local")
-    options.setdefault("include_dashboard", False)
-    options.setdefault("configure_logging", False)
-    options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": path}})
-    return ray.init(**options)
-
-
-def connect(address: Optional[str] = None) -> Tuple[Any, bool]:
-    """``(ray, started)``: Ray connected as the runtime and the plan's sweeps connect it. One
-    connection this process already has is used; with ``address``, that cluster is joined;
-    without it a local instance is started (``init_local``): ``started`` says so, and the
-    caller stops it (``ray.shutdown()``) when it is done."""
-    ray = _import_ray()
-    if ray.is_initialized():
-        return ray, False
-    if address is None:
-        init_local()
-        return ray, True
-    ray.init(address=address, configure_logging=False)
-    return ray, False
-
-
 # ---------------------------------------------------------------------- inside the actor
-class RayReplica:
+class RayReplicaActor:
     """The actor: the replica code of ``runtime/replica.py``, with an actor's transport.
     ``run``, ``feed`` and ``outbox`` are what the backend calls; it is made a Ray actor class
     when the backend starts, so that importing this module needs no Ray."""
@@ -138,22 +90,21 @@ class RayReplica:
         self.shipped = threading.Condition(self.lock)  # a function has arrived
         self.seq = 0
         self.messages: List[Tuple[int, bytes]] = []  # the outbox
-        self.runs: Dict[int, P.OneShot] = {}  # attempt -> the RUN call waiting for its end
+        self.runs: Dict[int, W.OneShot] = {}  # attempt -> the RUN call waiting for its end
         self.cancelled_early: set = set()  # attempts whose CANCEL came before their RUN
         self.active: set = set()  # attempts admitted and not ended
         backend = self
 
-        class Replica(R._Replica):
+        class ActorWorker(R.ReplicaWorker):
             def send(self, message: tuple) -> None:
                 backend.post(message)
 
-        self.replica = Replica(None)
+        self.replica = ActorWorker(None)
         self.replica.role.acquire()  # nobody reads a pipe here: a blocked sync call waits for deliver()
         self.caller = self.replica.caller
         self.current_caller = current_caller
-        self._attempt = R._attempt
         self.node = _node_ip()
-        self.post((P.READY, os.getpid(), self.node))
+        self.post((W.READY, os.getpid(), self.node))
         if limit:
             threading.Thread(target=self._watch, args=(limit, poll), daemon=True).start()
 
@@ -161,9 +112,9 @@ class RayReplica:
         """Number the message; give an attempt's end to its RUN call, the rest to the outbox."""
         with self.lock:
             self.seq += 1
-            item = (self.seq, P.encode(message))
+            item = (self.seq, W.encode(message))
             run = None
-            if message[0] in (P.DONE, P.CANCELLED):
+            if message[0] in (W.DONE, W.CANCELLED):
                 self.active.discard(message[1])
                 run = self.runs.pop(message[1], None)
             if run is not None:
@@ -172,7 +123,7 @@ class RayReplica:
                 self.messages.append(item)
                 self.ready.notify()
 
-    def _admit(self, aid: int, fid: int, blob: Optional[bytes], done: Optional[P.OneShot]) -> bool:
+    def _admit(self, aid: int, fid: int, blob: Optional[bytes], done: Optional[W.OneShot]) -> bool:
         """Actor calls may run in any order: a function's first RUN (the one that brings it)
         may come after a second, and a CANCEL before its RUN. False: it was cancelled."""
         replica = self.replica
@@ -192,13 +143,13 @@ class RayReplica:
 
     def run(self, aid: int, fid: int, blob: Optional[bytes], payload: bytes) -> Tuple[int, bytes]:
         """A sync attempt, run in this call's thread; its ``DONE`` is the call's result."""
-        done = P.OneShot()
+        done = W.OneShot()
         if not self._admit(aid, fid, blob, done):
             with self.lock:
                 self.seq += 1
-                return self.seq, P.encode((P.CANCELLED, aid))
+                return self.seq, W.encode((W.CANCELLED, aid))
         self.current_caller.set(self.caller)
-        self.replica._run_sync(aid, fid, payload)
+        self.replica.run_sync(aid, fid, payload)
         done.wait()
         return done.value[1]
 
@@ -206,18 +157,18 @@ class RayReplica:
         """Async ``RUN``, ``REPLY`` and ``CANCEL`` messages, in the order the driver sent them."""
         replica = self.replica
         for data in batch:
-            msg = P.decode(data)
-            if msg[0] == P.RUN:
+            msg = W.decode(data)
+            if msg[0] == W.RUN:
                 _, aid, fid, blob, payload, _ = msg
                 if self._admit(aid, fid, blob, None):
-                    replica.loop.call_soon_threadsafe(replica._start_async, aid, fid, payload)
+                    replica.loop.call_soon_threadsafe(replica.start_async, aid, fid, payload)
                 else:
-                    self.post((P.CANCELLED, aid))
+                    self.post((W.CANCELLED, aid))
             else:
                 self.deliver(msg)
 
     def deliver(self, msg: tuple) -> None:
-        if msg[0] == P.CANCEL:
+        if msg[0] == W.CANCEL:
             with self.lock:
                 if msg[1] not in self.active:  # its RUN has not come yet (or it has ended)
                     self.cancelled_early.add(msg[1])
@@ -266,7 +217,7 @@ def _node_ip() -> str:
 
 
 # ---------------------------------------------------------------------- the driver's side
-class _Actor:
+class ActorHandle:
     """A replica's actor as the backend sees it: its handle, and its messages put in order."""
 
     __slots__ = ("replica", "actor", "next", "held", "stopped", "gone", "limit", "outbound")
@@ -293,15 +244,15 @@ class RayBackend(ReplicaBackend):
         ray, self.owned = connect(ray_address)
         self.ray = ray
         self.address = ray.get_runtime_context().gcs_address
-        self.actor_class = ray.remote(RayReplica)
+        self.actor_class = ray.remote(RayReplicaActor)
         self.events: "collections.deque[tuple]" = collections.deque()
         self.signal_r, self.signal_w = os.pipe()
         os.set_blocking(self.signal_r, False)
         os.set_blocking(self.signal_w, False)
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.signal_r, selectors.EVENT_READ, "ray")
-        self.live: Dict[_Actor, None] = {}
-        self.dirty: List[_Actor] = []  # actors with messages waiting for the next batch
+        self.live: Dict[ActorHandle, None] = {}
+        self.dirty: List[ActorHandle] = []  # actors with messages waiting for the next batch
         self.here = _node_ip()
 
     def __repr__(self) -> str:
@@ -318,7 +269,7 @@ class RayBackend(ReplicaBackend):
         env = {**{k: v for k, v in os.environ.items() if k.startswith("REUSE_REF_")}, **env}
         actor = self.actor_class.options(**options).remote(
             env, limit, self.memory_poll)
-        a = replica.io = _Actor(replica, actor, limit)
+        a = replica.io = ActorHandle(replica, actor, limit)
         self.live[a] = None
         self._outbox(a)
 
@@ -326,14 +277,14 @@ class RayBackend(ReplicaBackend):
         a = replica.io
         if a.stopped:
             return
-        if message[0] == P.RUN and not message[5]:  # sync: a call of its own, DONE its result
+        if message[0] == W.RUN and not message[5]:  # sync: a call of its own, DONE its result
             self._flush(a)
             _, aid, fid, blob, payload, _ = message
             self._watch(a, a.actor.run.remote(aid, fid, blob, payload), self._item)
             return
         if not a.outbound:
             self.dirty.append(a)
-        a.outbound.append(P.encode(message))
+        a.outbound.append(W.encode(message))
 
     def stop(self, replica: Any, kill: bool) -> None:
         a = replica.io
@@ -406,16 +357,16 @@ class RayBackend(ReplicaBackend):
                                f"{[{keys[k]: have.get(keys[k], 0) for k in need} for have in nodes]}")
         return options
 
-    def _flush(self, a: _Actor) -> None:
+    def _flush(self, a: ActorHandle) -> None:
         if a.outbound:
             batch, a.outbound = a.outbound, []
             if not a.stopped:
                 a.actor.feed.remote(batch)
 
-    def _outbox(self, a: _Actor) -> None:
+    def _outbox(self, a: ActorHandle) -> None:
         self._watch(a, a.actor.outbox.remote(), self._items)
 
-    def _watch(self, a: _Actor, ref: Any, take: Any) -> None:
+    def _watch(self, a: ActorHandle, ref: Any, take: Any) -> None:
         """Call ``take(a, value)`` from Ray's thread when ``ref`` is ready, then wake the driver.
         ``_on_completed`` (what ``ObjectRef.future`` is made of) saves a future per call; the
         public ``future()`` is the fallback where it is missing."""
@@ -442,15 +393,15 @@ class RayBackend(ReplicaBackend):
         else:
             ref.future().add_done_callback(done)
 
-    def _item(self, a: _Actor, item: Tuple[int, bytes]) -> None:
-        self.events.append((a, item[0], P.decode(item[1])))
+    def _item(self, a: ActorHandle, item: Tuple[int, bytes]) -> None:
+        self.events.append((a, item[0], W.decode(item[1])))
 
-    def _items(self, a: _Actor, items: List[Tuple[int, bytes]]) -> None:
+    def _items(self, a: ActorHandle, items: List[Tuple[int, bytes]]) -> None:
         for item in items:
             self._item(a, item)
         self._outbox(a)  # on a stopped actor too: its failure says the actor is gone
 
-    def _died(self, a: _Actor, exc: BaseException) -> None:
+    def _died(self, a: ActorHandle, exc: BaseException) -> None:
         if a.gone.is_set():
             return
         a.gone.set()
@@ -460,9 +411,9 @@ class RayBackend(ReplicaBackend):
         detail = f"{a.replica.where()} died: its Ray actor is gone ({_why(exc)})"
         self.events.append((a, None, (EXITED, "oom" if oom else "crashed", detail)))
 
-    def _translate(self, a: _Actor, msg: tuple) -> tuple:
+    def _translate(self, a: ActorHandle, msg: tuple) -> tuple:
         """What only this backend says, in the driver's words; a ``READY`` tells the node."""
-        if msg[0] == P.READY and len(msg) > 2 and msg[2]:
+        if msg[0] == W.READY and len(msg) > 2 and msg[2]:
             a.replica.node = f"node {msg[2]}"
         elif msg[0] == _OVER_MEMORY:
             mib = lambda n: f"{n / 2**20:.0f} MiB"  # noqa: E731
@@ -470,7 +421,7 @@ class RayBackend(ReplicaBackend):
                                    f"of {mib(msg[2])} (Resources.memory), and was killed")
         return msg
 
-    def _wait_exit(self, a: _Actor, deadline: float) -> None:
+    def _wait_exit(self, a: ActorHandle, deadline: float) -> None:
         """On this machine, until the actor's worker process has exited too (``close`` promises it)."""
         pid = a.replica.pid
         if pid is None or a.replica.node != f"node {self.here}":
