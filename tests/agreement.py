@@ -6,9 +6,11 @@ environment, and a failure policy. :func:`simulated` runs it on the virtual cloc
 (scaled), calls its children at their offsets, then awaits them, as the simulator's model
 of a parent says. A job named ``"crash"`` kills its replica at the end of its first
 attempt's work; the simulator gets the same crash at that moment, on the replica the
-crash-free simulation ran it on. :func:`story` is what both must agree on: per
-environment, cold and warm starts and peak replicas; the replicas' stops in order with
-their reasons; the failure reasons; the number of starvation records.
+crash-free simulation ran it on. A job's ``timeout`` (policy seconds) becomes the task's
+``timeout`` (wall seconds, scaled), and a ``sync`` job is a plain ``def`` that sleeps (it
+calls no children). :func:`story` is what both must agree on: per environment, cold and
+warm starts and peak replicas; the replicas' stops in order with their reasons; the
+failure reasons; the number of starvation records.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import threading
 import time
 import warnings
 from collections import Counter
+from datetime import timedelta
 from typing import Any, Dict, List, NamedTuple, Optional
 
 from reuse_ref import Job, ReusePolicy, Runtime, StarvationWarning, TaskEnvironment, simulate
@@ -79,10 +82,10 @@ def _task(env_name: str, p: Optional[ReusePolicy]):
         loop = asyncio.get_running_loop()
         start = loop.time()
         calls = []
-        for at, kid_env, kid_spec, retries in kids:
+        for at, kid_env, kid_spec, options in kids:
             await asyncio.sleep(max(0.0, start + at - loop.time()))
             task = _TASKS[kid_env]
-            calls.append(asyncio.ensure_future((task.override(retries=retries) if retries else task)(kid_spec)))
+            calls.append(asyncio.ensure_future((task.override(**options) if options else task)(kid_spec)))
         await asyncio.sleep(max(0.0, start + duration - loop.time()))
         if crash_marker:
             try:
@@ -99,14 +102,41 @@ def _task(env_name: str, p: Optional[ReusePolicy]):
     return job
 
 
+def _sync_task(env_name: str, p: Optional[ReusePolicy]):
+    """The sync twin of :func:`_task`: a plain function that sleeps its duration (no children)."""
+    key = (env_name, p, "sync")
+    if key in _envs:
+        return _envs[key]
+    env = TaskEnvironment(env_name, reusable=p)
+
+    @env.task
+    def sync_job(spec: tuple) -> int:
+        time.sleep(spec[0])
+        return 1
+
+    _envs[key] = sync_job
+    return sync_job
+
+
+def _options(job: Job, scale: float) -> Dict[str, Any]:
+    """The task options a job stands for: its retries, and its timeout in wall seconds."""
+    out: Dict[str, Any] = {}
+    if job.retries:
+        out["retries"] = job.retries
+    if job.timeout is not None:
+        out["timeout"] = timedelta(seconds=job.timeout * scale)
+    return out
+
+
 _TASKS: Dict[str, Any] = {}
+_SYNC_TASKS: Dict[str, Any] = {}
 
 
 def _spec(job: Job, kids: Dict[Any, List[Job]], scale: float, tag: str) -> tuple:
     marker = os.path.join(MARKERS, f"agreement-{tag}-{job.id}") if job.name == "crash" else ""
     if marker and os.path.exists(marker):
         os.remove(marker)
-    children = [(k.at * scale, _env_of(k, kids), _spec(k, kids, scale, tag), k.retries)
+    children = [(k.at * scale, _env_of(k, kids), _spec(k, kids, scale, tag), _options(k, scale))
                 for k in sorted(kids.get(job.id, ()), key=lambda k: k.at)]
     return (job.duration * scale, tuple(children), marker)
 
@@ -137,15 +167,18 @@ def ran(case: Case, scale: float = 0.05):
             kids.setdefault(j.parent, []).append(j)
     for env_name, p in case.policies.items():
         _TASKS[env_name] = _task(env_name, p)
+        if p is None or p.concurrency == 1:
+            _SYNC_TASKS[env_name] = _sync_task(env_name, p)
     top = sorted((j for j in case.jobs if j.parent is None), key=lambda j: j.at)
     outcomes: List[Any] = []
     with Runtime(time_scale=scale, cold_start=COLD_START, failure_policy=case.failure_policy) as rt:
         t0 = time.monotonic() + 0.2
 
         def submit(job: Job) -> None:
-            task = _TASKS[_ENV_OF[job.id]]
-            if job.retries:
-                task = task.override(retries=job.retries)
+            task = (_SYNC_TASKS if job.sync else _TASKS)[_ENV_OF[job.id]]
+            options = _options(job, scale)
+            if options:
+                task = task.override(**options)
             spec = _spec(job, kids, scale, case.name)
             time.sleep(max(0.0, t0 + job.at * scale - time.monotonic()))
             try:

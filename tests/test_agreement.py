@@ -1,6 +1,6 @@
-"""The two drivers agree: 22 workloads through the simulator and through real replicas.
+"""The two drivers agree: 30 workloads through the simulator and through real replicas.
 
-Both drivers feed the same pools (``reuse_ref.pool`` and ``reuse_ref.pools``), so for the
+Both drivers feed the same core (``reuse_ref.core``: the pools and their timeouts), so for the
 same workload they must tell the same story (:func:`agreement.story`): cold and warm
 starts, peak replicas, the order and reasons of stops, every failure reason and each
 starvation record. Real clocks are noisy, so no workload here has a tie that noise could
@@ -24,8 +24,9 @@ cloudpickle.register_pickle_by_value(agreement)
 pytestmark = pytest.mark.timeout(180)
 
 
-def J(id, at, duration, parent=None, env=None, retries=0, name=None):
-    return Job(id, float(at), float(duration), name, parent, retries, env)
+def J(id, at, duration, parent=None, env=None, retries=0, name=None, timeout=None, sync=False):
+    return Job(id, float(at), float(duration), name, parent, retries, env,
+               None if timeout is None else float(timeout), sync)
 
 
 def fan(first, n, child, parent_duration, env="a", at=0, child_at=0, kid_env=None):
@@ -85,6 +86,23 @@ CASES = [
          {"a": policy(replicas=1, concurrency=3, idle_ttl=60)}),
     Case("starves_under_fail_after", fan(0, 2, 10, 20), {"a": policy(replicas=1)},
          "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"),
+    # timeouts, decided in the core: an async attempt is cancelled and its replica kept...
+    Case("timeout_async_keeps_its_replica", [J(0, 0, 60, env="a", timeout=20), J(1, 45, 10, env="a")],
+         {"a": policy(replicas=1, idle_ttl=60)}),
+    Case("timeout_async_retried", [J(0, 0, 60, env="a", timeout=20, retries=1)],
+         {"a": policy(replicas=1, idle_ttl=60)}),
+    # ... a sync one costs its replica (reason timeout), which rule 2 replaces
+    Case("timeout_sync_costs_its_replica", [J(0, 0, 60, env="a", timeout=20, sync=True), J(1, 55, 10, env="a")],
+         {"a": policy(replicas=1, idle_ttl=60)}),
+    Case("timeout_sync_retried_on_a_new_replica", [J(0, 0, 60, env="a", timeout=20, sync=True, retries=1)],
+         {"a": policy(replicas=(0, 1), idle_ttl=60)}),
+    # a parent over its timeout while it awaits: its children are cancelled (rule 7)
+    Case("timeout_of_a_parent_cancels_its_children",
+         [J(0, 0, 10, env="a", timeout=25), J(1, 0, 40, parent=0), J(2, 0, 50, parent=0)],
+         {"a": policy(replicas=(1, 3), idle_ttl=60, scaledown_ttl=300)}),
+    # without reuse: the replica of a timed-out attempt stops ("off"), or is stopped ("timeout")
+    Case("timeout_without_reuse", [J(0, 0, 60, env="o", timeout=20), J(1, 5, 60, env="o", timeout=20, sync=True)],
+         {"o": None}),
 ]
 
 
