@@ -28,7 +28,7 @@ running async attempt gives its slot back at once
 cannot be stopped, runs on, and fails with ``cancelled`` when it ends.
 
 The two most common events take a shortcut when only part of the rules can fire, with
-the proof next to it: a task arriving to a free slot (``Pool._start_at_once``) and an
+the proof next to it: a task arriving to a free slot (:meth:`Pool.start_if_free`) and an
 attempt ending on a replica that stays busy (:meth:`Pool.finish`). A driver that makes
 millions of calls (the simulator) may offer a task with :meth:`Pool.start_if_free`
 first: the same event as ``submit`` in that usual case, answered with the replica's id
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from heapq import heappop, heappush
 from typing import Dict, Hashable, List, Optional, Tuple
 
 from ..config.policy import ReusePolicy
@@ -131,16 +132,52 @@ class Pool:
         have answered ``[Dispatch(task, replica, 1, warm)]`` (``warm``: the replica ran a
         task before). In any other case, a bad call included, nothing happens and the
         answer is ``None``: call ``submit``, which queues the task or says what is wrong.
+
+        Why rule 1's start is all that :meth:`_apply` would do here: rules 2 and 6 need a
+        queue (and rule 2 never finds a live pool below min, since every event that removes
+        a replica runs it); rule 4 needs an empty pool, which this task ends; the task has no
+        timeout, and no other deadline was due. Rule 3 was not due before, and taking a
+        replica off the idle list can only move its due time later. So ``wakeup_at`` changes
+        only if the replica was idle (as every replica is while the pool is empty): then the
+        pool is no longer empty and only rule 3's time and the deadlines are left, worked
+        out again.
         """
         wake = self.wakeup_at
-        if (not self.replicas.open or self.queue or (wake is not None and now >= wake)
-                or now < self.now or task in self.attempts):
+        replicas = self.replicas
+        open_ = replicas.open
+        if not open_ or self.queue or (wake is not None and now >= wake) or now < self.now or task in self.attempts:
             return None
         self.now = now
         if retries:  # no entry means no retries
             self.retries[task] = retries
         self.records.append((now, "task_queued", None, task, "", self.name))
-        return self._start_at_once(now, task)  # all that the rules do here
+        rid = open_[0]
+        r = replicas[rid]
+        running = r.running  # ReplicaSet.take, written out: this is the commonest event
+        if not running:
+            try:
+                del replicas.idle[rid]
+            except KeyError:  # it was ripe (see ReplicaSet.ripe_victim)
+                replicas.n_ripe -= 1
+            r.idle_since = None
+            self._empty_since = None
+            wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+            if self.deadlines.heap:
+                due = self.deadlines.next_due(self.current)
+                if due is not None and (wake is None or due < wake):
+                    wake = due
+            self.wakeup_at = wake
+        running[task] = None
+        if len(running) == self.concurrency:
+            heappop(open_)
+            if replicas.open_stale:
+                replicas.drop_stale_open()
+        self.running[task] = rid
+        self.attempts[task] = 1
+        served = r.served
+        r.served = served + 1
+        self.records.append((now, "task_start", rid, task, "warm" if served else "cold", self.name))
+        return rid
 
     def replica_ready(self, now: float, replica: int) -> List[Action]:
         """A started replica finished its cold start and can take tasks."""
@@ -164,10 +201,19 @@ class Pool:
         rid = self.running.pop(task, None)
         if rid is None:
             raise ValueError(f"task={task!r} is not valid: it is not running in pool {self.name!r}")
-        r = self.replicas[rid]
-        self.replicas.release(r, task, now)
-        if self.interrupted or self.dropped:
+        replicas = self.replicas
+        r = replicas[rid]
+        running = r.running
+        del running[task]  # ReplicaSet.release, written out: this is the commonest event
+        if len(running) + 1 == self.concurrency:  # it was full: now it has a free slot
+            heappush(replicas.open, rid)
+        if not running:
+            r.idle_since = now
+            replicas.idle[rid] = r
+        if self.options and task in self.options:  # a timeout or a sync task: it may have been stopping
             error, message = self._stopped_reason(task, error, message)
+            if error is None:
+                del self.options[task]
         if error is not None:
             actions: List[Action] = []
             self._fail_attempt(now, task, rid, error, message, actions)
@@ -175,10 +221,8 @@ class Pool:
         self.records.append((now, "task_end", rid, task, "", self.name))
         if self.retries:
             self.retries.pop(task, None)
-        if self.options:
-            self.options.pop(task, None)
         wake = self.wakeup_at
-        if r.running and not self.queue and (wake is None or now < wake):
+        if running and not self.queue and (wake is None or now < wake):
             # No rule can fire, so _apply is skipped: with nothing queued, rules 1, 2 and 6
             # have nothing to do (and rule 2 never finds a live pool below min, since every
             # event that removes a replica runs it); and the timers of rules 3 and 4 and the
@@ -325,40 +369,6 @@ class Pool:
                 wake = due
         self.wakeup_at = wake
         return actions
-
-    def _start_at_once(self, now: float, task: Hashable) -> int:
-        """:meth:`_apply` after a task arrives when the queue was empty, a ready replica has a
-        free slot and no timer was due: rule 1 starts the task at once on the lowest such id
-        (attempt 1), and that is all the rules do. Returns that id.
-
-        Why nothing else can happen: rules 2 and 6 need a queue (and rule 2 never finds a live
-        pool below min, since every event that removes a replica runs it); rule 4 needs an
-        empty pool, which this task ends; the task has no timeout, and no other deadline was
-        due. Rule 3 was not due before, and taking a replica off the idle list can only move
-        its due time later. So ``wakeup_at`` changes only if the replica was idle (as every
-        replica is while the pool is empty): then the pool is no longer empty and only rule
-        3's time and the deadlines are left, worked out again.
-        """
-        replicas = self.replicas
-        rid = replicas.open[0]
-        r = replicas[rid]
-        if not r.running:
-            self._empty_since = None
-            replicas.take(r, task)
-            wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
-            if self.deadlines.heap:
-                due = self.deadlines.next_due(self.current)
-                if due is not None and (wake is None or due < wake):
-                    wake = due
-            self.wakeup_at = wake
-        else:
-            replicas.take(r, task)
-        self.running[task] = rid
-        self.attempts[task] = 1
-        served = r.served
-        r.served = served + 1
-        self.records.append((now, "task_start", rid, task, "warm" if served else "cold", self.name))
-        return rid
 
     def _dispatch(self, now: float, actions: List[Action]) -> None:
         """Rule 1: the queue's head goes to the ready replica with a free slot and the lowest id."""

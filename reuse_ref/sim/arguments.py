@@ -11,7 +11,7 @@ from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Tuple
 from ..config.policy import ReusePolicy
 from ..config.resources import as_resources
 from ..config.validation import is_int, number
-from .workloads import Job
+from .workloads import CheckedWorkload, Job
 
 __all__ = ["environments", "pool_names", "crash_events"]
 
@@ -42,16 +42,19 @@ def environments(policy: Any, resources: Any, name: str) -> Dict[str, tuple]:
     return out
 
 
-def pool_names(jobs: List[Job], by_id: Dict[Hashable, Job], envs: Dict[str, tuple]) -> Optional[Dict[Hashable, str]]:
+def pool_names(workload: CheckedWorkload, envs: Dict[str, tuple]) -> Optional[Dict[Hashable, str]]:
     """Each job's environment (``None`` when there is one and no job names another).
 
     A child without ``env`` runs where its parent runs. A ``sync`` job (a plain ``def``)
     needs an environment with ``concurrency == 1``: only async tasks share a replica."""
+    jobs = workload.jobs
     names = list(envs)
-    if len(names) == 1 and all(job.env is None or job.env == names[0] for job in jobs):
-        _check_sync(jobs, lambda job: names[0], envs)
+    if len(names) == 1 and workload.envs <= {None, names[0]}:
+        if workload.has_sync:
+            _check_sync(jobs, lambda job: names[0], envs)
         return None
     out: Dict[Hashable, str] = {}
+    by_id = workload.by_id
     for k, job in enumerate(jobs):
         env, j = job.env, job
         while env is None and j.parent is not None:  # a child runs where its parent runs
@@ -65,12 +68,13 @@ def pool_names(jobs: List[Job], by_id: Dict[Hashable, Job], envs: Dict[str, tupl
         if env not in envs:
             raise ValueError(f"workload[{k}]: env={env!r} is not valid: one of {', '.join(map(repr, names))}")
         out[job.id] = env
-    _check_sync(jobs, lambda job: out[job.id], envs)
+    if workload.has_sync:
+        _check_sync(jobs, lambda job: out[job.id], envs)
     return out
 
 
 def _check_sync(jobs: List[Job], env_of: Any, envs: Dict[str, tuple]) -> None:
-    parents = {job.parent for job in jobs if job.parent is not None} if any(job.sync for job in jobs) else ()
+    parents = {job.parent for job in jobs if job.parent is not None}
     for k, job in enumerate(jobs):
         if job.sync and job.id in parents:
             raise ValueError(f"workload[{k}]: sync=True is not valid for a job with children: a sync task blocks on "

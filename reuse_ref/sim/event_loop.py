@@ -115,11 +115,12 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     failure_policy = check_failure_policy(failure_policy)
     cold, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
     cpu_bound = check_cpu_bound(cpu_bound)
-    jobs, by_id, related = check_workload(workload)
+    checked = check_workload(workload)
+    jobs, related = checked.jobs, checked.has_parents
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
         pools.add(Pool(env_policy, env_name) if env_policy is not None else Unpooled(env_name))
-    pool_of = pool_names(jobs, by_id, envs)  # None: every job in the one pool
+    pool_of = pool_names(checked, envs)  # None: every job in the one pool
     crash_list = crash_events(crashes, envs)
     draw = (lambda: cold) if draw_cold is None else draw_cold
     label = name if len(envs) == 1 else ", ".join(envs)
@@ -129,16 +130,17 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
         bar = tqdm(total=len(jobs), unit="job", desc=f"simulate {label}", mininterval=0.5)
     pool = next(iter(pools.pools.values()))
     plain = (pool_of is None and not related and not crash_list and cpu_bound == 0 and isinstance(pool, Pool)
-             and all(job.timeout is None for job in jobs))
+             and not checked.has_timeouts)
     # The run allocates millions of small tuples (records, events) and no reference
     # cycles, so the cyclic garbage collector would only slow it down (by about a quarter).
     with gc_paused(long_lived=True):
         try:
             if plain:
-                done = run_plain(pool, jobs, by_id, cold if draw_cold is None else None, draw, bar)
+                done = run_plain(pool, jobs, cold if draw_cold is None else None, draw, bar)
             else:
                 cores = cores_of(envs, pools) if cpu_bound > 0 else None
-                done = EventLoop(pools, jobs, by_id, related, pool_of, draw, crash_list, cores, cpu_bound, bar).run()
+                done = EventLoop(pools, jobs, checked.by_id, related, pool_of, draw, crash_list, cores, cpu_bound,
+                                 bar).run()
         finally:
             if bar is not None:
                 bar.close()
@@ -151,8 +153,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     return Trace(pools.records, {n: pol for n, (pol, _) in envs.items()}, {n: res for n, (_, res) in envs.items()})
 
 
-def run_plain(pool: Pool, jobs: List[Job], by_id: Dict[Any, Job], cold: Optional[float],
-              draw: Callable[[], float], bar: Any) -> int:
+def run_plain(pool: Pool, jobs: List[Job], cold: Optional[float], draw: Callable[[], float], bar: Any) -> int:
     """The event loop of one pool of independent jobs with neither timeout nor crash; returns
     the jobs ended. Its only events are arrivals, attempts ending, replicas ready and the
     pool's timers, written out here with the pool's methods bound once: the cost of a
@@ -163,6 +164,7 @@ def run_plain(pool: Pool, jobs: List[Job], by_id: Dict[Any, Job], cold: Optional
     wakes: List[float] = []  # pending wake-up times, each smaller than the one before
     next_wake = math.inf
     ended = shown = 0
+    queued: Dict[Any, float] = {}  # the durations of the jobs that wait for a slot
     start_if_free, submit, finish, ready, advance = (pool.start_if_free, pool.submit, pool.finish,
                                                      pool.replica_ready, pool.advance)
 
@@ -171,7 +173,7 @@ def run_plain(pool: Pool, jobs: List[Job], by_id: Dict[Any, Job], cold: Optional
         for a in actions:
             kind = type(a)
             if kind is Dispatch:
-                heappush(heap, (now + by_id[a.task].duration, WORK, seq, a.task, a.attempt))
+                heappush(heap, (now + queued.pop(a.task), WORK, seq, a.task, a.attempt))
                 seq += 1
             elif kind is StartReplica:
                 heappush(heap, (now + (cold if cold is not None else draw()), READY, seq, a.replica, None))
@@ -180,11 +182,12 @@ def run_plain(pool: Pool, jobs: List[Job], by_id: Dict[Any, Job], cold: Optional
                 ended += 1
             # StopReplica: the replica is gone; there is nothing to carry out
 
-    top = sorted(jobs, key=_arrival)  # stable: jobs arriving together keep their workload order
+    top = jobs
+    top.sort(key=_arrival)  # in place (simulate's own list); stable: jobs arriving together keep their order
     n_top = len(top)
     i = 0
     inf = math.inf
-    next_at = top[0].at if top else inf
+    next_at = top[0][1] if top else inf  # a job's at
     while True:
         due = pool.wakeup_at
         if due is not None and due < next_wake:
@@ -205,12 +208,13 @@ def run_plain(pool: Pool, jobs: List[Job], by_id: Dict[Any, Job], cold: Optional
         if first:  # the next arrival
             task, now, duration, _, _, retries, _, _, _ = top[i]  # a Job
             i += 1
-            next_at = top[i].at if i < n_top else inf
+            next_at = top[i][1] if i < n_top else inf  # the next one's at
             if start_if_free(now, task, retries) is not None:
                 # the usual case: the job started at once (attempt 1); its work ends after duration
                 heappush(heap, (now + duration, WORK, seq, task, 1))
                 seq += 1
             else:
+                queued[task] = duration
                 carry(submit(now, task, retries), now)
             continue
         now, kind, _, x, _ = heappop(heap)

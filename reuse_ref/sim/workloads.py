@@ -16,15 +16,15 @@ import math
 import os
 import random
 import re
-from operator import itemgetter
-from typing import Callable, Hashable, Iterable, List, NamedTuple, Optional, Sequence
+from operator import countOf, itemgetter
+from typing import Callable, Dict, Hashable, Iterable, List, NamedTuple, Optional, Sequence, Set
 
 from ..config.validation import number, strict_int
 from ..trace import parse_id
 
 __all__ = [
     "Job", "poisson", "burst", "bursts", "diurnal", "diurnal_rate", "fan_out", "merge",
-    "read_csv", "write_csv", "check_jobs", "check_workload", "CSV_COLUMNS", "DAY",
+    "read_csv", "write_csv", "check_jobs", "check_workload", "CheckedWorkload", "CSV_COLUMNS", "DAY",
 ]
 
 DAY = 86400.0
@@ -73,21 +73,53 @@ def check_jobs(jobs: Sequence, where: Optional[Callable[[int], str]] = None) -> 
     Raises ``ValueError`` whose message starts with ``where(i)`` for the offending item
     (default ``"workload[i]: "``).
     """
-    return check_workload(jobs, where)[0]
+    return check_workload(jobs, where).jobs
 
 
-def check_workload(jobs: Sequence, where: Optional[Callable[[int], str]] = None):
-    """:func:`check_jobs`, also returning the jobs by id and whether any job has a parent."""
+class CheckedWorkload:
+    """A workload that passed :func:`check_workload`, with what a simulation asks of it:
+    ``jobs`` (a list of :class:`Job`), ``has_parents``, ``envs`` (the environments the jobs
+    name; ``None`` for a job that names none), ``has_timeouts``, ``has_sync``, and ``by_id``
+    (the jobs by id, made on first use: a simulation of independent jobs in one pool never
+    asks for it)."""
+
+    __slots__ = ("jobs", "has_parents", "envs", "has_timeouts", "has_sync", "_by_id")
+
+    def __init__(self, jobs: List[Job], by_id: Optional[Dict[Hashable, Job]], has_parents: bool,
+                 envs: Set[Optional[str]], has_timeouts: bool, has_sync: bool) -> None:
+        self.jobs = jobs
+        self._by_id = by_id
+        self.has_parents = has_parents
+        self.envs = envs
+        self.has_timeouts = has_timeouts
+        self.has_sync = has_sync
+
+    @property
+    def by_id(self) -> Dict[Hashable, Job]:
+        if self._by_id is None:
+            self._by_id = {job.id: job for job in self.jobs}
+        return self._by_id
+
+
+def check_workload(jobs: Sequence, where: Optional[Callable[[int], str]] = None) -> CheckedWorkload:
+    """:func:`check_jobs`, also returning the jobs by id and what else a simulation asks of
+    them (:class:`CheckedWorkload`), worked out in the same passes over the list."""
     jobs = list(jobs)
-    by_id = _fast_check(jobs)
-    if by_id is None:  # something is wrong (or unusual): find it item by item
+    checked = _fast_check(jobs)
+    if checked is None:  # something is wrong (or unusual): find it item by item
         by_id = _slow_check(jobs, where)
-    has_parent = list(map(_PARENT, jobs)).count(None) != len(jobs)
+        envs, timeouts, syncs = set(map(_ENV, jobs)), set(map(_TIMEOUT, jobs)), set(map(_SYNC, jobs))
+        has_parent = countOf(map(_PARENT, jobs), None) != len(jobs)
+    else:
+        by_id = None
+        has_parent, envs, timeouts, syncs = checked
     if has_parent:
+        if by_id is None:
+            by_id = {job.id: job for job in jobs}
         _check_parents(jobs, by_id, where)
         if not math.isfinite(sum(map(_AT, jobs)) + sum(map(_DURATION, jobs))):
             _check_chains(jobs, by_id, where)
-    return jobs, by_id, has_parent
+    return CheckedWorkload(jobs, by_id, has_parent, envs, bool(timeouts - {None}), True in syncs)
 
 
 def _check_chains(jobs: List[Job], by_id: dict, where) -> None:
@@ -116,15 +148,19 @@ def _check_chains(jobs: List[Job], by_id: dict, where) -> None:
                              f"{start!r} s at the earliest, and the child must end at a finite number of seconds")
 
 
-_AT, _DURATION, _PARENT, _RETRIES, _ENV, _TIMEOUT, _SYNC = (
-    itemgetter(Job._fields.index(f)) for f in ("at", "duration", "parent", "retries", "env", "timeout", "sync"))
+_ID, _AT, _DURATION, _PARENT, _RETRIES, _ENV, _TIMEOUT, _SYNC = (
+    itemgetter(Job._fields.index(f)) for f in ("id", "at", "duration", "parent", "retries", "env", "timeout", "sync"))
 
 
 def _fast_check(jobs: List[Job]):
     """Whole-list checks at C speed (a million jobs in a fraction of a second); ``None`` if
-    any of them fails, and then :func:`_slow_check` says which item and why."""
+    any of them fails, and then :func:`_slow_check` says which item and why. Otherwise
+    ``(has_parents, envs, timeouts, syncs)``, the last three as sets of the values the jobs
+    hold. A column every job usually leaves at its default is counted rather than made a
+    set: a count costs less."""
     if not jobs:
-        return {}
+        return False, set(), set(), set()
+    n = len(jobs)
     try:
         if set(map(type, jobs)) != {Job}:
             return None
@@ -139,17 +175,20 @@ def _fast_check(jobs: List[Job]):
         retries = set(map(_RETRIES, jobs))  # a few distinct values: check those
         if {type(r) for r in retries} != {int} or min(retries) < 0:
             return None
-        if any(e is not None and (type(e) is not str or not e) for e in set(map(_ENV, jobs))):
+        envs = {None} if countOf(map(_ENV, jobs), None) == n else set(map(_ENV, jobs))
+        if any(e is not None and (type(e) is not str or not e) for e in envs):
             return None
-        timeouts = set(map(_TIMEOUT, jobs))  # usually {None}
+        timeouts = {None} if countOf(map(_TIMEOUT, jobs), None) == n else set(map(_TIMEOUT, jobs))
         if timeouts != {None} and not all(t is None or (type(t) is float and 0 < t < math.inf) for t in timeouts):
             return None
-        if {type(s) for s in set(map(_SYNC, jobs))} != {bool}:
+        syncs = {False} if countOf(map(_SYNC, jobs), False) == n else set(map(_SYNC, jobs))
+        if {type(v) for v in syncs} != {bool}:
             return None
-        by_id = {j.id: j for j in jobs}
+        if len(set(map(_ID, jobs))) != n:  # ids unique (and hashable)
+            return None
     except (TypeError, OverflowError):
         return None
-    return by_id if len(by_id) == len(jobs) else None
+    return countOf(map(_PARENT, jobs), None) != n, envs, timeouts, syncs
 
 
 def _where(i: int) -> str:
