@@ -2,19 +2,19 @@
 
 A plan's answer is one policy, but the reader has to trust it: the figure shows where
 that policy sits among all the candidates, which of them form the Pareto front (no other
-candidate is both cheaper and quicker) and where the target cuts the front. It lives
-apart from :mod:`reuse_ref.plot` (whose figures are drawn from traces) because it is drawn
-from a :class:`~reuse_ref.plan.Plan` alone; :func:`reuse_ref.plot.plan` is its public name.
+candidate is both cheaper and quicker) and where the target cuts the front. It is drawn
+from a :class:`~reuse_ref.plan.planner.Plan` alone, not from a trace.
 """
 from __future__ import annotations
 
 import math
-from typing import List, Optional
+from typing import Optional
 
 from ..config.validation import bad
-from .style import COLORS, _new_axes, _wrap
+from ..plan import Plan
+from .style import COLORS, new_axes, wrap_title
 
-__all__: List[str] = []  # private: reuse_ref.plot.plan is the interface
+__all__ = ["plan", "in_money", "short_label"]
 
 _UNIT_PRICE = (0.0, 0.0, 0.0, 1.0)  # Prices(replica_hour=1): a cost that is replica-hours
 
@@ -33,9 +33,19 @@ def short_label(policy) -> str:
             f"scaledown_ttl={policy.scaledown_ttl.total_seconds():g} s\nidle_ttl={idle}")
 
 
-def plan_figure(result, ax=None, currency: Optional[str] = None, label: bool = True):
-    """See :func:`reuse_ref.plot.plan`."""
-    from ..plan.planner import Plan
+def plan(result, ax=None, currency: Optional[str] = None, label: bool = True):
+    """A plan's candidates: cost (y) against the target's percentile of queue wait (x).
+
+    Hollow grey points miss the target, blue ones meet it but cost more or are beaten on
+    both counts, black crosses starve; the orange line joins the Pareto front (cheapest
+    first: no other candidate is both cheaper and quicker); the dashed line is the target,
+    and the star, labelled with its four numbers, is the recommendation. The cost is in
+    money, as the plan's prices give it (``currency`` names the unit on the axis), or in
+    replica-hours when every price is 0 or the only one is 1 per replica-hour (the cost is
+    then no money, or the replica-hours themselves). ``result`` is what
+    :func:`reuse_ref.plan.planner.plan` returns; ``label=False`` leaves the star unlabelled.
+    Returns the Figure.
+    """
 
     if not isinstance(result, Plan):
         raise bad("plan", type(result).__name__, "a reuse_ref.plan.Plan, what reuse_ref.plan(...) returns")
@@ -47,7 +57,7 @@ def plan_figure(result, ax=None, currency: Optional[str] = None, label: bool = T
     def y_of(c):
         return c.cost if money else c.replica_hours
 
-    fig, ax = _new_axes(ax, figsize=(5.0, 5.0))
+    fig, ax = new_axes(ax, figsize=(5.0, 5.0))
     drawable = [c for c in result.candidates if math.isfinite(c.value) and math.isfinite(y_of(c))]
     groups = (
         ("misses the target", lambda c: c.category == "misses the target",
@@ -82,7 +92,7 @@ def plan_figure(result, ax=None, currency: Optional[str] = None, label: bool = T
     title = f"{len(result.candidates)} candidates: cost against {t.measure} wait"
     if t.since is not None:
         title += f" for tasks queued in [{t.since:g}, {t.until:g}) s"
-    ax.set_title(_wrap(title, 44))
+    ax.set_title(wrap_title(title, 44))
     ax.grid(alpha=0.3)
     ax.margins(0.08)
     ax.set_xlim(left=min(0.0, ax.get_xlim()[0]))

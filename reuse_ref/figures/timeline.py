@@ -1,39 +1,22 @@
-"""Figures drawn from a :class:`~reuse_ref.trace.Trace` or a :class:`~reuse_ref.plan.Plan` (matplotlib).
+"""A trace's replicas over time: one lane per replica, or the occupancy of the pool.
 
 * :func:`timeline`: one lane per replica: its cold start, its busy slots (darker for more
   tasks at once), its idle time, and why it stopped; past ``max_lanes`` replicas, the
   occupancy view instead, since hundreds of lanes cannot be read.
 * :func:`occupancy`: live replicas, queued tasks and busy slots over time.
-* :func:`compare`: several policies on one scatter: footprint (replica-hours, over one
-  common window) against 95th-percentile wait.
-* :func:`plan`: a plan's candidates, cost against the target's percentile of wait, with
-  the Pareto front and the recommendation.
-* :func:`use_book_style`: the book's figure style (colour-blind-safe Okabe-Ito colours,
-  text large enough to read on a phone) and a check that refuses a figure whose text
-  would be smaller than 8 pt when it is shown 360 px wide (:func:`smallest_text_pt`).
+* :func:`shared_legend`: one legend for several timelines drawn side by side.
 
-Each function returns the matplotlib ``Figure``. matplotlib is imported only when a
-figure is drawn, and through ``pyplot`` so that figures show in notebooks; on a machine
-without a display pyplot falls back to the Agg backend by itself, and nothing here ever
-calls ``plt.show()``. In a notebook, end the line with ``;`` (or assign the figure) so the
-figure is not shown twice. Pass ``ax=`` to draw into axes of your own.
+Each function returns the matplotlib ``Figure``; pass ``ax=`` to draw into axes of your own.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..config.validation import strict_int
-from . import style as _plot_base
-from .style import _new_axes, _wrap
-from ..trace import Measures, Trace
+from ..trace import Trace
+from .style import COLORS, new_axes, time_unit, wrap_title
 
-__all__ = ["timeline", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
-           "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
-           "UTILISATION_BANDS"]
-
-COLORS = _plot_base.COLORS
-"""The Okabe-Ito palette (distinguishable with the common colour-vision deficiencies)."""
-
+__all__ = ["timeline", "occupancy", "shared_legend", "MAX_LANES", "STOP_MARKERS"]
 
 STOP_MARKERS = {
     "scaledown": ("v", COLORS["orange"], "stopped: scaledown_ttl"),
@@ -50,82 +33,6 @@ _OTHER_STOP = ("*", COLORS["black"], "stopped: other")
 MAX_LANES = 40
 """The most replicas :func:`timeline` draws one lane each for; past it, it draws the occupancy."""
 
-BOOK_RC = {
-    "figure.figsize": (5.0, 3.4), "figure.dpi": 100, "savefig.dpi": 150,
-    "font.size": 11.5, "axes.titlesize": 12, "axes.labelsize": 11.5, "xtick.labelsize": 11,
-    "ytick.labelsize": 11, "legend.fontsize": 11, "legend.title_fontsize": 11,
-    "figure.titlesize": 12, "axes.prop_cycle": None,
-}
-"""The book's matplotlib settings: figures 5 in wide, text 11 pt or more, Okabe-Ito colours."""
-
-MIN_TEXT_PT = 8.0
-"""The smallest text, in points, that a figure may show on a phone."""
-
-SHOWN_PX = 360
-"""A phone 400 px wide shows a figure about 360 px wide (the page has margins)."""
-
-
-PNG_TEXT_KEY = "reuse_ref smallest text pt at 360 px"
-"""The PNG text chunk in which a checked figure records :func:`smallest_text_pt`."""
-
-
-class FigureTooSmallError(ValueError):
-    """A figure's text would be smaller than :data:`MIN_TEXT_PT` on a phone."""
-
-
-def smallest_text_pt(fig, shown_px: float = SHOWN_PX) -> float:
-    """The size, in points, of the figure's smallest text when the figure (cropped as a
-    notebook crops it, ``bbox_inches="tight"``) is shown ``shown_px`` CSS pixels wide.
-
-    A figure shown at its natural size keeps its point sizes; a figure ``W`` inches wide
-    squeezed into ``shown_px`` pixels scales them by ``shown_px / (96 W)`` (96 CSS pixels
-    to the inch). Text wider figures than that shrink; ``inf`` when there is no text.
-    """
-    from matplotlib.text import Text
-
-    renderer = fig.canvas.get_renderer()
-    width_in = fig.get_tightbbox(renderer).width
-    scale = min(1.0, shown_px / (96.0 * width_in)) if width_in > 0 else 1.0
-    sizes = [t.get_fontsize() for t in fig.findobj(Text)
-             if t.get_visible() and t.get_text().strip() and t.get_window_extent(renderer).width > 0]
-    return min(sizes, default=float("inf")) * scale
-
-
-_checking = False
-
-
-def use_book_style(check: bool = True) -> None:
-    """Apply :data:`BOOK_RC`; with ``check``, every figure a notebook shows afterwards is
-    first measured by :func:`smallest_text_pt`, and one with text under 8 pt at 360 px
-    raises :class:`FigureTooSmallError` instead of being shown; a PNG that is shown records
-    the size in its text chunk :data:`PNG_TEXT_KEY`, for the book's browser check."""
-    global _checking
-    import matplotlib as mpl
-    from cycler import cycler
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    rc = dict(BOOK_RC)
-    rc["axes.prop_cycle"] = cycler(color=[COLORS[k] for k in ("blue", "orange", "green", "vermillion",
-                                                                "purple", "sky", "yellow", "black")])
-    mpl.rcParams.update(rc)
-    if check and not _checking:
-        original = FigureCanvasBase.print_figure
-
-        def print_figure(self, *args, **kwargs):
-            size = smallest_text_pt(self.figure)
-            if size < MIN_TEXT_PT:
-                raise FigureTooSmallError(
-                    f"figure {self.figure.get_size_inches().round(2).tolist()} in: its smallest text would be "
-                    f"{size:.1f} pt on a phone (shown {SHOWN_PX} px wide); make it narrower or its text larger")
-            if str(kwargs.get("format", "")).lower() == "png":  # the browser check reads it back
-                kwargs["metadata"] = {**(kwargs.get("metadata") or {}), PNG_TEXT_KEY: f"{size:.2f}"}
-            return original(self, *args, **kwargs)
-
-        FigureCanvasBase.print_figure = print_figure
-        _checking = True
-
-
-
 
 def _env_and_title(trace: Trace, env: Optional[str]) -> Tuple[Optional[str], str]:
     envs = trace.envs
@@ -138,7 +45,9 @@ def _env_and_title(trace: Trace, env: Optional[str]) -> Tuple[Optional[str], str
 
 
 # ---------------------------------------------------------------------- timeline
-class _Lane:
+class ReplicaLane:
+    """What a timeline draws of one replica: its start, readiness, stop, and busy spans."""
+
     __slots__ = ("start", "ready", "stop", "reason", "busy")
 
     def __init__(self, start: float) -> None:
@@ -149,8 +58,8 @@ class _Lane:
         self.busy: List[Tuple[float, float, int]] = []  # (from, to, tasks running)
 
 
-def _lanes(records, end: float) -> Dict[Tuple[str, int], _Lane]:
-    lanes: Dict[Tuple[str, int], _Lane] = {}
+def _lanes(records, end: float) -> Dict[Tuple[str, int], ReplicaLane]:
+    lanes: Dict[Tuple[str, int], ReplicaLane] = {}
     count: Dict[Tuple[str, int], Tuple[float, int]] = {}  # replica -> (since, tasks running)
     where: Dict[Any, Tuple[str, int]] = {}  # running (env, task) -> (env, replica)
 
@@ -162,7 +71,7 @@ def _lanes(records, end: float) -> Dict[Tuple[str, int], _Lane]:
 
     for time, kind, replica, task, reason, env in records:
         if kind == "replica_start":
-            lanes[(env, replica)] = _Lane(time)
+            lanes[(env, replica)] = ReplicaLane(time)
         elif kind == "replica_ready":
             lane = lanes.get((env, replica))
             if lane is not None:
@@ -188,13 +97,6 @@ def _lanes(records, end: float) -> Dict[Tuple[str, int], _Lane]:
     return lanes
 
 
-_UNITS = {"s": (1.0, "time (s)"), "min": (60.0, "time (min)"), "h": (3600.0, "time (hours)")}
-
-
-def _unit(unit: str) -> Tuple[float, str]:
-    if unit not in _UNITS:
-        raise ValueError(f"unit={unit!r} is not valid: one of {', '.join(_UNITS)}")
-    return _UNITS[unit]
 
 
 
@@ -219,7 +121,7 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     split in two, or may be a pair of axes. Returns the Figure.
     """
     strict_int("max_lanes", max_lanes, minimum=1, allowed="an int >= 1, the most replicas drawn one lane each")
-    div, xlabel = _unit(unit)
+    div, xlabel = time_unit(unit)
     env, title = _env_and_title(trace, env)
     records = trace.rows(env)  # rows: (time, kind, replica, task, reason, env)
     end = records[-1][0] if records else 0.0
@@ -228,7 +130,7 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
         return _many_lanes(trace, env, ax, unit, len(lanes), max_lanes, until)
     concurrency = max([trace.concurrency(e) for e in ({k[0] for k in lanes} or {env})] or [1])
     own_figure = ax is None
-    fig, ax = _new_axes(ax, figsize=(5.0, 1.4 + 0.3 * max(len(lanes), 3)))
+    fig, ax = new_axes(ax, figsize=(5.0, 1.4 + 0.3 * max(len(lanes), 3)))
     import matplotlib.patches as mpatches
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
@@ -275,7 +177,7 @@ def timeline(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s", 
     ax.set_ylim(len(order) - 0.5 if order else 0.5, -0.5)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("replica")
-    ax.set_title(_wrap(title))
+    ax.set_title(wrap_title(title))
     ax.grid(axis="x", alpha=0.3)
     right = max(end, until or 0.0)
     if right > 0:
@@ -321,9 +223,9 @@ def _many_lanes(trace: Trace, env: Optional[str], ax, unit: str, lanes: int, max
                              f"max_lanes={max_lanes}, and the occupancy drawn instead needs one axes or a pair")
     fig = occupancy(trace, env, ax=ax, unit=unit)
     top, bottom = fig.axes[-2:] if ax is None else ax
-    top.set_title(_wrap(f"{top.get_title()} ({lanes} replicas: too many to draw one lane each)"))
+    top.set_title(wrap_title(f"{top.get_title()} ({lanes} replicas: too many to draw one lane each)"))
     if until is not None:
-        bottom.set_xlim(right=until / _unit(unit)[0])
+        bottom.set_xlim(right=until / time_unit(unit)[0])
     fig.tight_layout()
     return fig
 
@@ -358,11 +260,11 @@ def occupancy(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s")
     With ``ax`` (a pair of axes) the panels are drawn into them. ``unit``: the time axis
     in ``"s"``, ``"min"`` or ``"h"``.
     """
-    div, xlabel = _unit(unit)
+    div, xlabel = time_unit(unit)
     env, title = _env_and_title(trace, env)
     s = trace.series(env)
     if ax is None:
-        fig, (top, bottom) = _new_axes(None, nrows=2, figsize=(5.0, 5.2), sharex=True)
+        fig, (top, bottom) = new_axes(None, nrows=2, figsize=(5.0, 5.2), sharex=True)
     else:
         top, bottom = ax
         fig = top.figure
@@ -380,7 +282,7 @@ def occupancy(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s")
         if lo:
             top.axhline(lo, color=COLORS["blue"], linestyle="--", linewidth=1.2, label=f"min ({lo})")
     top.set_ylabel("replicas")
-    top.set_title(_wrap(f"Occupancy: {title}"))
+    top.set_title(wrap_title(f"Occupancy: {title}"))
     top.legend(loc="upper right")
     top.grid(alpha=0.3)
     bottom.step(times, extend(s.queued), where="post", color=COLORS["vermillion"], label="queued")
@@ -393,82 +295,3 @@ def occupancy(trace: Trace, env: Optional[str] = None, ax=None, unit: str = "s")
         a.set_ylim(bottom=0)
     fig.tight_layout()
     return fig
-
-
-# ---------------------------------------------------------------------- compare
-UTILISATION_BANDS = ((0.25, "under 25 %", "vermillion"), (0.5, "25 to 50 %", "orange"),
-                     (0.75, "50 to 75 %", "sky"), (float("inf"), "75 % or more", "blue"))
-"""The utilisation bands of :func:`compare`: upper bound, legend label, colour name."""
-
-
-def compare(results: Union[Mapping[str, Union[Trace, Measures]], Iterable[Tuple[str, Union[Trace, Measures]]]],
-            ax=None, horizon: Optional[float] = None):
-    """A policy comparison for sweeps: footprint in replica-hours (what the policy costs)
-    against the 95th-percentile queue wait (what users feel), one labelled point per policy.
-
-    ``results`` maps a label to a ``Trace`` or its ``Measures`` (a dict, or pairs). Traces
-    are charged over one common window (:func:`reuse_ref.window.compare`, ``horizon``
-    defaulting to their :func:`~reuse_ref.window.common_horizon`), so that an always-on
-    pool pays for the time it would go on running; ``Measures`` are taken as given.
-    Points are coloured by utilisation band (:data:`UTILISATION_BANDS`). Lower left is
-    better on both counts. Returns the Figure.
-    """
-    from ..trace.window import compare as over_window
-
-    items = list(results.items()) if isinstance(results, Mapping) else list(results)
-    if not items:
-        raise ValueError("results=[] is not valid: give at least one (label, trace) pair")
-    for label, value in items:
-        if not isinstance(value, (Trace, Measures)):
-            raise ValueError(f"results item {value!r} is not valid: a Trace or its Measures")
-    traces = [(str(label), value) for label, value in items if isinstance(value, Trace)]
-    windowed = over_window(traces, horizon=horizon) if traces else {}
-    points = [(str(label), windowed.get(str(label)) if isinstance(value, Trace) else value) for label, value in items]
-    fig, ax = _new_axes(ax, figsize=(5.0, 4.0))
-    xs = [m.replica_seconds / 3600 for _, m in points]
-    ys = [m.wait_p95 for _, m in points]
-    for top, band, color in UTILISATION_BANDS:
-        low = max([b for b, _, _ in UTILISATION_BANDS if b < top], default=-1.0)
-        chosen = [(x, y) for (_, m), x, y in zip(points, xs, ys) if low <= m.utilisation < top]
-        if chosen:
-            ax.scatter(*zip(*chosen), color=COLORS[color], s=70, edgecolors="black", linewidths=0.6, zorder=3,
-                       label=f"utilisation {band}")
-    # points that (nearly) coincide get their labels stacked instead of printed on each other
-    span_x = (max(xs) - min(xs)) or 1.0
-    span_y = (max(ys) - min(ys)) or 1.0
-    placed: List[Tuple[float, float]] = []
-    for (label, _), x, y in zip(points, xs, ys):
-        nx, ny = (x - min(xs)) / span_x, (y - min(ys)) / span_y
-        crowd = sum(1 for px, py in placed if abs(px - nx) < 0.15 and abs(py - ny) < 0.05)
-        placed.append((nx, ny))
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 5 + 13 * crowd))
-    ax.set_xlabel("footprint (replica-hours)")
-    ax.set_ylabel("p95 queue wait (s)")
-    ax.set_title("Footprint against tail wait\n(lower left is better)")
-    ax.grid(alpha=0.3)
-    ax.margins(0.15)
-    if min(xs) >= 0:
-        ax.set_xlim(0, max(xs) * 1.3 or 1.0)
-    if min(ys) >= 0:
-        ax.set_ylim(0, max(ys) * 1.25 or 1.0)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------------- plan
-def plan(result, ax=None, currency: Optional[str] = None, label: bool = True):
-    """A plan's candidates: cost (y) against the target's percentile of queue wait (x).
-
-    Hollow grey points miss the target, blue ones meet it but cost more or are beaten on
-    both counts, black crosses starve; the orange line joins the Pareto front (cheapest
-    first: no other candidate is both cheaper and quicker); the dashed line is the target,
-    and the star, labelled with its four numbers, is the recommendation. The cost is in
-    money, as the plan's prices give it (``currency`` names the unit on the axis), or in
-    replica-hours when every price is 0 or the only one is 1 per replica-hour (the cost is
-    then no money, or the replica-hours themselves). ``result`` is what :func:`reuse_ref.plan.plan` returns;
-    ``label=False`` leaves the star unlabelled. Returns the Figure.
-    """
-    from .plan_figure import plan_figure
-
-    return plan_figure(result, ax=ax, currency=currency, label=label)

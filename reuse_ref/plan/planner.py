@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .sweep import Outcome, default_workers, run_all, run_on_ray
 from ..config.resources import as_resources

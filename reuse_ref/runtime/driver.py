@@ -33,9 +33,9 @@ import threading
 import time
 import traceback
 from collections import deque
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional
 
-from ..config.errors import ReuseRefError, TaskCancelledError
+from ..config.errors import ReuseRefError
 from ..core.actions import CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
 from ..core.pool import Pool
 from ..core.pools import START_FAILURES_LIMIT, Decisions, Pools

@@ -30,7 +30,6 @@ from __future__ import annotations
 import collections
 import os
 import selectors
-import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
