@@ -19,7 +19,8 @@ from .config.policy import ReusePolicy
 from .config.resources import Resources
 from .sim.event_loop import simulate
 from .trace import Measures, Record, Trace
-from .sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson, read_csv, write_csv
+from .sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson
+from .sim.workload_csv import read_csv, write_csv
 
 __version__ = "0.1.0"
 

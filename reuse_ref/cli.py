@@ -276,7 +276,7 @@ def _resources(args):
 
 def _simulate(args) -> int:
     from .sim.event_loop import simulate
-    from .sim.workloads import read_csv
+    from .sim.workload_csv import read_csv
 
     policy = _policy(args)
     resources = _resources(args)

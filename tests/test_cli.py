@@ -10,7 +10,7 @@ import pytest
 from reuse_ref import ReusePolicy, __version__
 from reuse_ref.cli import main
 from reuse_ref.sim import simulate
-from reuse_ref.sim.workloads import read_csv
+from reuse_ref.sim.workload_csv import read_csv
 
 JSON_KEYS = {"tasks", "cold_starts", "warm_starts", "wait_p50", "wait_p95", "wait_max", "makespan",
              "replica_seconds", "utilisation", "peak_replicas", "starved"}

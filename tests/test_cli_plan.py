@@ -8,7 +8,8 @@ import pytest
 from reuse_ref import Resources
 from reuse_ref.cli import main
 from reuse_ref.plan import plan
-from reuse_ref.sim.workloads import burst, diurnal, merge, read_csv, write_csv
+from reuse_ref.sim.workloads import burst, diurnal, merge
+from reuse_ref.sim.workload_csv import read_csv, write_csv
 
 
 @pytest.fixture(scope="module")

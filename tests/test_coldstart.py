@@ -10,7 +10,8 @@ from reuse_ref.cli import main
 from reuse_ref.sim.cold_starts import ColdStart, parse_cold_start
 from reuse_ref.plan import plan
 from reuse_ref.trace import percentile
-from reuse_ref.sim.workloads import burst, bursts, poisson, write_csv
+from reuse_ref.sim.workloads import burst, bursts, poisson
+from reuse_ref.sim.workload_csv import write_csv
 
 WIDE = ReusePolicy(replicas=(0, 50), concurrency=1, idle_ttl=30, scaledown_ttl=30)
 

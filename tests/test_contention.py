@@ -9,7 +9,8 @@ import pytest
 from reuse_ref import ReusePolicy, Resources, simulate
 from reuse_ref.cli import main
 from reuse_ref.plan import plan
-from reuse_ref.sim.workloads import burst, fan_out, merge, poisson, write_csv
+from reuse_ref.sim.workloads import burst, fan_out, merge, poisson
+from reuse_ref.sim.workload_csv import write_csv
 
 ONE = ReusePolicy(replicas=1, concurrency=4, idle_ttl=60)
 

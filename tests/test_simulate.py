@@ -293,7 +293,7 @@ def test_generators_refuse_bad_arguments(call, fragment):
 
 
 def test_workload_csv_round_trip(tmp_path):
-    from reuse_ref.sim.workloads import read_csv, write_csv
+    from reuse_ref.sim.workload_csv import read_csv, write_csv
 
     jobs = merge(poisson(0.1, 12.5, 600, seed=1, jitter=0.3), fan_out(2, 5, at=30.0))
     jobs.append(Job("named", 1.0 / 3, 2.0, name="x, y", retries=2))
@@ -304,7 +304,7 @@ def test_workload_csv_round_trip(tmp_path):
 
 
 def test_workload_csv_with_only_the_required_columns(tmp_path):
-    from reuse_ref.sim.workloads import read_csv
+    from reuse_ref.sim.workload_csv import read_csv
 
     path = tmp_path / "w.csv"
     path.write_text("duration,at\n5,0\n\n7,1.5\n")
@@ -321,7 +321,7 @@ def test_workload_csv_with_only_the_required_columns(tmp_path):
     ("at,at,duration\n0,0,5\n", "line 1: column 'at' is named twice"),
 ])
 def test_workload_csv_errors_name_the_line(tmp_path, text, fragment):
-    from reuse_ref.sim.workloads import read_csv
+    from reuse_ref.sim.workload_csv import read_csv
 
     path = tmp_path / "w.csv"
     path.write_text(text)

@@ -7,7 +7,7 @@ import re
 import warnings
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
 
@@ -379,6 +379,17 @@ class Task:
     def reusable(self) -> Optional[ReusePolicy]:
         """The effective policy: the override's, else the environment's; ``None`` means no reuse."""
         return None if self._reusable == "off" else self._reusable
+
+    def replica_variables(self, environ: Mapping[str, str]) -> Dict[str, str]:
+        """The variables a replica running this task has of its own: ``env_vars``, and each
+        secret (one given by name alone takes its value from ``environ``, the caller's, and is
+        left out when that has none)."""
+        env = dict(self.env_vars or {})
+        for name, value in (self.secrets or {}).items():
+            value = environ.get(name) if value is None else value
+            if value is not None:
+                env[name] = value
+        return env
 
     @property
     def pool_key(self) -> Tuple[str, Optional[ReusePolicy]]:

@@ -48,7 +48,7 @@ from typing import Dict, Hashable, List, Optional, Tuple
 from ..config.policy import ReusePolicy
 from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
-from .deadlines import AttemptDeadlines
+from .stopping import AttemptDeadlines, StoppingAttempts
 from .records import RETRYING, Row
 from .replica_set import READY, STARTING, ReplicaSet, ReplicaState
 
@@ -86,8 +86,7 @@ class Pool:
         self.retries: Dict[Hashable, int] = {}
         self.options: Dict[Hashable, Tuple[Optional[float], bool]] = {}  # task -> (timeout, sync), when either is set
         self.deadlines = AttemptDeadlines()
-        self.interrupted: Dict[Hashable, str] = {}  # async attempts over their timeout, stopping
-        self.dropped: Dict[Hashable, str] = {}  # sync attempts cancelled (rule 7) that run on -> why
+        self.stopping = StoppingAttempts()  # attempts over their timeout, or cancelled while sync
         self.records: List[Row] = []  # (time, kind, replica, task, reason, env), as in Record
         self.wakeup_at: Optional[float] = None  # when the timed rules next need an advance; worked out by every event
         self._next_id = first_replica_id
@@ -210,8 +209,8 @@ class Pool:
         if not running:
             r.idle_since = now
             replicas.idle[rid] = r
-        if self.options and task in self.options:  # a timeout or a sync task: it may have been stopping
-            error, message = self._stopped_reason(task, error, message)
+        if self.options and task in self.options:  # a timeout or a sync task: it may have been stopped
+            error, message = self.stopping.ended(task, error, message)
             if error is None:
                 del self.options[task]
         if error is not None:
@@ -256,12 +255,12 @@ class Pool:
         self._tick(now)
         rid = self.running.get(task)
         if rid is not None:
-            if task in self.dropped:
+            if task in self.stopping.dropped:
                 return []
             if self.options.get(task, (None, False))[1]:  # sync: it runs on, unheard
-                self.dropped[task] = message
+                self.stopping.dropped[task] = message
                 return []
-            if self.interrupted.pop(task, None) is not None:  # being stopped already: cancelled, not timed out
+            if self.stopping.interrupted.pop(task, None) is not None:  # being stopped already: cancelled, not timed out
                 return self.finish(now, task, error="cancelled", message=message)
             return [CancelAttempt(task, rid)] + self.finish(now, task, error="cancelled", message=message)
         if task not in self.attempts or task not in self.queue:
@@ -291,8 +290,7 @@ class Pool:
             rid = self.running.pop(task, None)
             actions.append(self._fail(now, task, rid, reason, f"pool {self.name!r} closed"))
         self.queue.clear()
-        self.interrupted.clear()
-        self.dropped.clear()
+        self.stopping.clear()
         self.deadlines.clear()
         self._stop_all(now, reason, actions)
         self.wakeup_at = None  # no replica and not alive: no timer left
@@ -320,7 +318,7 @@ class Pool:
     def current(self, task: Hashable, attempt: int) -> bool:
         """Whether ``attempt`` of ``task`` is running here and still has its time running."""
         return self.running.get(task) is not None and self.attempts.get(task) == attempt \
-            and task not in self.interrupted
+            and task not in self.stopping.interrupted
 
     # ------------------------------------------------------------------ rules
     def _apply(self, actions: List[Action]) -> List[Action]:
@@ -437,7 +435,7 @@ class Pool:
                 continue
             timeout, sync = self.options[task]
             if not sync:
-                self.interrupted[task] = "timeout"
+                self.stopping.interrupted[task] = "timeout"
                 actions.append(Interrupt(task, rid, "timeout"))
                 continue
             r = self.replicas[rid]
@@ -457,22 +455,12 @@ class Pool:
     def _backwards(self, now: float) -> None:
         raise ValueError(f"now={now!r} is not valid: time must not go backwards (pool {self.name!r} is at {self.now!r})")
 
-    def _stopped_reason(self, task: Hashable, error: Optional[str], message: str) -> Tuple[Optional[str], str]:
-        """What an attempt that was being stopped fails with: its timeout, or rule 7's cancel."""
-        reason = self.interrupted.pop(task, None)
-        if reason is not None:
-            return reason, message
-        why = self.dropped.pop(task, None)
-        if why is not None:
-            return "cancelled", why
-        return error, message
-
     def _fail_attempts_of(self, now: float, r: ReplicaState, reason: str, message: str, actions: List[Action]) -> None:
         """Every attempt of a replica that is gone fails (each with its own reason when it was
         being stopped), requeued at the head in their original order when retried."""
         for task in reversed(list(r.running)):
             del self.running[task]
-            why, text = self._stopped_reason(task, reason, message)
+            why, text = self.stopping.ended(task, reason, message)
             self._fail_attempt(now, task, r.id, why, text, actions)
 
     def _fail_attempt(self, now: float, task: Hashable, rid: int, reason: str, message: str,

@@ -155,7 +155,7 @@ class Pools:
         name, task = node
         pool = self.pools[name]
         self.graph.resumed(node)
-        if error is not None and error != "cancelled" and task not in pool.interrupted and task not in pool.dropped:
+        if error is not None and error != "cancelled" and task not in pool.stopping:
             return self._own_failure(now, node, error, message)
         lost = self._attempts_that_called(name, pool, task=task)
         return self._then_attempts_over(now, name, pool.finish(now, task, error, message), lost)

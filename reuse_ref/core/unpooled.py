@@ -23,7 +23,7 @@ from typing import Dict, Hashable, List, Optional, Tuple
 
 from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
-from .deadlines import AttemptDeadlines
+from .stopping import AttemptDeadlines, StoppingAttempts
 from .records import RETRYING, Row
 
 __all__ = ["Unpooled", "STOP_REASON"]
@@ -50,8 +50,7 @@ class Unpooled:
         self.starting: Dict[int, Hashable] = {}  # replica -> the task it will run
         self.running: Dict[Hashable, int] = {}  # task -> replica
         self.deadlines = AttemptDeadlines()
-        self.interrupted: Dict[Hashable, str] = {}  # async attempts over their timeout, stopping
-        self.dropped: Dict[Hashable, str] = {}  # sync attempts cancelled (rule 7) that run on -> why
+        self.stopping = StoppingAttempts()  # attempts over their timeout, or cancelled while sync
         self.wakeup_at: Optional[float] = None
         self._next_id = first_replica_id
 
@@ -63,7 +62,7 @@ class Unpooled:
     def current(self, task: Hashable, attempt: int) -> bool:
         """Whether ``attempt`` of ``task`` is running here and still has its time running."""
         return self.running.get(task) is not None and self.attempts.get(task) == attempt \
-            and task not in self.interrupted
+            and task not in self.stopping.interrupted
 
     # ------------------------------------------------------------------ events
     def start_if_free(self, now: float, task: Hashable, retries: int = 0) -> None:
@@ -104,7 +103,7 @@ class Unpooled:
         replica = self.running.pop(task, None)
         if replica is None:
             raise ValueError(f"task={task!r} is not valid: it is not running in {self.name!r}")
-        error, message = self._stopped_reason(task, error, message)
+        error, message = self.stopping.ended(task, error, message)
         if error is None:
             self._record("task_end", replica, task)
             self._forget(task)
@@ -126,7 +125,7 @@ class Unpooled:
             return []
         del self.running[task]
         self._record("replica_stop", replica, None, reason)
-        reason, message = self._stopped_reason(task, reason, f"replica {replica} of {self.name!r} stopped: {reason}")
+        reason, message = self.stopping.ended(task, reason, f"replica {replica} of {self.name!r} stopped: {reason}")
         actions = self._fail_attempt(task, replica, reason, message)
         self._wake()
         return actions
@@ -137,12 +136,12 @@ class Unpooled:
         self._tick(now)
         replica = self.running.get(task)
         if replica is not None:
-            if task in self.dropped:
+            if task in self.stopping.dropped:
                 return []
             if self.options.get(task, (None, False))[1]:
-                self.dropped[task] = message
+                self.stopping.dropped[task] = message
                 return []
-            if self.interrupted.pop(task, None) is not None:  # being stopped already
+            if self.stopping.interrupted.pop(task, None) is not None:  # being stopped already
                 return self.finish(now, task, error="cancelled", message=message)
             return [CancelAttempt(task, replica)] + self.finish(now, task, error="cancelled", message=message)
         for replica, t in list(self.starting.items()):
@@ -162,7 +161,7 @@ class Unpooled:
             replica = self.running[task]
             timeout, sync = self.options[task]
             if not sync:
-                self.interrupted[task] = "timeout"
+                self.stopping.interrupted[task] = "timeout"
                 actions.append(Interrupt(task, replica, "timeout"))
                 continue
             del self.running[task]
@@ -184,8 +183,7 @@ class Unpooled:
             actions.append(StopReplica(replica, reason))
         self.starting.clear()
         self.running.clear()
-        self.interrupted.clear()
-        self.dropped.clear()
+        self.stopping.clear()
         self.deadlines.clear()
         self.wakeup_at = None
         return actions
@@ -197,16 +195,6 @@ class Unpooled:
         self.starting[rid] = task
         self._record("replica_start", rid)
         return StartReplica(rid, task)
-
-    def _stopped_reason(self, task: Hashable, error: Optional[str], message: str) -> Tuple[Optional[str], str]:
-        """What an attempt that was being stopped fails with: its timeout, or rule 7's cancel."""
-        reason = self.interrupted.pop(task, None)
-        if reason is not None:
-            return reason, message
-        why = self.dropped.pop(task, None)
-        if why is not None:
-            return "cancelled", why
-        return error, message
 
     def _fail_attempt(self, task: Hashable, replica: int, reason: str, message: str,
                       stop: Optional[int] = None) -> List[Action]:

@@ -331,7 +331,7 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
     import json
 
     from .candidates import KNOBS, parse_target, parse_values
-    from ..sim.workloads import read_csv
+    from ..sim.workload_csv import read_csv
 
     candidates = {}
     for knob in KNOBS:

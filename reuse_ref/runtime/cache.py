@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .pickling import cloud_dumps
 
@@ -41,7 +41,8 @@ def cache_key(task: Any, bound: inspect.BoundArguments) -> str:
 
 
 class ResultCache:
-    """Stored results by key, and the call that is computing a key (for ``cache_serialize``).
+    """Stored results by key, and the call computing each key (for ``cache_serialize``): the
+    *leader*, whose identical calls (*followers*) wait for its result rather than run.
 
     Touched by the driver's thread only.
     """
@@ -52,13 +53,41 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str) -> Optional[bytes]:
+    def admit(self, call: Any) -> Tuple[Optional[bytes], Optional[Any]]:
+        """A call of a cached task arrives: ``(result, None)`` when one is stored; ``(None,
+        leader)`` when an identical call is computing it under ``cache_serialize`` (the call
+        now follows that leader); ``(None, None)`` when the call is to run (and, under
+        ``cache_serialize``, leads its key)."""
+        key = call.cache_key
         blob = self.results.get(key)
-        if blob is None:
-            self.misses += 1
-        else:
+        if blob is not None:
             self.hits += 1
-        return blob
+            return blob, None
+        self.misses += 1
+        if call.task.options.cache_serialize:
+            leader = self.leaders.get(key)
+            if leader is not None:
+                leader.followers.append(call)
+                call.leader = leader
+                return None, leader
+            self.leaders[key] = call
+            call.followers = []
+        return None, None
 
-    def put(self, key: str, blob: bytes) -> None:
-        self.results[key] = blob
+    def settle(self, call: Any, ok: bool, value: Any) -> List[Any]:
+        """A cached call is over: store its result (when ``ok``); returns the calls that
+        followed it, which take its result, or, when it failed, their turn to run."""
+        key = call.cache_key
+        if ok:
+            self.results[key] = value
+        if self.leaders.get(key) is not call:
+            return []
+        del self.leaders[key]
+        followers, call.followers = call.followers or [], None
+        return followers
+
+    def unfollow(self, call: Any) -> None:
+        """A follower stops waiting (it was cancelled)."""
+        followers = call.leader.followers if call.leader is not None else None
+        if followers and call in followers:
+            followers.remove(call)

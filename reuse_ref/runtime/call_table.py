@@ -98,6 +98,29 @@ class Call:
         self.attempt: Optional[Attempt] = None  # its attempt while one runs
         self.leader: Optional[Call] = None  # cache_serialize: the identical call it waits for
 
+    def failure(self, reason: str, message: str) -> Error:
+        """The error its caller gets when the pools fail this call for good with ``reason``: the
+        task's own exception (``error``), or the reference's error for the reason, saying why."""
+        if reason == "error" and self.error is not None:
+            return self.error
+        if reason == "starvation":
+            text = message
+        elif reason == "cancelled":
+            text = f"task {self.task.name!r} was cancelled: {message}"
+        elif self.detail:
+            text = self.detail
+        else:
+            text = f"task {self.task.name!r} failed: {message} ({reason})"
+        return pickling.runtime_error(FAILURES.get(reason, ReuseRefError)(text))
+
+    def timed_out(self, where: str, sync: bool) -> None:
+        """Its attempt on ``where`` ran past the task's timeout: say so, and what it cost."""
+        seconds = self.task.options.timeout.total_seconds()
+        self.detail = (f"task {self.task.name!r} failed: it ran longer than its timeout of {seconds:g} s; a sync "
+                       f"attempt cannot be interrupted, so its {where} was stopped (the pool replaces it)" if sync else
+                       f"task {self.task.name!r} ran longer than its timeout of {seconds:g} s on {where}; the "
+                       f"attempt was cancelled")
+
     @property
     def node(self) -> Optional[Tuple[Optional[str], str]]:
         """The pools' name for this call: ``(pool name, key)``; the pool is ``None`` while it waits

@@ -27,7 +27,6 @@ from __future__ import annotations
 import heapq
 import math
 import os
-import queue
 import sys
 import threading
 import time
@@ -44,7 +43,8 @@ from . import pickling
 from . import wire as W
 from .backends import EXITED, ReplicaBackend
 from .cache import ResultCache
-from .call_table import FAILURE_REASONS, FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
+from .call_table import FAILURE_REASONS, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
+from .mailbox import Mailbox
 
 __all__ = ["Driver"]
 
@@ -59,11 +59,8 @@ class Driver:
         self.held: List[tuple] = []  # (wall time, rid, id, replica): up, and in its cold start still
         self.stop_grace = stop_grace
         self.t0 = time.monotonic()
-        self.inbox: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
-        backend.open(self.wake_r)
+        self.mailbox = Mailbox()
+        backend.open(self.mailbox.read_fd)
         self.pools = Pools()  # every live pool, together: rules 6 and 7 are decided there
         self.table = CallTable()
         self.cache = ResultCache()
@@ -77,11 +74,7 @@ class Driver:
 
     # ------------------------------------------------------------------ from user threads
     def post(self, command: tuple) -> None:
-        self.inbox.put(command)
-        try:
-            os.write(self.wake_w, b"!")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full (the loop will drain it) or closed (the loop has ended)
+        self.mailbox.post(command)
 
     # ------------------------------------------------------------------ the loop
     def loop(self) -> None:
@@ -130,15 +123,7 @@ class Driver:
         return None if t == math.inf else max(0.0, t - wall)
 
     def _inbox(self) -> None:
-        try:
-            os.read(self.wake_r, 65536)
-        except (BlockingIOError, OSError):
-            pass
-        while True:
-            try:
-                command = self.inbox.get_nowait()
-            except queue.Empty:
-                return
+        for command in self.mailbox.take():
             kind = command[0]
             if kind == "run":
                 run = command[1]
@@ -233,7 +218,7 @@ class Driver:
         call = att.call
         p = self.pools.pools.get(call.ps.name) if call.ps is not None else None
         if kind == "timeout" and p is not None and p is call.ps.pool and p.attempts.get(call.key) == att.number \
-                and call.key in p.interrupted:  # it kept its slot until now; it fails with its timeout
+                and call.key in p.stopping.interrupted:  # it kept its slot until now; it fails with its timeout
             self._carry(self.pools.finish(self.now(), call.node))
 
     def _waiting(self, h: ReplicaHandle, aid: int, requests: tuple) -> None:
@@ -266,23 +251,16 @@ class Driver:
         """A call arrives: from the cache, behind an identical call (``cache_serialize``), or
         into the pool of its environment and effective policy."""
         task = call.task
-        key = call.cache_key
-        if key is not None:
-            blob = self.cache.get(key)
+        if call.cache_key is not None:
+            blob, leader = self.cache.admit(call)
             if blob is not None:
                 self._complete(call, True, blob)
                 return
-            if task.options.cache_serialize:
-                leader = self.cache.leaders.get(key)
-                if leader is not None:
-                    leader.followers.append(call)
-                    call.leader = leader
-                    self.table.outside[self.table.key_for(call)] = call
-                    if call.parent is not None:
-                        self.pools.called(call.parent.call.node, call.node, call.parent.number)
-                    return
-                self.cache.leaders[key] = call
-                call.followers = []
+            if leader is not None:  # it waits outside every pool for an identical call
+                self.table.outside[self.table.key_for(call)] = call
+                if call.parent is not None:
+                    self.pools.called(call.parent.call.node, call.node, call.parent.number)
+                return
         outside = call.node  # a follower whose leader failed takes its turn: it leaves the outside
         ps, new = self.table.pool_for(task, call.run, self._make_pool)
         if new:
@@ -317,18 +295,12 @@ class Driver:
             self.table.outside.pop(call.key, None)
         if node is not None:
             self._carry(self.pools.ended(self.now(), node, failed=not ok))
-        key = call.cache_key
-        if key is not None:
-            if ok:
-                self.cache.put(key, value)
-            if self.cache.leaders.get(key) is call:
-                del self.cache.leaders[key]
-                followers, call.followers = call.followers or [], None
-                for f in followers:
-                    if ok:
-                        self._complete(f, True, value)
-                    else:  # the first one takes its turn; the others follow it
-                        self._submit(f)
+        if call.cache_key is not None:
+            for f in self.cache.settle(call, ok, value):
+                if ok:
+                    self._complete(f, True, value)
+                else:  # the first one takes its turn; the others follow it
+                    self._submit(f)
         origin = call.origin
         if type(origin) is Waiter:
             run = call.run
@@ -347,24 +319,9 @@ class Driver:
         call = ps.calls.get(key) if ps is not None else self.table.outside.get(key)
         if call is None:
             return
-        if reason == "error" and call.error is not None:
-            error = call.error
-        else:
-            cls = FAILURES.get(reason, ReuseRefError)
-            if reason == "starvation":
-                text = message
-            elif reason == "cancelled":
-                text = f"task {call.task.name!r} was cancelled: {message}"
-            elif call.detail:
-                text = call.detail
-            else:
-                text = f"task {call.task.name!r} failed: {message} ({reason})"
-            error = pickling.runtime_error(cls(text))
         if call.leader is not None:  # waiting for an identical call: it just stops waiting
-            followers = call.leader.followers
-            if followers and call in followers:
-                followers.remove(call)
-        self._complete(call, False, error)
+            self.cache.unfollow(call)
+        self._complete(call, False, call.failure(reason, message))
 
     # ------------------------------------------------------------------ runs
     def _end_runs(self) -> None:
@@ -404,9 +361,7 @@ class Driver:
                     self._stop_attempt(ps.calls[a.task], "cancelled")
                 elif kind is Interrupt:
                     call = ps.calls[a.task]
-                    call.detail = (f"task {call.task.name!r} ran longer than its timeout of "
-                                   f"{call.task.options.timeout.total_seconds():g} s on {call.attempt.h.where()}; "
-                                   f"the attempt was cancelled")
+                    call.timed_out(call.attempt.h.where(), sync=False)
                     self._stop_attempt(call, a.reason)
 
     def _close(self, decisions: Decisions) -> None:
@@ -455,15 +410,10 @@ class Driver:
         call = ps.calls.get(for_task) if for_task is not None else None
         if call is not None:  # a replica for one call (no reuse) takes that call's own settings
             task = call.task
-        env = dict(task.env_vars or {})  # the environment's own variables; the backend adds the rest
-        for name, value in (task.secrets or {}).items():
-            value = os.environ.get(name) if value is None else value
-            if value is not None:
-                env[name] = value
         h = ReplicaHandle(ps, rid)
         try:
             h.ready_at = time.monotonic() + self.cold_start_wall
-            self.backend.start(h, env, task.resources)
+            self.backend.start(h, task.replica_variables(os.environ), task.resources)  # the backend adds the rest
         except Exception as exc:
             print(f"reuse_ref: could not start replica {rid} of {ps.name!r}: {exc!r}", file=sys.stderr)
             for call in ps.calls.values():
@@ -480,10 +430,7 @@ class Driver:
             return
         if reason == "timeout":  # a sync attempt over its timeout: the pool stopped its replica
             for aid in h.attempts:
-                call = self.table.attempts[aid].call
-                call.detail = (f"task {call.task.name!r} failed: it ran longer than its timeout of "
-                               f"{call.task.options.timeout.total_seconds():g} s; a sync attempt cannot be "
-                               f"interrupted, so its {h.where()} was stopped (the pool replaces it)")
+                self.table.attempts[aid].call.timed_out(h.where(), sync=True)
         self._retire(h, kill=bool(h.attempts))
 
     def _retire(self, h: ReplicaHandle, kill: bool) -> None:
@@ -539,11 +486,7 @@ class Driver:
         for run in list(self.table.runs.values()):
             run.waiter.set(False, error)
         self.table.runs.clear()
-        while True:  # runs posted while the loop was ending
-            try:
-                command = self.inbox.get_nowait()
-            except queue.Empty:
-                break
+        for command in self.mailbox.take():  # runs posted while the loop was ending
             if command[0] == "run":
                 command[1].waiter.set(False, error)
             elif command[0] in ("reset", "close"):
@@ -552,8 +495,4 @@ class Driver:
             self.backend.close()
         finally:
             self.closed = True
-            for fd in (self.wake_r, self.wake_w):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            self.mailbox.close()

@@ -88,7 +88,7 @@ class SimulatedCallTree:
     def work_done(self, task: Any, now: float) -> None:
         """The current attempt of ``task`` finished its own work."""
         node = self.node(task)
-        if task in self.pools.pools[node[0]].dropped:  # a sync task cancelled while it ran: it ends, cancelled
+        if task in self.pools.pools[node[0]].stopping.dropped:  # a sync task cancelled while it ran: it ends, cancelled
             self.carry(self.pools.finish(now, node), now)
             return
         if task in self.open_kids:

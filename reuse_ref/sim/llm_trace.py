@@ -27,7 +27,8 @@ from datetime import datetime
 from typing import List, NamedTuple, Optional, Sequence
 
 from ..config.validation import bad, number, strict_int
-from .workloads import Job, check_jobs, csv_header
+from .workload_csv import csv_header
+from .workloads import Job, check_jobs
 
 __all__ = ["LLMRequest", "LLM_TRACE_COLUMNS", "read_llm_requests", "read_llm_trace", "request_seconds",
            "prefill_share"]

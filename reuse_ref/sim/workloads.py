@@ -7,24 +7,20 @@ running*, not from zero, because a child exists only once its parent has called 
 
 The generators are seeded and use ``random.Random`` only, so a workload is the same
 on every machine and every run: ``poisson(1.0, 30, 3600, seed=1)`` is a fixed list.
-:func:`read_csv` and :func:`write_csv` are the file format of the ``reuse-ref`` command.
+A workload's file format (CSV) is :mod:`reuse_ref.sim.workload_csv`.
 """
 from __future__ import annotations
 
-import csv
 import math
-import os
 import random
-import re
 from operator import countOf, itemgetter
 from typing import Callable, Dict, Hashable, Iterable, List, NamedTuple, Optional, Sequence, Set
 
 from ..config.validation import number, strict_int
-from ..trace import parse_id
 
 __all__ = [
     "Job", "poisson", "burst", "bursts", "diurnal", "diurnal_rate", "fan_out", "merge",
-    "read_csv", "write_csv", "check_jobs", "check_workload", "CheckedWorkload", "CSV_COLUMNS", "DAY",
+    "check_jobs", "check_workload", "CheckedWorkload", "DAY",
 ]
 
 DAY = 86400.0
@@ -388,139 +384,3 @@ def merge(*workloads: Iterable[Job]) -> List[Job]:
         new = {job.id: base + k for k, job in enumerate(w)}
         out.extend(job._replace(id=new[job.id], parent=None if job.parent is None else new[job.parent]) for job in w)
     return out
-
-
-# ---------------------------------------------------------------------- CSV
-CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries", "env", "timeout", "sync")
-"""The columns of a workload file; ``at`` and ``duration`` are required, the others optional
-(``env``, ``timeout`` and ``sync`` are written only when some job sets them)."""
-
-_OPTIONAL = (("env", lambda job: job.env is not None), ("timeout", lambda job: job.timeout is not None),
-             ("sync", lambda job: job.sync))
-
-def _format(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)  # shortest exact form: the file reads back to the same float
-    return str(value)
-
-
-def write_csv(jobs: Iterable[Job], path) -> None:
-    """Write a workload as CSV with the header ``id,at,duration,name,parent,retries`` (then
-    ``env``, ``timeout`` and ``sync``, each when some job sets it).
-
-    ``path`` is a path or an open text file. :func:`read_csv` reads it back to the same
-    jobs (ids of type int or str; a str id that looks like an int reads back as the int).
-    """
-    jobs = check_jobs(jobs)
-    if hasattr(path, "write"):
-        _write_rows(jobs, path)
-    else:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            _write_rows(jobs, f)
-
-
-def _write_rows(jobs: List[Job], f) -> None:
-    w = csv.writer(f, lineterminator="\n")
-    extra = [column for column, used in _OPTIONAL if any(map(used, jobs))]
-    w.writerow(CSV_COLUMNS[:6] + tuple(extra))
-    for job in jobs:
-        row = [_format(job.id), _format(job.at), _format(job.duration), _format(job.name),
-               _format(job.parent), _format(job.retries)]
-        w.writerow(row + [_format(getattr(job, column)) for column in extra])
-
-
-def read_csv(path) -> List[Job]:
-    """Read a workload file: a CSV header naming ``at`` and ``duration`` (required) and
-    optionally ``id``, ``name``, ``parent``, ``retries``, ``env``, ``timeout`` and ``sync``,
-    then one job per line.
-
-    ``at`` and ``duration`` are seconds (numbers >= 0); ``id`` defaults to the job's
-    position (0, 1, ...) and reads as an int when it looks like one; an empty ``name``,
-    ``parent``, ``env`` or ``timeout`` means none; ``retries`` defaults to 0; ``sync`` is
-    ``True`` or ``False`` (empty: ``False``). Blank lines are skipped. Any problem
-    raises ``ValueError`` naming the file and the line: ``jobs.csv, line 3: duration='-1'
-    is not valid: ...``.
-    """
-    if hasattr(path, "read"):
-        return _read_rows(path, getattr(path, "name", "<file>"))
-    try:
-        # utf-8-sig: a byte-order mark at the start (Excel's "CSV UTF-8") is not part of the header
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return _read_rows(f, os.fspath(path))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{os.fspath(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
-
-
-def csv_header(reader, label: str, needs: str) -> List[str]:
-    """The column names of a CSV file's first line, stripped (a byte-order mark too, in a
-    file the caller opened); an empty file is refused, saying what it ``needs``."""
-    header = next(reader, None)
-    if header is None:
-        raise ValueError(f"{label}, line 1: the file is empty; it needs {needs}")
-    columns = [h.strip() for h in header]
-    if columns and columns[0].startswith("\ufeff"):
-        columns[0] = columns[0][1:].strip()
-    return columns
-
-
-def _read_rows(f, label: str) -> List[Job]:
-    reader = csv.reader(f)
-    try:
-        columns = csv_header(reader, label, "a header naming at and duration")
-        unknown = [c for c in columns if c not in CSV_COLUMNS]
-        if unknown:
-            raise ValueError(f"{label}, line 1: unknown column {unknown[0]!r}; the columns are {', '.join(CSV_COLUMNS)}")
-        missing = [c for c in ("at", "duration") if c not in columns]
-        if missing:
-            raise ValueError(f"{label}, line 1: the header must name the columns at and duration; "
-                             f"missing {' and '.join(missing)} (found {','.join(columns)})")
-        dup = [c for c in columns if columns.count(c) > 1]
-        if dup:
-            raise ValueError(f"{label}, line 1: column {dup[0]!r} is named twice")
-        pos = {c: k for k, c in enumerate(columns)}
-        jobs: List[Job] = []
-        lines: List[int] = []
-        for row in reader:
-            line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != len(columns):
-                raise ValueError(f"{label}, line {line}: {len(row)} fields, but the header names {len(columns)}")
-            values = {c: row[k].strip() for c, k in pos.items()}
-            at = _csv_number(label, line, "at", values["at"])
-            duration = _csv_number(label, line, "duration", values["duration"])
-            if "id" in values:
-                if not values["id"]:
-                    raise ValueError(f"{label}, line {line}: id is empty; give every job an id or leave the column out")
-                jid = parse_id(values["id"])
-            else:
-                jid = len(jobs)
-            name = values.get("name") or None
-            parent = parse_id(values["parent"]) if values.get("parent") else None
-            retries = 0
-            if values.get("retries"):
-                if not re.fullmatch(r"[0-9]+", values["retries"]):
-                    raise ValueError(f"{label}, line {line}: retries={values['retries']!r} is not valid: an int >= 0")
-                retries = int(values["retries"])
-            timeout = _csv_number(label, line, "timeout", values["timeout"]) if values.get("timeout") else None
-            sync = values.get("sync") or "False"
-            if sync not in ("True", "False"):
-                raise ValueError(f"{label}, line {line}: sync={sync!r} is not valid: True or False")
-            jobs.append(Job(jid, at, duration, name, parent, retries, values.get("env") or None, timeout,
-                            sync == "True"))
-            lines.append(line)
-    except csv.Error as e:
-        raise ValueError(f"{label}, line {reader.line_num}: not valid CSV ({e})") from None
-    return check_jobs(jobs, where=lambda i: f"{label}, line {lines[i]}: ")
-
-
-def _csv_number(label: str, line: int, column: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{label}, line {line}: {column}={text!r} is not valid: a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{label}, line {line}: {column}={text!r} is not valid: a finite number of seconds >= 0")
-    return value
