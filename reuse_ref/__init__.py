@@ -3,6 +3,11 @@
 The configuration models (``ReusePolicy``, ``Resources``, ``TaskEnvironment``) follow
 Flyte's names; the pool state machine, the virtual-clock simulator and the local runtime
 show what the four numbers of a policy do.
+
+One folder per layer, each importing only those below it: ``config`` (what users
+declare), ``core`` (every lifecycle decision, sans I/O), ``trace`` (records and
+measures), the two drivers of the core, ``sim`` (virtual clock) and ``runtime`` (real
+replicas), then ``plan``, ``figures``, ``flyte`` and the command line, ``cli``.
 """
 from .config.environment import Task, TaskEnvironment, TaskOptions
 from .config.errors import (
@@ -14,13 +19,13 @@ from .config.errors import (
     StarvationWarning,
     TaskTimeoutError,
 )
-from .sim.llm_trace import read_llm_trace
 from .config.policy import ReusePolicy
 from .config.resources import Resources
 from .sim.event_loop import simulate
-from .trace import Measures, Record, Trace
-from .sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson
+from .sim.llm_trace import read_llm_trace
 from .sim.workload_csv import read_csv, write_csv
+from .sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson
+from .trace import Measures, Record, Trace
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,7 @@
 
 The workload file is CSV with a header naming ``at`` and ``duration`` (seconds) and
 optionally ``id``, ``name``, ``parent`` and ``retries`` (see
-:func:`reuse_ref.workloads.read_csv`). Bad input (a file, an option value, a policy the
+:func:`reuse_ref.sim.workload_csv.read_csv`). Bad input (a file, an option value, a policy the
 rules refuse) is reported on stderr with exit status 2, and no output file is written:
 outputs go to temporary files that are renamed into place only once everything succeeded.
 """

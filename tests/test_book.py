@@ -7,7 +7,7 @@
   page checks its own claims, gives every figure an alt text and stores no error;
 * ``_config.yml`` shows the repository button and the Binder and Colab launch buttons;
 * the Concepts page numbers rules 1 to 7 and prints the stop and failure reasons from
-  ``reuse_ref.records``;
+  ``reuse_ref.core.records``;
 * no page, notebook or docstring carries an internal label (the semantics file's name,
   seed file numbers, "the brief").
 

@@ -1,4 +1,4 @@
-"""reuse_ref.llm_trace: LLM inference traces read as workloads through a stated duration model."""
+"""reuse_ref.sim.llm_trace: LLM inference traces read as workloads through a stated duration model."""
 from __future__ import annotations
 
 import io

@@ -9,7 +9,8 @@ import pytest
 from reuse_ref import Job, ReusePolicy, StarvationWarning, read_csv, simulate, write_csv
 from reuse_ref.core.actions import CancelAttempt, Dispatch, FailTask, StartReplica
 from reuse_ref.core.pool import Pool
-from reuse_ref.core.pools import FAIL_AFTER_EXECUTABLE_NODES_COMPLETE, Pools
+from reuse_ref.core.pools import Pools
+from reuse_ref.core.propagation import FAIL_AFTER_EXECUTABLE_NODES_COMPLETE
 
 
 def policy(**kwargs):

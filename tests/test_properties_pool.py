@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from reuse_ref import ReusePolicy, StarvationWarning
 from reuse_ref.core.pools import Pools
 from reuse_ref.core.actions import Dispatch, StartReplica
-from reuse_ref.core.pool import READY, Pool
+from reuse_ref.core.pool import Pool
+from reuse_ref.core.replica_set import READY
 from reuse_ref.sim import simulate
 from reuse_ref.trace import Trace
 from reuse_ref.sim.workloads import Job

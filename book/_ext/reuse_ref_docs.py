@@ -10,7 +10,7 @@
 
 2. **Re-exported names resolve to their documentation.** Docstrings say
    ``reuse_ref.ReusePolicy`` (the name users import), while the API page documents it where
-   it is defined, ``reuse_ref.policy.ReusePolicy``. A reference to ``reuse_ref.<name>`` that
+   it is defined, ``reuse_ref.config.policy.ReusePolicy``. A reference to ``reuse_ref.<name>`` that
    finds nothing is looked up on the package: if it is the same object as one documented
    under its defining module, the reference goes there. Nothing else is resolved this way,
    so a reference to something undocumented still fails the nitpicky build.
@@ -33,7 +33,7 @@ def _keep_prose(app, what, name, obj, options, lines):  # noqa: ARG001 (Sphinx's
 
 
 def _canonical_name(target: str) -> str | None:
-    """``reuse_ref.ReusePolicy`` -> ``reuse_ref.policy.ReusePolicy``, or None."""
+    """``reuse_ref.ReusePolicy`` -> ``reuse_ref.config.policy.ReusePolicy``, or None."""
     parts = target.split(".")
     if parts[0] != _PACKAGE or len(parts) < 2:
         return None

@@ -67,7 +67,7 @@ class ReusePolicy(BaseModel):
     else a float, which cannot hold a fraction of a second past about 285 years: such a
     TTL (``timedelta.max``, say) is refused when the policy is built, so that every policy
     that exists reads back from its JSON as itself. For "never", give ``idle_ttl=None``. A policy with ``max_replicas == 1`` and ``concurrency == 1`` warns with
-    :class:`~reuse_ref.errors.StarvationWarning`.
+    :class:`~reuse_ref.config.errors.StarvationWarning`.
 
     >>> ReusePolicy(replicas=(1, 5), concurrency=4).capacity
     20

@@ -4,7 +4,7 @@ Sans-I/O, in the manner of h11: a :class:`Pool` is fed events, each a method cal
 carries the time it happened (``submit``, ``replica_ready``, ``finish``,
 ``replica_crashed``, ``cancel``, ``starve``, ``advance``, ``close``), and answers with a
 list of actions for its driver to carry out (:mod:`reuse_ref.core.actions`).
-:attr:`Pool.wakeup_at` says when the pool must next be woken with ``advance`` if nothing
+``Pool.wakeup_at`` says when the pool must next be woken with ``advance`` if nothing
 else happens. It never reads a clock, sleeps, or starts a process: the simulator
 (virtual clock) and the runtime (real processes) drive the same machine, so they agree
 by construction.
@@ -50,9 +50,9 @@ from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
 from .stopping import AttemptDeadlines, StoppingAttempts
 from .records import RETRYING, Row
-from .replica_set import READY, STARTING, ReplicaSet, ReplicaState
+from .replica_set import STARTING, ReplicaSet, ReplicaState
 
-__all__ = ["Pool", "STARTING", "READY"]
+__all__ = ["Pool"]
 
 # Builds a NamedTuple from a complete tuple of its fields, skipping the generated __new__
 # (and its defaults handling): the hot paths below make a Dispatch per task.
@@ -132,7 +132,7 @@ class Pool:
         task before). In any other case, a bad call included, nothing happens and the
         answer is ``None``: call ``submit``, which queues the task or says what is wrong.
 
-        Why rule 1's start is all that :meth:`_apply` would do here: rules 2 and 6 need a
+        Why rule 1's start is all that ``_apply`` would do here: rules 2 and 6 need a
         queue (and rule 2 never finds a live pool below min, since every event that removes
         a replica runs it); rule 4 needs an empty pool, which this task ends; the task has no
         timeout, and no other deadline was due. Rule 3 was not due before, and taking a
@@ -191,7 +191,7 @@ class Pool:
     def finish(self, now: float, task: Hashable, error: Optional[str] = None, message: str = "") -> List[Action]:
         """An attempt ended: successfully (``error=None``) or with ``error`` (a short kind such as
         ``"error"`` or ``"timeout"``). A failed attempt is retried, at the head of the queue,
-        while the task has retries left; otherwise the answer holds a :class:`FailTask`.
+        while the task has retries left; otherwise the answer holds a :class:`~reuse_ref.core.actions.FailTask`.
         An attempt interrupted for its timeout fails with ``timeout``, and a sync attempt
         cancelled while it ran fails with ``cancelled``, whatever the report says."""
         if now < self.now:
@@ -247,7 +247,7 @@ class Pool:
         """Rule 7: ``task`` is no longer wanted (the parent that called it failed or ended).
 
         A queued task leaves the queue; a running async attempt gives its slot back at once
-        and is stopped on its replica (:class:`CancelAttempt`); either way the task is
+        and is stopped on its replica (:class:`~reuse_ref.core.actions.CancelAttempt`); either way the task is
         recorded ``task_failed`` with reason ``cancelled`` and is never retried. A running
         sync attempt cannot be stopped: it runs on, and fails with ``cancelled`` when it
         ends (the answer is empty until then). A task that already ended is left alone.

@@ -33,17 +33,10 @@ from __future__ import annotations
 from typing import Any, Dict, Hashable, Iterable, Iterator, List, Optional, Tuple
 
 from .actions import Action, FailTask
-from .propagation import (
-    FAIL_AFTER_EXECUTABLE_NODES_COMPLETE,
-    FAIL_IMMEDIATELY,
-    FAILURE_POLICIES,
-    CallTree,
-    check_failure_policy,
-)
-from .starvation import Node, WaitForGraph
+from .propagation import FAIL_IMMEDIATELY, CallTree, Node, check_failure_policy
+from .starvation import WaitForGraph
 
-__all__ = ["Pools", "Node", "Decisions", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE",
-           "FAILURE_POLICIES", "START_FAILURES_LIMIT", "check_failure_policy"]
+__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT"]
 
 Decisions = Iterable[Tuple[Optional[str], List[Action]]]
 """What an event of :class:`Pools` decides: ``(pool name, actions)`` pairs, carried out in order."""
@@ -131,7 +124,7 @@ class Pools:
                         ready: bool = True) -> Decisions:
         """A replica of ``name`` died (rule 5); ``ready`` says whether it had become ready.
         The ``START_FAILURES_LIMIT``-th death before ready in a row closes the pool (reason
-        ``crashed``: ``name`` is then no longer among :attr:`pools`)."""
+        ``crashed``: ``name`` is then no longer among ``pools``)."""
         if not ready:
             failures = self.start_failures[name] = self.start_failures.get(name, 0) + 1
             if failures >= START_FAILURES_LIMIT:  # closing stops the dead replica too: nothing replaces it

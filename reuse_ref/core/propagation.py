@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from typing import Dict, Hashable, List, Optional, Set, Tuple
 
-__all__ = ["CallTree", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE", "FAILURE_POLICIES",
+__all__ = ["CallTree", "Node", "FAIL_IMMEDIATELY", "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE", "FAILURE_POLICIES",
            "check_failure_policy"]
 
-Node = Tuple[Optional[str], Hashable]  # (pool name, task id); the pool is None for a call outside every pool
+Node = Tuple[Optional[str], Hashable]
+"""A call as the core knows it: ``(pool name, task id)``; the pool is ``None`` for a call
+outside every pool (a run's root in the runtime)."""
 
 FAIL_IMMEDIATELY = "FAIL_IMMEDIATELY"
 FAIL_AFTER_EXECUTABLE_NODES_COMPLETE = "FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"

@@ -19,8 +19,8 @@ replicas costs per event what a pool of ten does (``benchmarks/bench_big_pool.py
   leaves a stale id, skipped when it comes to the top.
 
 The set knows nothing of tasks, queues or time beyond what a replica holds: the pool
-(:mod:`reuse_ref.core.pool`) decides, and tells the set what happened (:meth:`take`,
-:meth:`release`, :meth:`ready`, :meth:`remove`).
+(:mod:`reuse_ref.core.pool`) decides, and tells the set what happened (:meth:`~ReplicaSet.take`,
+:meth:`~ReplicaSet.release`, :meth:`~ReplicaSet.ready`, :meth:`~ReplicaSet.remove`).
 """
 from __future__ import annotations
 

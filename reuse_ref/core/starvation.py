@@ -15,15 +15,13 @@ be used in two environments.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Hashable, Iterable, List, Set, Tuple
+from typing import Any, Dict, Iterable, List, Set, Tuple
 
 from ..config.errors import STARVATION_REMEDIES
 from .actions import Action
+from .propagation import Node
 
-__all__ = ["WaitForGraph", "Node"]
-
-Node = Tuple[str, Hashable]
-"""A task as the pools know it: ``(pool name, task id)``."""
+__all__ = ["WaitForGraph"]
 
 
 class WaitForGraph:

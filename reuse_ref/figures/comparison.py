@@ -25,8 +25,8 @@ def compare(results: Union[Mapping[str, Union[Trace, Measures]], Iterable[Tuple[
     against the 95th-percentile queue wait (what users feel), one labelled point per policy.
 
     ``results`` maps a label to a ``Trace`` or its ``Measures`` (a dict, or pairs). Traces
-    are charged over one common window (:func:`reuse_ref.window.compare`, ``horizon``
-    defaulting to their :func:`~reuse_ref.window.common_horizon`), so that an always-on
+    are charged over one common window (:func:`reuse_ref.trace.window.compare`, ``horizon``
+    defaulting to their :func:`~reuse_ref.trace.window.common_horizon`), so that an always-on
     pool pays for the time it would go on running; ``Measures`` are taken as given.
     Points are coloured by utilisation band (:data:`UTILISATION_BANDS`). Lower left is
     better on both counts. Returns the Figure.

@@ -39,7 +39,7 @@ class Target(NamedTuple):
     """A percentile of queue wait (50, 95 or 99) that must not be above ``seconds``.
 
     With ``since`` and ``until`` (seconds), only the tasks first queued in ``[since,
-    until)`` count (see :func:`reuse_ref.window.waits`): a target for a known burst.
+    until)`` count (see :func:`reuse_ref.trace.window.waits`): a target for a known burst.
     ``Target.parse("p95<=30")`` reads the command line's form."""
 
     percentile: int
@@ -66,7 +66,7 @@ class Target(NamedTuple):
 
 class Prices(NamedTuple):
     """Prices per hour: of a core (``cpu_hour``), a GiB of memory (``gib_hour``), a GPU
-    (``gpu_hour``), each times the replica's :class:`~reuse_ref.resources.Resources`, and
+    (``gpu_hour``), each times the replica's :class:`~reuse_ref.config.resources.Resources`, and
     of a replica whatever its size (``replica_hour``). A candidate's cost is the sum of
     each price times what it held over the window."""
 

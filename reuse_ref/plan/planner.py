@@ -188,25 +188,25 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
          workers: Any = None, progress: Optional[bool] = None, ray_address: Optional[str] = None) -> Plan:
     """Simulate every candidate policy on ``workload`` and choose the cheapest that meets ``target``.
 
-    * ``workload``: a list of :class:`~reuse_ref.workloads.Job` (one environment).
+    * ``workload``: a list of :class:`~reuse_ref.sim.workloads.Job` (one environment).
     * ``candidates``: a mapping of knob to values, such as ``{"min": range(0, 9), "max":
       range(1, 17), "concurrency": [1, 4, 8], "scaledown_ttl": [30, 120, 600],
       "idle_ttl": [300, 3600, None]}``, whose every combination is a candidate, or a list
-      of ``ReusePolicy`` (see :func:`reuse_ref.candidates.candidate_policies`).
+      of ``ReusePolicy`` (see :func:`reuse_ref.plan.candidates.candidate_policies`).
     * ``target``: ``"p95<=30"`` (p50, p95 or p99 of queue wait, at most that many
-      seconds), a :class:`~reuse_ref.candidates.Target` (which may hold a time window), or ``("p95<=30",
+      seconds), a :class:`~reuse_ref.plan.candidates.Target` (which may hold a time window), or ``("p95<=30",
       (since, until))``: the percentile of the tasks first queued in that window.
-    * ``prices``: a mapping (or :class:`~reuse_ref.candidates.Prices`) of ``cpu_hour``, ``gib_hour``,
+    * ``prices``: a mapping (or :class:`~reuse_ref.plan.candidates.Prices`) of ``cpu_hour``, ``gib_hour``,
       ``gpu_hour`` (each needs ``resources`` with that resource) and ``replica_hour``.
-    * ``cold_start``, ``resources``: as in :func:`reuse_ref.simulate.simulate`; a seeded
-      :class:`~reuse_ref.coldstart.ColdStart` gives every candidate the same draws.
+    * ``cold_start``, ``resources``: as in :func:`reuse_ref.sim.event_loop.simulate`; a seeded
+      :class:`~reuse_ref.sim.cold_starts.ColdStart` gives every candidate the same draws.
     * ``cpu_bound``: the CPU share of each task's duration (0 to 1; 0, the default, is
       tasks that wait on I/O, for which concurrency costs no speed). That part shares the
       replica's ``resources.cpu`` cores, at least one, with the tasks running beside it,
-      as in :func:`reuse_ref.simulate.simulate`.
+      as in :func:`reuse_ref.sim.event_loop.simulate`.
     * ``horizon``: the end of the common window, in seconds; by default the latest end of
       any candidate's last task plus the largest finite ``idle_ttl`` among them
-      (:func:`reuse_ref.window.common_horizon`). Every candidate is charged over
+      (:func:`reuse_ref.trace.window.common_horizon`). Every candidate is charged over
       ``[0, horizon]``: a replica still alive at its trace's end is charged until then.
     * ``workers``: processes to run the candidates in; ``None`` uses every core, ``1``
       runs them here one after another; ``"ray"`` runs them as Ray tasks, on the cluster

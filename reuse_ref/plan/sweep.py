@@ -45,7 +45,7 @@ def _init(jobs, cold_start, resources, percentile_, since, until, cpu_bound=0.0)
 
 
 def run_one(policy) -> Outcome:
-    """Simulate one candidate in this process, with the context :func:`_init` set."""
+    """Simulate one candidate in this process, with the context ``_init`` set."""
     from ..sim.event_loop import simulate
 
     c = _CONTEXT

@@ -25,7 +25,7 @@ from ..config.errors import (
     TaskCancelledError,
     TaskTimeoutError,
 )
-from ..core.pools import FAIL_IMMEDIATELY
+from ..core.propagation import FAIL_IMMEDIATELY
 from . import pickling
 from .wire import Error, OneShot
 
@@ -82,7 +82,7 @@ class Call:
                  "error", "detail", "followers", "done", "attempt", "leader")
 
     def __init__(self, task: Task, payload: bytes, cache_key: Optional[str], origin: Any,
-                 parent: Optional["Attempt"], run: Optional[RunState]) -> None:
+                 parent: Optional[Attempt], run: Optional[RunState]) -> None:
         self.task = task
         self.payload = payload
         self.cache_key = cache_key

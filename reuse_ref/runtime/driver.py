@@ -50,7 +50,7 @@ __all__ = ["Driver"]
 
 
 class Driver:
-    """Everything behind a :class:`Runtime`; all of it runs in the driver's thread."""
+    """Everything behind a :class:`~reuse_ref.runtime.runtime.Runtime`; all of it runs in the driver's thread."""
 
     def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float) -> None:
         self.backend = backend

@@ -2,9 +2,9 @@
 
 The driver's thread sleeps in its backend's ``wait`` (a ``select`` over the replicas'
 pipes, or Ray's completions); a command posted from another thread must wake it. A
-:class:`Mailbox` is a queue with a self-pipe beside it: :meth:`post` puts the command and
-writes a byte, and the driver's wait watches :attr:`Mailbox.read_fd` (the backend's
-``open``) and reads every command with :meth:`take`.
+:class:`Mailbox` is a queue with a self-pipe beside it: :meth:`~Mailbox.post` puts the command and
+writes a byte, and the driver's wait watches ``Mailbox.read_fd`` (the backend's
+``open``) and reads every command with :meth:`~Mailbox.take`.
 """
 from __future__ import annotations
 

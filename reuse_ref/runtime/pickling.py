@@ -102,7 +102,7 @@ def remember_source(filename: str, first: int, lines: list) -> None:
     functions of one file merge into one entry; lines nobody sent stay empty. A file that
     exists here is left to linecache, which reads all of it: a partial entry would hide
     its other lines from this process's own tracebacks, and from the next pickle of a
-    function of that file (the controller unpickles exception classes shipped by value).
+    function of that file (the driver unpickles exception classes shipped by value).
     """
     if os.path.isfile(filename):
         return
@@ -122,7 +122,7 @@ class _Pickler(cloudpickle.Pickler):
     cloudpickle 3.1.3 and later rename every code object it ships to ``<dynamic-code>``
     (so that its bytes do not depend on where the function was defined). A replica then
     cannot show where in the user's code an error was raised. The source of a function
-    from a notebook cell is in the controller's linecache only, so it travels with the
+    from a notebook cell is in the runtime's linecache only, so it travels with the
     code: each code object once per pickle, its own lines only.
     """
 
@@ -154,7 +154,7 @@ class _Pickler(cloudpickle.Pickler):
 
 
 def cloud_dumps(obj: Any) -> bytes:
-    """``cloudpickle.dumps`` with tasks' functions by reference (see :func:`_task_function_ref`)."""
+    """``cloudpickle.dumps`` with tasks' functions by reference (see ``_task_function_ref``)."""
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=_PROTOCOL).dump(obj)
     return buffer.getvalue()
@@ -186,7 +186,7 @@ loads = pickle.loads
 
 
 def dump_error(exc: BaseException) -> Error:
-    """An exception raised by a task, as an error tuple (``where`` is filled in by the controller).
+    """An exception raised by a task, as an error tuple (``where`` is filled in by the driver).
 
     The traceback text holds this hop's frames only, without the notes earlier hops
     added, so a chain of nested calls shows each replica's frames once; the runtime's
@@ -212,7 +212,7 @@ def runtime_error(exc: BaseException, where: str = "") -> Error:
 def load_error(error: Error) -> BaseException:
     """The exception an error tuple describes, ready to raise.
 
-    The original type comes back when it unpickles; otherwise a :class:`RemoteTaskError`
+    The original type comes back when it unpickles; otherwise a :class:`~reuse_ref.config.errors.RemoteTaskError`
     carries its type name and message. The replica's traceback is attached as the
     attribute ``remote_traceback`` and as a note (shown under the error's own traceback).
     """

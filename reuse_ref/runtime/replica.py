@@ -20,7 +20,7 @@ and a **watchdog** thread waits on a second pipe whose other end only the driver
 holds, so a replica busy in a long sync task exits too when the driver dies.
 
 A task that calls another task goes through :class:`TaskCaller`, installed in
-``reuse_ref.environment.current_caller``: the call becomes a ``CALL`` message, the
+``reuse_ref.config.environment.current_caller``: the call becomes a ``CALL`` message, the
 driver routes it to the child's pool, and the ``REPLY`` wakes the waiting coroutine
 (or the blocked sync task).
 """
@@ -108,6 +108,9 @@ def _unwrap(ok: bool, value: Any) -> Any:
 
 
 class ReplicaWorker:
+    """A replica's own side: its pipe to the driver, its event loop and main thread, the
+    attempts it runs and the calls they made."""
+
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._send_lock = threading.Lock()
@@ -241,7 +244,7 @@ class ReplicaWorker:
 
     # ------------------------------------------------------------------ waiting (rule 6)
     def look_at_waiting(self) -> None:
-        """Ask for :meth:`_report_waiting` once the loop has run what is ready now, that is,
+        """Ask for ``_report_waiting`` once the loop has run what is ready now, that is,
         once every attempt that just called a task has reached its next ``await``."""
         if not self._check_due:
             self._check_due = True

@@ -17,7 +17,7 @@ from typing import Any, List, Optional
 
 from ..config.environment import Task, warn_deprecated
 from ..config.validation import number
-from ..core.pools import FAIL_IMMEDIATELY, check_failure_policy
+from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace
 from . import pickling
 from .arguments import bind, check_args, check_task

@@ -1,7 +1,7 @@
 """What a suspended async attempt waits on: the replica's half of rule 6 (starvation).
 
 A parent *waits* while nothing but the results of tasks it called can wake it. The
-controller can only decide starvation across pools if each replica says exactly that, so
+core can only decide starvation across pools if each replica says exactly that, so
 this module looks at a replica's event loop and answers, for the future an attempt is
 suspended on, "these nested calls and nothing else", or "something else too" (a sleep, a
 lock, a timer, I/O).
@@ -17,7 +17,7 @@ asyncio ties a waiting coroutine to what it waits on in several ways, and each i
 
 A future that a timer will wake (``asyncio.wait(..., timeout=...)``), or a task inside an
 ``asyncio.timeout()`` block, waits on the clock too, so it never counts as blocked: such a
-parent goes on by itself. (A task's own ``timeout=`` is the controller's timer, not the
+parent goes on by itself. (A task's own ``timeout=`` is the core's timer, not the
 loop's: it does not change whether the task waits, as in the simulator.)
 """
 from __future__ import annotations

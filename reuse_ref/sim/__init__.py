@@ -1,9 +1,11 @@
 """The virtual-clock driver: a workload through the core's pools, in virtual seconds.
 
-``event_loop`` (``simulate``), ``call_tree`` (parents and their children in a simulated
-run), ``contention`` (processor sharing under ``cpu_bound``), ``cold_starts`` (seeded
-cold-start draws), ``workloads`` (``Job`` and its generators, the CSV form), ``llm_trace``
-(LLM inference traces as workloads).
+``event_loop`` (``simulate``: the plain loop of one pool, and the event loop of the rest),
+``arguments`` (what ``simulate`` is given, checked and read), ``call_tree`` (parents and
+their children in a simulated run), ``contention`` (processor sharing under
+``cpu_bound``), ``cold_starts`` (seeded cold-start draws), ``workloads`` (``Job`` and its
+generators), ``workload_csv`` (a workload's CSV form), ``llm_trace`` (LLM inference traces
+as workloads).
 """
 from .cold_starts import ColdStart
 from .event_loop import simulate

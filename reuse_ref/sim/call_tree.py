@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..core.pools import Decisions, Node, Pools
+from ..core.pools import Pools
+from ..core.propagation import Node
 from .workloads import Job
 
 __all__ = ["SimulatedCallTree"]
@@ -34,11 +35,12 @@ __all__ = ["SimulatedCallTree"]
 class SimulatedCallTree:
     """The parents and children of one simulated workload (see the module docstring).
 
-    ``carry(decisions, now)`` is the event loop's: it carries out what the pools decide,
+    ``carry(decisions, now)`` is the event loop's: it carries out what the pools decide (a
+    :data:`~reuse_ref.core.pools.Decisions`),
     and calls :meth:`ended` for every task that ends for good."""
 
     def __init__(self, jobs: List[Job], by_id: Dict[Any, Job], pools: Pools,
-                 pool_of: Optional[Dict[Any, str]], carry: Callable[[Decisions, float], None]) -> None:
+                 pool_of: Optional[Dict[Any, str]], carry: Callable[[Any, float], None]) -> None:
         self.by_id = by_id
         self.pools = pools
         self.pool_of = pool_of

@@ -43,7 +43,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from ..core.actions import Dispatch, FailTask, Interrupt, StartReplica
 from ..core.pool import Pool
-from ..core.pools import FAIL_IMMEDIATELY, Decisions, Pools, check_failure_policy
+from ..core.pools import Decisions, Pools
+from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..core.unpooled import Unpooled
 from ..trace import Trace, gc_paused
 from .arguments import crash_events, environments, pool_names

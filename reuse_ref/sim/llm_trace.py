@@ -3,7 +3,7 @@
 Public traces of inference services, such as the hour of Azure code-completion traffic in
 ``data/azure-llm-inference-2023/``, record when each request arrived and how many tokens
 it read and wrote, but not how long it ran: that depends on the model and the GPU, which
-the trace does not say. So a request becomes a :class:`~reuse_ref.workloads.Job` through a
+the trace does not say. So a request becomes a :class:`~reuse_ref.sim.workloads.Job` through a
 duration model that the caller states, and whose rates are the caller's to choose::
 
     duration = overhead_s + ContextTokens / prefill_tokens_per_s + GeneratedTokens / decode_tokens_per_s
@@ -15,7 +15,7 @@ number would be a claim about hardware the trace does not record.
 
 :func:`read_llm_requests` reads the file as it is; :func:`read_llm_trace` reads it and
 applies the model. Bad input raises ``ValueError`` naming the parameter (or the file,
-line and column), the value, and what is allowed, as :func:`reuse_ref.workloads.read_csv` does.
+line and column), the value, and what is allowed, as :func:`reuse_ref.sim.workload_csv.read_csv` does.
 """
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def read_llm_requests(path) -> List[LLMRequest]:
 def read_llm_trace(path, *, prefill_tokens_per_s: float, decode_tokens_per_s: float, overhead_s: float = 0.0,
                    env: Optional[str] = None) -> List[Job]:
     """Read an LLM inference trace (:func:`read_llm_requests`) as a workload: one
-    :class:`~reuse_ref.workloads.Job` per request, with the request's ``id``, ``at`` in
+    :class:`~reuse_ref.sim.workloads.Job` per request, with the request's ``id``, ``at`` in
     seconds from the earliest request and the duration of :func:`request_seconds`.
 
     The rates are checked before the file is read. ``env`` names the environment whose

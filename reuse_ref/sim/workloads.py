@@ -3,7 +3,7 @@
 A job arrives at ``at`` seconds, runs for ``duration`` seconds of work and ends. A job
 with a ``parent`` is a child task: its ``at`` counts from the moment its parent *starts
 running*, not from zero, because a child exists only once its parent has called it
-(see :func:`reuse_ref.simulate.simulate`).
+(see :func:`reuse_ref.sim.event_loop.simulate`).
 
 The generators are seeded and use ``random.Random`` only, so a workload is the same
 on every machine and every run: ``poisson(1.0, 30, 3600, seed=1)`` is a fixed list.

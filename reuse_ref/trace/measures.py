@@ -45,7 +45,7 @@ def percentile(values: List[float], p: float) -> float:
 
 @dataclass(frozen=True)
 class Measures:
-    """The measures of a trace, computed from a trace's records by :meth:`Trace.measures`.
+    """The measures of a trace, computed from a trace's records by :meth:`~reuse_ref.trace.trace.Trace.measures`.
 
     Counts:
 

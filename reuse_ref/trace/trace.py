@@ -63,7 +63,7 @@ class Trace:
 
     ``Trace(records, policies={env: ReusePolicy}, resources={env: Resources or None})``,
     where ``records`` are :class:`Record` s or plain tuples in the same field order (the
-    rows a :class:`~reuse_ref.pool.Pool` writes). A trace is read-only. Records are kept
+    rows a :class:`~reuse_ref.core.pool.Pool` writes). A trace is read-only. Records are kept
     in the order they happened. The measures are computed from the records
     alone (see :meth:`measures`), and so are the series, the CSV and the DataFrame.
     """
@@ -125,7 +125,7 @@ class Trace:
 
     # ------------------------------------------------------------------ measures
     def measures(self, env: Optional[str] = None, horizon: Optional[float] = None) -> Measures:
-        """The measures for environment ``env``, or for the whole trace (see :class:`Measures`).
+        """The measures for environment ``env``, or for the whole trace (see :class:`~reuse_ref.trace.measures.Measures`).
 
         ``horizon``: the end of the window, in seconds, no earlier than the trace's last
         task end. A replica still alive when the trace ends is then charged until

@@ -1,10 +1,10 @@
 """Where replicas run: the seam between the runtime's driver and the machines that host them.
 
-The driver (``runtime/controller.py``) decides nothing about *how* a replica runs, and a
+The driver (:mod:`reuse_ref.runtime.driver`) decides nothing about *how* a replica runs, and a
 backend decides nothing about *when*: the pools decide that. A backend moves bytes and
 processes. It starts a replica with its environment (variables, resources, the cold
 start), delivers the driver's messages to it (``RUN``, ``REPLY``, ``CANCEL``, as
-``reuse_ref/runtime/protocol.py`` defines them), hands back what the replica says (``READY``,
+:mod:`reuse_ref.runtime.wire` defines them), hands back what the replica says (``READY``,
 ``DONE``, ``CALL``, ``WAITING``, ``CANCELLED``) in the order it said it, stops or kills
 it, and reports its end: ``(EXITED, reason, detail)``, where ``reason`` is ``"crashed"``
 or ``"oom"`` (over ``Resources.memory``) and ``detail`` says what happened, for the user.
@@ -35,7 +35,7 @@ BACKENDS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.
 class ReplicaBackend:
     """How replicas are started, fed, watched and stopped; all calls come from the driver's thread.
 
-    A replica is the driver's record of it (``Replica`` in ``runtime/calls.py``); a backend keeps
+    A replica is the driver's record of it (:class:`~reuse_ref.runtime.call_table.ReplicaHandle`); a backend keeps
     its own state in ``replica.io`` and sets ``replica.pid`` (and ``replica.node`` when it
     has several machines) as soon as it knows them.
     """
