@@ -79,6 +79,29 @@ def test_every_class_name_is_unique_across_the_package():
     assert not [n for n, k in names.items() if k > 1], {n: where[n] for n, k in names.items() if k > 1}
 
 
+CORE_MACHINES = {"Pool", "Unpooled", "Pools", "ReplicaSet", "ReplicaState"}
+
+
+def test_no_driver_asks_a_pool_for_its_type():
+    """Lifecycle decisions are the core's: a driver (``sim``, ``runtime``) that branched on
+    ``isinstance(pool, Unpooled)`` would be deciding something itself."""
+    found = []
+    for name, path in modules():
+        if layer(name) not in ("reuse_ref.sim", "reuse_ref.runtime"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "issubclass"):
+                names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)} if len(node.args) > 1 else set()
+            elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq))
+                                                       for op in node.ops):
+                names = {n.id for n in [node.left, *node.comparators] if isinstance(n, ast.Name)}
+            else:
+                continue
+            if names & CORE_MACHINES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, found
+
+
 def test_no_module_is_over_500_lines():
     long = {str(path.relative_to(ROOT)): n for _, path in modules()
             if (n := len(path.read_text().splitlines())) > 500}

@@ -32,11 +32,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, Hashable, Iterable, Iterator, List, Optional, Tuple
 
+from ..config.policy import ReusePolicy
 from .actions import Action, FailTask
+from .pool import Pool
 from .propagation import FAIL_IMMEDIATELY, CallTree, Node, check_failure_policy
 from .starvation import WaitForGraph
+from .unpooled import Unpooled
 
-__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT"]
+__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT", "new_pool"]
 
 Decisions = Iterable[Tuple[Optional[str], List[Action]]]
 """What an event of :class:`Pools` decides: ``(pool name, actions)`` pairs, carried out in order."""
@@ -45,6 +48,15 @@ START_FAILURES_LIMIT = 3
 """Replicas of one pool dying before they are ready, in a row, after which the pool closes
 (reason ``crashed``): an image or an environment that cannot start would otherwise be
 restarted for ever while its tasks wait."""
+
+
+def new_pool(policy: Optional[ReusePolicy], name: str, first_replica_id: int = 1) -> Any:
+    """The machine of one pool: a :class:`~reuse_ref.core.pool.Pool` under a reuse policy;
+    for tasks without reuse (``policy`` None), an :class:`~reuse_ref.core.unpooled.Unpooled`
+    (no policy says "a fresh replica per attempt")."""
+    if policy is None:
+        return Unpooled(name, first_replica_id=first_replica_id)
+    return Pool(policy, name=name, first_replica_id=first_replica_id)
 
 
 class Pools:

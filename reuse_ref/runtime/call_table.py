@@ -25,6 +25,7 @@ from ..config.errors import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ..core.pools import new_pool
 from ..core.propagation import FAIL_IMMEDIATELY
 from . import pickling
 from .wire import Error, OneShot
@@ -202,10 +203,10 @@ class CallTable:
         self.resources: Dict[str, Any] = {}  # ... and its replicas' resources
 
     # ------------------------------------------------------------------ pools
-    def pool_for(self, task: Task, run: Optional[RunState], make: Callable[[Any, str, int], Any]) -> Tuple[PoolState, bool]:
+    def pool_for(self, task: Task, run: Optional[RunState]) -> Tuple[PoolState, bool]:
         """The pool of ``task``'s environment and effective policy (of ``run``, when the
-        policy's scope is ``"run"``), made with ``make(policy, name, first_replica_id)`` on first
-        use; ``(pool state, whether it is new)``."""
+        policy's scope is ``"run"``), made by the core on first use; ``(pool state, whether it
+        is new)``."""
         policy = task.reusable
         scoped = policy is not None and policy.scope == "run" and run is not None
         key = (task.pool_key, run.id if scoped else None)
@@ -213,7 +214,7 @@ class CallTable:
         if ps is not None:
             return ps, False
         name = self._name_for(task)
-        ps = self.pools[key] = PoolState(key, name, make(policy, name, self.next_rid.get(name, 1)), task)
+        ps = self.pools[key] = PoolState(key, name, new_pool(policy, name, self.next_rid.get(name, 1)), task)
         self.by_name[name] = ps
         self.policies[name] = policy
         self.resources[name] = task.resources

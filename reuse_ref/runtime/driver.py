@@ -36,9 +36,7 @@ from typing import Any, List, Optional
 
 from ..config.errors import ReuseRefError
 from ..core.actions import CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
-from ..core.pool import Pool
 from ..core.pools import START_FAILURES_LIMIT, Decisions, Pools
-from ..core.unpooled import Unpooled
 from . import pickling
 from . import wire as W
 from .backends import EXITED, ReplicaBackend
@@ -262,7 +260,7 @@ class Driver:
                     self.pools.called(call.parent.call.node, call.node, call.parent.number)
                 return
         outside = call.node  # a follower whose leader failed takes its turn: it leaves the outside
-        ps, new = self.table.pool_for(task, call.run, self._make_pool)
+        ps, new = self.table.pool_for(task, call.run)
         if new:
             self.pools.add(ps.pool, call.run.id if ps.key[1] is not None else None)
         call.ps = ps
@@ -277,10 +275,6 @@ class Driver:
             attempt=None if att is None else att.number, failure_policy=None if run is None else run.failure_policy))
         if outside is not None:
             self._carry(self.pools.ended(self.now(), outside))
-
-    def _make_pool(self, policy: Any, name: str, first: int) -> Any:
-        return Pool(policy, name=name, first_replica_id=first) if policy is not None \
-            else Unpooled(name, first_replica_id=first)
 
     def _complete(self, call: Call, ok: bool, value: Any) -> None:
         """The call is over for good: rule 7 through the pools, then store, share with
@@ -458,14 +452,19 @@ class Driver:
         if self.pools.pools.get(ps.name) is ps.pool:
             self._replica_lost(ps, h.rid, reason, ready=h.ready, detail=detail)
 
-    def _replica_lost(self, ps: PoolState, rid: int, reason: str, ready: bool, detail: str = "") -> None:
+    def _replica_lost(self, ps: PoolState, rid: int, reason: str, ready: bool,
+                      detail: Optional[str] = None) -> None:
+        """Tell the core that replica ``rid`` is gone. When that closes the pool (the
+        start-failure limit), its calls fail with ``detail``, how the last replica died; a
+        replica the backend could not start at all (``detail`` None) already said why."""
         decisions = self.pools.replica_crashed(self.now(), ps.name, rid, reason, ready=ready)
         if ps.name in self.pools.pools:
             self._carry(decisions)
             return
-        for call in ps.calls.values():  # the start-failure limit closed the pool: its calls fail with why
-            call.detail = (f"task {call.task.name!r} failed: {START_FAILURES_LIMIT} replicas of {ps.name!r} "
-                           f"in a row died before they were ready; last: {detail or call.detail}")
+        if detail is not None:
+            for call in ps.calls.values():
+                call.detail = (f"task {call.task.name!r} failed: {START_FAILURES_LIMIT} replicas of "
+                               f"{ps.name!r} in a row died before they were ready; last: {detail}")
         self.table.forget(ps)
         self._carry(decisions, {ps.name: ps})
 

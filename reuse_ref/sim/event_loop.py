@@ -43,9 +43,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from ..core.actions import Dispatch, FailTask, Interrupt, StartReplica
 from ..core.pool import Pool
-from ..core.pools import Decisions, Pools
+from ..core.pools import Decisions, Pools, new_pool
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
-from ..core.unpooled import Unpooled
 from ..trace import Trace, gc_paused
 from .arguments import crash_events, environments, pool_names
 from .call_tree import SimulatedCallTree
@@ -120,7 +119,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     jobs, related = checked.jobs, checked.has_parents
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
-        pools.add(Pool(env_policy, env_name) if env_policy is not None else Unpooled(env_name))
+        pools.add(new_pool(env_policy, env_name))
     pool_of = pool_names(checked, envs)  # None: every job in the one pool
     crash_list = crash_events(crashes, envs)
     draw = (lambda: cold) if draw_cold is None else draw_cold
@@ -130,7 +129,8 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), unit="job", desc=f"simulate {label}", mininterval=0.5)
     pool = next(iter(pools.pools.values()))
-    plain = (pool_of is None and not related and not crash_list and cpu_bound == 0 and isinstance(pool, Pool)
+    reuses = next(iter(envs.values()))[0] is not None  # a pool under a policy (not tasks without reuse)
+    plain = (pool_of is None and not related and not crash_list and cpu_bound == 0 and reuses
              and not checked.has_timeouts)
     # The run allocates millions of small tuples (records, events) and no reference
     # cycles, so the cyclic garbage collector would only slow it down (by about a quarter).
