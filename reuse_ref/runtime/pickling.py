@@ -25,7 +25,7 @@ import cloudpickle
 from ..config.errors import RemoteTaskError
 from .wire import Error
 
-__all__ = ["cloud_dumps", "dumps", "loads", "remember_source", "dump_error", "runtime_error", "load_error"]
+__all__ = ["cloud_dumps", "dumps", "remember_source", "dump_error", "runtime_error", "load_error"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../reuse_ref/
@@ -182,7 +182,8 @@ def _by_value_modules() -> Any:
     return getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", ())
 
 
-loads = pickle.loads
+loads = pickle.loads  # what any of the dumps above made comes back with plain pickle (not in __all__:
+# it is the standard library's, and the API page documents only this module's own names)
 
 
 def dump_error(exc: BaseException) -> Error:

@@ -31,8 +31,7 @@ import pickle
 import threading
 from typing import Any, Optional, Tuple
 
-__all__ = ["RUN", "REPLY", "CANCEL", "READY", "DONE", "CALL", "WAITING", "CANCELLED", "Error", "encode", "decode",
-           "OneShot"]
+__all__ = ["RUN", "REPLY", "CANCEL", "READY", "DONE", "CALL", "WAITING", "CANCELLED", "Error", "encode", "OneShot"]
 
 RUN = "run"
 REPLY = "reply"
@@ -52,7 +51,8 @@ def encode(message: tuple) -> bytes:
     return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
 
 
-decode = pickle.loads
+decode = pickle.loads  # a message back from its bytes: the standard library's own function (so not in
+# __all__, which the API page documents), bound here so that both ends name the pair encode/decode
 
 
 class OneShot:
