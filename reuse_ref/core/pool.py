@@ -150,9 +150,21 @@ class Pool:
         if retries:  # no entry means no retries
             self.retries[task] = retries
         self.records.append((now, "task_queued", None, task, "", self.name))
+        return self._start(now, task, 1)
+
+    def _start(self, now: float, task: Hashable, attempt: int) -> int:
+        """Rule 1 for one task, the one place a task takes a slot (for :meth:`start_if_free` and
+        :meth:`_dispatch`): attempt ``attempt`` of ``task`` starts on the lowest open replica,
+        whose id is returned. The pool moves that replica out of the set's ``idle`` (or
+        ``ripe``) and ``open`` indexes itself, as :meth:`finish` moves it back: these are the
+        two commonest events, and a call into the set for each would cost a twentieth of a
+        simulation. A replica that was idle makes the pool busy again, so the wake-up time is
+        worked out again (``_apply`` would do so too; ``start_if_free`` skips it)."""
+        replicas = self.replicas
+        open_ = replicas.open
         rid = open_[0]
         r = replicas[rid]
-        running = r.running  # ReplicaSet.take, written out: this is the commonest event
+        running = r.running
         if not running:
             try:
                 del replicas.idle[rid]
@@ -172,7 +184,7 @@ class Pool:
             if replicas.open_stale:
                 replicas.drop_stale_open()
         self.running[task] = rid
-        self.attempts[task] = 1
+        self.attempts[task] = attempt
         served = r.served
         r.served = served + 1
         self.records.append((now, "task_start", rid, task, "warm" if served else "cold", self.name))
@@ -203,7 +215,7 @@ class Pool:
         replicas = self.replicas
         r = replicas[rid]
         running = r.running
-        del running[task]  # ReplicaSet.release, written out: this is the commonest event
+        del running[task]  # the slot is given back (the reverse of _start)
         if len(running) + 1 == self.concurrency:  # it was full: now it has a free slot
             heappush(replicas.open, rid)
         if not running:
@@ -340,20 +352,11 @@ class Pool:
             if since is None:
                 since = self._empty_since = now
         # rule 3 is due once the longest-idle replica has been idle for scaledown_ttl and the
-        # last scale-down is scaledown_ttl ago (this is ReplicaSet.scaledown_due, written out:
-        # it runs after nearly every event)
-        wake = None
-        idle = replicas.idle
-        ripe = replicas.n_ripe
-        if (idle or ripe) and len(replicas) > self.min:
-            ttl = self.scaledown_ttl
-            last = self._last_scaledown
-            wake = last + ttl if ripe else next(iter(idle.values())).idle_since + ttl  # see scaledown_due
-            if last is not None and last + ttl > wake:
-                wake = last + ttl
-            if now >= wake:
-                self._scale_down(now, actions)
-                wake = replicas.scaledown_due(self.min, ttl, self._last_scaledown)
+        # last scale-down is scaledown_ttl ago
+        wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+        if wake is not None and now >= wake:
+            self._scale_down(now, actions)
+            wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
         if since is not None and self.alive and self.idle_ttl is not None:
             due = since + self.idle_ttl
             if now >= due:
@@ -375,24 +378,14 @@ class Pool:
         open_ = replicas.open
         options = self.options
         while queue and open_:
-            r = replicas[open_[0]]
-            rid = r.id
-            free = self.concurrency - len(r.running)
-            while queue and free:
-                task = queue.popleft()
-                attempt = self.attempts[task] + 1
-                self.attempts[task] = attempt
-                replicas.take(r, task)
-                self.running[task] = rid
-                served = r.served
-                r.served = served + 1
-                free -= 1
-                self.records.append((now, "task_start", rid, task, "warm" if served else "cold", self.name))
-                actions.append(_new(Dispatch, (task, rid, attempt, served > 0)))
-                if options:
-                    timeout = options.get(task, (None,))[0]
-                    if timeout is not None:
-                        self.deadlines.add(now + timeout, task, attempt)
+            task = queue.popleft()
+            attempt = self.attempts[task] + 1
+            rid = self._start(now, task, attempt)
+            actions.append(_new(Dispatch, (task, rid, attempt, replicas[rid].served > 1)))
+            if options:
+                timeout = options.get(task, (None,))[0]
+                if timeout is not None:
+                    self.deadlines.add(now + timeout, task, attempt)
 
     def _scale_up(self, now: float, actions: List[Action]) -> None:
         """Rule 2: start enough replicas for the queue (never past max); keep at least min."""

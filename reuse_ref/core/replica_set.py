@@ -19,8 +19,11 @@ replicas costs per event what a pool of ten does (``benchmarks/bench_big_pool.py
   leaves a stale id, skipped when it comes to the top.
 
 The set knows nothing of tasks, queues or time beyond what a replica holds: the pool
-(:mod:`reuse_ref.core.pool`) decides, and tells the set what happened (:meth:`~ReplicaSet.take`,
-:meth:`~ReplicaSet.release`, :meth:`~ReplicaSet.ready`, :meth:`~ReplicaSet.remove`).
+(:mod:`reuse_ref.core.pool`) decides, and tells the set what happened to a replica
+(:meth:`~ReplicaSet.start`, :meth:`~ReplicaSet.ready`, :meth:`~ReplicaSet.remove`). A task
+taking a slot or giving it back, the two events of every task, the pool writes into
+``open`` and ``idle`` itself, each in one place (``Pool._start`` and ``Pool.finish``): a
+call per event would cost a twentieth of a simulation's time.
 """
 from __future__ import annotations
 
@@ -79,32 +82,6 @@ class ReplicaSet(dict):
         self.starting -= 1
         heappush(self.open, r.id)
         self.idle[r.id] = r
-
-    def take(self, r: ReplicaState, task: Hashable) -> None:
-        """``task`` takes a slot of ``r``, the lowest open replica (rule 1): ``r`` is no longer
-        idle, and it leaves the open heap once it is full."""
-        running = r.running
-        if not running:
-            try:
-                del self.idle[r.id]
-            except KeyError:  # it was ripe (see ripe_victim)
-                self.n_ripe -= 1
-            r.idle_since = None
-        running[task] = None
-        if len(running) == self.concurrency:
-            heappop(self.open)
-            if self.open_stale:
-                self.drop_stale_open()
-
-    def release(self, r: ReplicaState, task: Hashable, now: float) -> None:
-        """``task`` gave its slot of ``r`` back: ``r`` is open again, and idle if it runs nothing."""
-        running = r.running
-        del running[task]
-        if len(running) + 1 == self.concurrency:  # it was full
-            heappush(self.open, r.id)
-        if not running:
-            r.idle_since = now
-            self.idle[r.id] = r
 
     def remove(self, r: ReplicaState) -> None:
         """``r`` stopped or died: it leaves the set and every index (its ids left behind are stale)."""

@@ -174,10 +174,10 @@ def run_plain(pool: Pool, jobs: List[Job], cold: Optional[float], draw: Callable
         for a in actions:
             kind = type(a)
             if kind is Dispatch:
-                heappush(heap, (now + queued.pop(a.task), WORK, seq, a.task, a.attempt))
+                heappush(heap, (now + queued.pop(a.task), WORK, seq, a.task))
                 seq += 1
             elif kind is StartReplica:
-                heappush(heap, (now + (cold if cold is not None else draw()), READY, seq, a.replica, None))
+                heappush(heap, (now + (cold if cold is not None else draw()), READY, seq, a.replica))
                 seq += 1
             elif kind is FailTask:
                 ended += 1
@@ -192,16 +192,14 @@ def run_plain(pool: Pool, jobs: List[Job], cold: Optional[float], draw: Callable
     while True:
         due = pool.wakeup_at
         if due is not None and due < next_wake:
-            heappush(heap, (due, WAKE, seq, None, None))
+            heappush(heap, (due, WAKE, seq, None))
             seq += 1
             wakes.append(due)
             next_wake = due
-        if bar is not None and ended - shown >= 4096:
-            bar.update(ended - shown)
-            shown = ended
         if heap:
             head = heap[0]
-            first = next_at < head[0] or (next_at == head[0] and head[1] >= ARRIVE)
+            t = head[0]
+            first = next_at < t or (next_at == t and head[1] >= ARRIVE)
         elif i < n_top:
             first = True
         else:
@@ -212,18 +210,21 @@ def run_plain(pool: Pool, jobs: List[Job], cold: Optional[float], draw: Callable
             next_at = top[i][1] if i < n_top else inf  # the next one's at
             if start_if_free(now, task, retries) is not None:
                 # the usual case: the job started at once (attempt 1); its work ends after duration
-                heappush(heap, (now + duration, WORK, seq, task, 1))
+                heappush(heap, (now + duration, WORK, seq, task))
                 seq += 1
             else:
                 queued[task] = duration
                 carry(submit(now, task, retries), now)
             continue
-        now, kind, _, x, _ = heappop(heap)
+        now, kind, _, x = heappop(heap)
         if kind == WORK:  # an attempt ends: its job is done (nothing fails in such a workload)
             actions = finish(now, x)
             if actions:
                 carry(actions, now)
             ended += 1
+            if bar is not None and ended - shown >= 4096:
+                bar.update(ended - shown)
+                shown = ended
         elif kind == READY:
             carry(ready(now, x), now)
         else:  # WAKE
