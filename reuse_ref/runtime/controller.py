@@ -392,7 +392,7 @@ class _Controller(Routing):
             if call is not None:
                 task = call.task
         env = dict(task.env_vars or {})  # the environment's own variables; the backend adds the rest
-        for name, value in (task.secrets or {}).items():
+        for name, value in (task.secret_variables or {}).items():
             value = os.environ.get(name) if value is None else value
             if value is not None:
                 env[name] = value
