@@ -6,7 +6,7 @@ here, in the controller and in every replica. Tasks then run on the reference's 
 real, warm replica processes under the environment's ``ReusePolicy``, where Flyte's local
 mode runs everything in one process.
 
-Every name of the SDK's ``flyte.__all__`` is here, or refused (:data:`NAMES` says which,
+Every name of the SDK's ``flyte.__all__`` is here, or refused (``NAMES`` says which,
 and why). What the reference does not model is accepted and recorded when ignoring it
 cannot change a result (image builds, reports, triggers, queues, ``init``'s connection),
 and refused with ``NotModelledError``, naming the feature, when it could (``flyte.remote``,

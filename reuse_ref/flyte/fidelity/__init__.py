@@ -22,12 +22,15 @@ the counts and the table.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import warnings
 from datetime import timedelta
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Tuple
 
-__all__ = ["PROBES", "DIFFERENCES", "Difference", "outcome", "compare", "Row", "probe", "cases", "plain", "same"]
+__all__ = ["PROBES", "DIFFERENCES", "Difference", "outcome", "compare", "Row", "probe", "cases", "plain", "same",
+           "run_coroutine"]
 
 PROBES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {}
 """Every probe by its name (unique, readable): ``(area, function of the module)``."""
@@ -45,6 +48,17 @@ def cases(area: str, template: str, table: Iterable[Tuple[str, Any]], make: Call
     ``template.format(label)``."""
     for label, value in table:
         probe(area, template.format(label), lambda f, v=value: make(f, v))
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run ``coro`` to its end as a program's ``asyncio.run`` would, also where an event loop is
+    running already (a notebook's): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def plain(value: Any) -> Any:

@@ -2,7 +2,7 @@
 is, how a program asks whether a name exists, and the context helpers a task calls."""
 from __future__ import annotations
 
-from . import cases, probe
+from . import cases, probe, run_coroutine
 
 ALL = ("AMD_GPU", "APPLE_SILICON", "GPU", "HABANA_GAUDI", "TPU", "AppHandle", "AsyncFunctionTaskTemplate", "Backoff",
        "BaseCheckpoint", "Cache", "CachePolicy", "CacheRequest", "Checkpoint", "ConditionWebhook", "Cron", "Device",
@@ -67,12 +67,10 @@ probe("names", "@trace keeps the function's result", _trace)
 
 
 def _trace_async(f):
-    import asyncio
-
     @f.trace
     async def add(a: int, b: int) -> int:
         return a + b
-    return asyncio.run(add(2, 3))
+    return run_coroutine(add(2, 3))
 
 
 probe("names", "@trace on an async function", _trace_async)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from . import cases, probe
+from . import cases, probe, run_coroutine
 
 
 def _env(f, reusable=True, **kw):
@@ -143,10 +143,10 @@ probe("task options", "env.task(5)", lambda f: _env(f).task(5))
 probe("task options", "@env.task() with empty parentheses", lambda f: _env(f).task()(double).name)
 
 # Calling a task outside a run: the SDK's local behaviour.
-probe("task call", "an async task outside a run", lambda f: asyncio.run(_task(f)(21)))
-probe("task call", "task.forward(21)", lambda f: asyncio.run(_task(f).forward(21)))
+probe("task call", "an async task outside a run", lambda f: run_coroutine(_task(f)(21)))
+probe("task call", "task.forward(21)", lambda f: run_coroutine(_task(f).forward(21)))
 def _aio(f):
-    out = asyncio.run(_task(f).aio(21))
+    out = run_coroutine(_task(f).aio(21))
     if asyncio.iscoroutine(out):  # what the SDK hands back outside a run: closed here, never awaited
         out.close()
         return "<coroutine>"
@@ -155,7 +155,7 @@ def _aio(f):
 
 probe("task call", "await task.aio(21) outside a run", _aio)
 probe("task call", "a sync task outside a run", lambda f: _env(f).task(count)(7))
-probe("task call", "await sync_task.aio(7)", lambda f: asyncio.run(_env(f).task(count).aio(7)))
+probe("task call", "await sync_task.aio(7)", lambda f: run_coroutine(_env(f).task(count).aio(7)))
 
 
 def _raising(f):
