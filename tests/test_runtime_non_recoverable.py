@@ -75,6 +75,7 @@ async def flyte_parent(child_log: str, parent_log: str) -> str:
 
 @pytest.mark.parametrize("kind", ["reference", "subclass"])
 def test_a_non_recoverable_error_ends_the_task_after_one_attempt(rt, tmp_path, kind):
+    """On each backend (the ``rt`` fixture runs it on local processes and on Ray)."""
     log = str(tmp_path / "log")
     with pytest.raises(NonRecoverableError, match="attempt 1"):
         rt.run(refuses, log, kind)
@@ -83,7 +84,22 @@ def test_a_non_recoverable_error_ends_the_task_after_one_attempt(rt, tmp_path, k
     assert reasons == ["non_recoverable"] and "non_recoverable" in NEVER_RETRIED
 
 
-def test_any_other_error_is_retried(rt, tmp_path):
+@pytest.fixture
+def local_rt():
+    """The runtime on local processes only, for what does not depend on the backend."""
+    from reuse_ref import Runtime
+    from runtime_support import SCALE, alive
+
+    runtime = Runtime(time_scale=SCALE)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        assert alive(runtime.replica_pids) == []
+
+
+def test_any_other_error_is_retried(local_rt, tmp_path):
+    rt = local_rt
     log = str(tmp_path / "log")
     with pytest.raises(ValueError, match="attempt 4"):
         rt.run(refuses, log, "other")
@@ -91,7 +107,8 @@ def test_any_other_error_is_retried(rt, tmp_path):
     assert reasons == ["error (retrying)"] * 3 + ["error"]
 
 
-def test_a_sync_task_that_raises_it_is_not_retried_either(rt, tmp_path):
+def test_a_sync_task_that_raises_it_is_not_retried_either(local_rt, tmp_path):
+    rt = local_rt
     log = str(tmp_path / "log")
     with pytest.raises(NonRecoverableError):
         rt.run(refuses_sync, log)

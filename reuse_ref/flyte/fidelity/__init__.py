@@ -1,5 +1,5 @@
 """One set of probes run against Flyte's SDK and against ``reuse_ref.flyte``, and the written list of
-where the reference differs on purpose (SPEC 7).
+where the reference differs on purpose.
 
 A probe takes the module (``flyte`` or ``reuse_ref.flyte``), does one thing a user of
 reusable environments does (build a policy, resources, an environment, a task with
