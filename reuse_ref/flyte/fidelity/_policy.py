@@ -78,7 +78,6 @@ probe("policy", "policy.concurrency = 4 (assignment)", _assign)
 
 
 def _warns(f):
-    import logging
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
