@@ -32,7 +32,7 @@ _list("stricter", "True is an int in Python, but a count written as True is almo
 _list("looser", "configuration files (JSON, YAML) give a pair as a list; the reference reads [min, max] as (min, max)",
       ["replicas=[1, 2]"])
 _list("looser", "the user guide documents idle_ttl=None as an always-on environment and the reference models it; "
-                "the SDK refuses it, so the book gives an SDK spelling wherever it advises an always-on pool",
+                "the SDK refuses it, so a program for the SDK spells an always-on pool as a long idle_ttl instead",
       ["idle_ttl=None"])
 _list("stricter", "plans and traces store a policy as JSON, whose float seconds cannot hold timedelta.max to the "
                   "microsecond; the reference refuses a TTL that would not read back as itself (a day, a year, "
