@@ -389,6 +389,11 @@ class Task:
         return None if self._reusable == "off" else self._reusable
 
     @property
+    def secret_variables(self) -> Optional[Dict[str, Optional[str]]]:
+        """The secrets a replica's environment gets, ``{name: value or None}`` (None: the caller's own)."""
+        return self.secrets
+
+    @property
     def pool_key(self) -> Tuple[str, Optional[ReusePolicy]]:
         """Pools are keyed by environment name and effective policy."""
         return (self.env.name, self.reusable)

@@ -36,7 +36,7 @@ from typing import Dict, Hashable, List, NamedTuple, Optional, Union
 from . import _replica_sets
 from ._replica_sets import READY, STARTING
 from .policy import ReusePolicy
-from .records import RETRYING, Row
+from .records import NEVER_RETRIED, RETRYING, Row
 
 __all__ = [
     "Pool", "Replica", "StartReplica", "StopReplica", "Dispatch", "FailTask", "Action",
@@ -195,7 +195,8 @@ class Pool:
     def finish(self, now: float, task: Hashable, error: Optional[str] = None, message: str = "") -> List[Action]:
         """An attempt ended: successfully (``error=None``) or with ``error`` (a short kind such as
         ``"error"`` or ``"timeout"``). A failed attempt is retried, at the head of the queue,
-        while the task has retries left; otherwise the answer holds a :class:`FailTask`."""
+        while the task has retries left (never after a reason in ``NEVER_RETRIED``: ``cancelled``,
+        ``non_recoverable``); otherwise the answer holds a :class:`FailTask`."""
         if now < self.now:
             self._backwards(now)
         self.now = now
@@ -457,7 +458,7 @@ class Pool:
 
     def _fail_attempt(self, now: float, task: Hashable, rid: int, reason: str, message: str,
                       actions: List[Action]) -> None:
-        if reason != "cancelled" and self.attempts[task] <= self.retries.get(task, 0):
+        if reason not in NEVER_RETRIED and self.attempts[task] <= self.retries.get(task, 0):
             self.records.append((now, "task_failed", rid, task, reason + RETRYING, self.name))
             self.queue.appendleft(task)
             self.records.append((now, "task_queued", None, task, "retry", self.name))

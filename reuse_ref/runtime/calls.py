@@ -33,6 +33,9 @@ FAILURE_REASONS = {cls.__name__: reason for reason, cls in FAILURES.items()}
 """A task that fails with one of the reference's own errors (a parent whose child starved,
 say) is recorded with the same reason the simulator gives it."""
 
+USER_FAILURES = ("error", "non_recoverable")
+"""Failure reasons whose error is the task's own exception, raised again in its caller."""
+
 
 class Waiter(P.OneShot):
     """A run's result, waited for by a user thread; it wakes every ``poll`` s so that an

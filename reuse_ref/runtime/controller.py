@@ -46,7 +46,7 @@ from ..unpooled import Unpooled
 from . import protocol as P
 from .backends import EXITED, ReplicaBackend
 from .cache import ResultCache
-from .calls import FAILURE_REASONS, Attempt, Call, PoolState, Replica, RunState
+from .calls import FAILURE_REASONS, USER_FAILURES, Attempt, Call, PoolState, Replica, RunState
 from .routing import Routing
 
 class _Controller(Routing):
@@ -240,8 +240,10 @@ class _Controller(Routing):
             call.error = value[:4] + (f"task {call.task.name!r} on {h.where()}",)
             call.detail = None
             reason = FAILURE_REASONS.get(value[1], "error")
+            if reason == "error" and P.non_recoverable(value):
+                reason = "non_recoverable"  # the pool makes no retry (Flyte's NonRecoverableError)
             # the runtime's own errors keep their message as it is (no type name per level)
-            message = f"{value[1]}: {value[2]}" if reason == "error" else value[2]
+            message = f"{value[1]}: {value[2]}" if reason in USER_FAILURES else value[2]
             if self._attempt_over(att, failed=True):
                 att.held = (reason, message)  # FAIL_AFTER_EXECUTABLE_NODES_COMPLETE: later
                 return
@@ -390,7 +392,7 @@ class _Controller(Routing):
             if call is not None:
                 task = call.task
         env = dict(task.env_vars or {})  # the environment's own variables; the backend adds the rest
-        for name, value in (task.secrets or {}).items():
+        for name, value in (task.secret_variables or {}).items():
             value = os.environ.get(name) if value is None else value
             if value is not None:
                 env[name] = value

@@ -42,7 +42,7 @@ from typing import Any, Optional, Tuple
 
 import cloudpickle
 
-from ..errors import RemoteTaskError
+from ..errors import NonRecoverableError, RemoteTaskError
 
 RUN = "run"
 REPLY = "reply"
@@ -238,6 +238,18 @@ def dump_error(exc: BaseException) -> Error:
     except Exception:
         blob = None
     return (blob, name, message, text, "")
+
+
+def non_recoverable(error: Error) -> bool:
+    """Whether a task's error is a :class:`~reuse_ref.errors.NonRecoverableError` (a subclass too),
+    after which its attempt is not retried (Flyte's rule)."""
+    blob = error[0]
+    if blob is None:
+        return False
+    try:
+        return isinstance(pickle.loads(blob), NonRecoverableError)
+    except Exception:
+        return False
 
 
 def runtime_error(exc: BaseException, where: str = "") -> Error:

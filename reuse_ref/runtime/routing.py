@@ -19,7 +19,7 @@ from ..errors import ReuseRefError, TaskCancelledError
 from ..pool import Pool
 from ..unpooled import Unpooled
 from . import protocol as P
-from .calls import FAILURES, Attempt, Call, PoolState, Replica, RunState, Waiter
+from .calls import FAILURES, USER_FAILURES, Attempt, Call, PoolState, Replica, RunState, Waiter
 
 __all__ = ["Routing"]
 
@@ -98,7 +98,7 @@ class Routing:
         call = ps.calls.get(key)
         if call is None:
             return
-        if reason == "error" and call.error is not None:
+        if reason in USER_FAILURES and call.error is not None:
             error = call.error
         else:
             cls = FAILURES.get(reason, ReuseRefError)
