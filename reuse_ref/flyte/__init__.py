@@ -22,13 +22,15 @@ from ._unmodelled import NotModelledError, module_getattr, recorded
 from .context import TaskContext, ctx, group, logger, trace
 from .image import Image
 from .map import map
-from .models import Backoff, Cache, PodTemplate, RetryStrategy, Secret, Timeout
+from .cache import Cache, CachePolicy, CacheRequest
+from .models import Backoff, PodTemplate, RetryStrategy, Secret, Timeout
 from .session import Run, init, init_from_api_key, init_from_config, init_in_cluster, init_passthrough, run, \
     with_runcontext
 from .tasks import TaskEnvironment, TaskTemplate
 
 __all__ = [
-    "TaskEnvironment", "TaskTemplate", "ReusePolicy", "Resources", "Image", "Secret", "Cache", "PodTemplate",
+    "TaskEnvironment", "TaskTemplate", "ReusePolicy", "Resources", "Image", "Secret", "Cache", "CachePolicy", "CacheRequest",
+    "PodTemplate",
     "Timeout", "RetryStrategy", "Backoff", "init", "init_from_config", "init_from_api_key", "init_in_cluster",
     "init_passthrough", "run", "with_runcontext", "Run", "map", "group", "trace", "ctx", "TaskContext", "logger",
     "errors", "report", "io", "remote", "models", "types", "NotModelledError", "recorded",

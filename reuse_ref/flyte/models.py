@@ -1,8 +1,8 @@
-"""``Secret``, ``Cache``, ``PodTemplate``, ``Timeout`` and ``RetryStrategy``: Flyte's option objects, in the
+"""``Secret``, ``PodTemplate``, ``Timeout`` and ``RetryStrategy``: Flyte's option objects, in the
 reference's terms.
 
 Each one is turned into what the reference models: a secret into a variable of the
-replica's environment, a cache policy into the task's cache options, a timeout into the
+replica's environment, a timeout into the
 attempt's run time, a retry strategy into its count. What cannot be modelled is kept and
 recorded (``PodTemplate``, a retry backoff).
 """
@@ -15,8 +15,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 from .._validate import bad
 from ._unmodelled import record
 
-__all__ = ["Secret", "Cache", "PodTemplate", "Timeout", "RetryStrategy", "Backoff",
-           "secrets_of", "cache_options", "timeout_of", "retries_of"]
+__all__ = ["Secret", "PodTemplate", "Timeout", "RetryStrategy", "Backoff", "secrets_of", "timeout_of", "retries_of"]
 
 
 @dataclass(frozen=True)
@@ -50,35 +49,6 @@ def secrets_of(value: Any) -> Any:
         else:
             raise bad("secrets", value, "a secret key, a flyte.Secret, or a list of them")
     return names
-
-
-@dataclass(frozen=True)
-class Cache:
-    """A cache policy: ``behavior`` is "auto", "override" or "disable"."""
-
-    behavior: str = "auto"
-    version_override: Optional[str] = None
-    serialize: bool = False
-    ignored_inputs: Union[Tuple[str, ...], str] = ()
-    salt: str = ""
-    policies: Any = None
-
-    def __post_init__(self) -> None:
-        if self.behavior not in ("auto", "override", "disable"):
-            raise bad("behavior", self.behavior, 'one of "auto", "override", "disable"')
-
-
-def cache_options(value: Any) -> Dict[str, Any]:
-    """The reference's cache options for the SDK's ``CacheRequest`` (a string or a ``Cache``)."""
-    if value is None:
-        return {}
-    if isinstance(value, Cache):
-        if value.salt or value.policies:
-            record("Cache(salt=..., policies=...) (the cache key is the inputs and version)", value.behavior)
-        ignored = (value.ignored_inputs,) if isinstance(value.ignored_inputs, str) else tuple(value.ignored_inputs)
-        return {"cache": value.behavior != "disable", "cache_version": value.version_override or "",
-                "cache_serialize": value.serialize, "cache_ignore_input_vars": ignored}
-    return {"cache": value}
 
 
 @dataclass(frozen=True)

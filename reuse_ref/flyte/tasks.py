@@ -25,6 +25,7 @@ from pydantic import field_validator
 from .. import environment as _env
 from .._validate import bad
 from . import models
+from .cache import Cache, cache_from_request, cache_options
 from .image import Image
 from ._unmodelled import record
 from .errors import translate
@@ -82,6 +83,7 @@ class TaskTemplate(_env.Task):
     """A task with Flyte's call semantics (errors as the SDK raises them, ``.aio``) and its recorded options."""
 
     extras: Dict[str, Any]
+    _cache: Cache
 
     def __init__(self, func: Callable, env: Any, options: Any, *, secrets: Any = None, **kwargs: Any) -> None:
         # The environment keeps its secrets as the user gave them (SDK); the task holds what a
@@ -116,11 +118,10 @@ class TaskTemplate(_env.Task):
         return self.env.name
 
     @property
-    def cache(self) -> models.Cache:
-        """The task's cache policy as the SDK shows it, a ``flyte.Cache`` (the reference keeps it as options)."""
-        o = self.options
-        return models.Cache(behavior="auto" if o.cache else "disable", version_override=o.cache_version or None,
-                            serialize=o.cache_serialize, ignored_inputs=o.cache_ignore_input_vars)
+    def cache(self) -> Cache:
+        """The task's cache policy as the SDK shows it: the ``flyte.Cache`` it was given (a behaviour
+        given as a string becomes one). The runtime reads the options made from it."""
+        return self.__dict__.get("_cache") or Cache("disable")
 
     @property
     def pod_template(self) -> Any:
@@ -149,7 +150,8 @@ class TaskTemplate(_env.Task):
         if service_account is not None:
             extras["service_account"] = service_account
         changes: Dict[str, Any] = dict(kwargs)
-        changes.update(models.cache_options(cache))
+        new_cache = cache_from_request(cache) if cache else self.cache  # the SDK's ``cache or self.cache``
+        changes.update(cache_options(new_cache, self.func, self.env.image))
         given = {"short_name": short_name, "resources": resources, "reusable": reusable, "env_vars": env_vars,
                  "secrets": models.secrets_of(secrets), "timeout": models.timeout_of(timeout),
                  "interruptible": interruptible}
@@ -157,6 +159,7 @@ class TaskTemplate(_env.Task):
         changes["retries"] = models.retries_of(retries)
         task = super().override(**changes)
         task.extras = extras
+        task._cache = new_cache
         return task
 
 
@@ -202,7 +205,7 @@ class TaskEnvironment(_env.TaskEnvironment):
     @field_validator("cache", mode="before")
     @classmethod
     def _cache(cls, v: Any) -> Any:
-        if v is not None and not isinstance(v, (str, models.Cache)):
+        if v is not None and not isinstance(v, (str, Cache)):
             raise bad("cache", v, 'a cache behaviour ("auto", "override", "disable") or a flyte.Cache')
         return v
 
@@ -229,19 +232,23 @@ class TaskEnvironment(_env.TaskEnvironment):
         if service_account is not None:
             extras["service_account"] = service_account
         reference = dict(options)
-        reference.update(models.cache_options(cache if cache is not None else self.cache))
         reference.update(retries=models.retries_of(retries), timeout=models.timeout_of(timeout) or None)
         if interruptible is not None:
             reference["interruptible"] = interruptible
         elif self.interruptible:
             reference["interruptible"] = True
-        make = super().task(short_name=short_name, pod_template=pod_template, **reference)
+        make = super().task(short_name=short_name, pod_template=pod_template, cache=False, **reference)
 
         def decorate(func: Callable) -> TaskTemplate:
             if not callable(func):
                 raise bad("func", func, "a plain function (def or async def) to turn into a task")
+            request = cache_from_request(cache or self.cache)  # the SDK's ``cache or env.cache``
             wrapped = _noting(func, self.name) if getattr(func, "__name__", None) else func
             task = make(wrapped)
+            # The version of an "auto" cache is a hash of the function's body: known only now.
+            task.options = _env.TaskOptions(**{**task.options.model_dump(),
+                                               **cache_options(request, func, self.image)})
+            task._cache = request
             task.extras = extras
             if extras:
                 record("task options " + ", ".join(sorted(extras)) + " (recorded)", task.name)
