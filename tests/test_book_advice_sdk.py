@@ -339,3 +339,24 @@ def test_a_page_that_only_says_so_is_not_enough() -> None:
     spelled = Block("x", 0, "", "", "The SDK refuses it; write `idle_ttl=timedelta(days=1)`.", ())
     wrong = Block("x", 0, "", "", "The SDK refuses it; write `idle_ttl=10`.", ())
     assert not _page_says_so(bare) and _page_says_so(spelled) and not _page_says_so(wrong)
+
+
+def test_the_task_option_table_of_tutorial_11_spells_options_the_sdk_takes() -> None:
+    """Each Flyte 2 spelling in the table from flytekit's TaskMetadata is an ``@env.task``
+    argument the SDK accepts, and every flytekit option of the table has a row."""
+    cells = json.loads((ROOT / "notebooks" / "11_failures_and_options.ipynb").read_text())["cells"]
+    (table,) = [c for c in cells if c["cell_type"] == "markdown" and "| flytekit `TaskMetadata` |" in "".join(c["source"])]
+    rows = [r for r in "".join(table["source"]).splitlines() if r.startswith("| `")]
+    flytekit = {re.match(r"\| `(\w+)", r).group(1) for r in rows}
+    assert flytekit == {"cache", "cache_version", "cache_serialize", "cache_ignore_input_vars", "retries", "timeout",
+                        "interruptible", "deprecated", "pod_template_name"}
+    built = 0
+    for row in rows:
+        flyte2 = row.split("|")[2]
+        if "no Flyte 2 equivalent" in flyte2:
+            continue
+        for name, value in re.findall(r"`(\w+)=([^`]+)`", flyte2):
+            env = flyte.TaskEnvironment(name="table")
+            env.task(**{name: eval(value, {"flyte": flyte, "timedelta": timedelta})})(_probe_function(True))  # noqa: S307
+            built += 1
+    assert built >= 9
