@@ -4,6 +4,8 @@
   tasks at once), its idle time, and why it stopped; past ``max_lanes`` replicas, the
   occupancy view instead, since hundreds of lanes cannot be read.
 * :func:`occupancy`: live replicas, queued tasks and busy slots over time.
+* :func:`task_bars`: one bar per task: queued, running its own work, or waiting for the
+  tasks it called (defined in ``_plot_tasks``).
 * :func:`compare`: several policies on one scatter: footprint (replica-hours, over one
   common window) against 95th-percentile wait.
 * :func:`plan`: a plan's candidates, cost against the target's percentile of wait, with
@@ -24,9 +26,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _plot_base
 from ._plot_base import _new_axes, _wrap
+from ._plot_tasks import task_bars
 from .trace import Measures, Trace
 
-__all__ = ["timeline", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
+__all__ = ["timeline", "task_bars", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
            "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
            "UTILISATION_BANDS"]
 
