@@ -6,7 +6,12 @@
 * every internal link to an ``.html`` page (anchor stripped) and every local image
   resolves to a file of the site;
 * screenshots of the landing page and of the first tutorial land in ``_build/screenshots``,
-  and a phone-width (400 px) screenshot of every tutorial in ``_build/screenshots/phone``;
+  and a phone-width (390 px) screenshot of every tutorial in ``_build/screenshots/phone``;
+* at 1280 px and at 390 px no element reaches past the page's edges and no box hides part
+  of its content; every box that scrolls sideways (code, printed output, wide tables)
+  shows a cue; figures are shown at least 600 px wide on a desktop;
+* every page's footer shows the version; Colab buttons only on notebook pages; every
+  tutorial says what it needs;
 * no page (the API page included) shows an internal label: the semantics file's name as
   a citation, seed file numbers, "the brief";
 * tutorial pages hide their setup and summary cells and say that they check themselves;
@@ -14,6 +19,7 @@
 * every figure in a cell output has a real alt text;
 * the Concepts page lists every stop and failure reason of ``reuse_ref.records``.
 
+Every page is loaded once per width by one Playwright-driven Chromium (``conftest.py``).
 Run with ``pytest tests/site --site`` after ``make book``.
 """
 from __future__ import annotations
