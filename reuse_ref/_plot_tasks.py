@@ -58,7 +58,7 @@ def _spans(records, end: float):
 
 def task_bars(trace: Trace, jobs: Iterable[Job], env: Optional[str] = None, ax=None, unit: str = "s",
               legend: bool = True):
-    """One row per task of ``trace`` (at most :data:`MAX_TASKS`), in order of arrival.
+    """One row per task of ``trace`` (at most 40), in order of arrival.
 
     An outlined, hatched bar is the time a task waited in the queue for a slot; a solid
     bar is its own work, labelled with the replica it ran on; a light bar with a

@@ -44,12 +44,13 @@ DESKTOP = (1280, 900)
 PHONE = (390, 844)
 LOAD_TIMEOUT_MS = 30_000  # one page load
 
-# What a page's layout looks like to a reader, measured in the page itself. An element
-# overflows its page when it is visible, has a size, reaches past the viewport's left or
-# right edge, and no ancestor box clips it (an ancestor that scrolls or hides its
-# overflow is checked instead). A box clips when its overflow-x is not "visible"; it
-# *hides* content when it does not scroll (overflow hidden or clip) and its content is
-# wider than it. A box that scrolls sideways must show a cue (a mask at its edge).
+# What a page's layout looks like to a reader, measured in the page itself. An element,
+# or a line of text, overflows its page when it is visible, reaches past the viewport's
+# left or right edge, and no box above it clips it (a box clips when its overflow-x is not
+# "visible"; such a box is checked itself). Inside the page's content, an element or a
+# line of text that reaches past a clipping box that does not scroll is *hidden*: the
+# reader cannot see it at all. A box that scrolls sideways must show a cue (a mask at
+# its edge, which _static/scroll-cue.js sets on every box that has more to show).
 LAYOUT_JS = r"""
 () => {
   const vw = document.documentElement.clientWidth;
@@ -63,27 +64,45 @@ LAYOUT_JS = r"""
   };
   const shown = (cs) => cs.display !== "none" && cs.visibility !== "hidden" && cs.visibility !== "collapse"
                         && parseFloat(cs.opacity) !== 0;
-  const overflowing = [], hidden = [], scrolling = [];
+  const clipper = (from) => {  // the nearest box at or above `from` that clips sideways
+    for (let a = from; a && a !== document.body && a !== document.documentElement; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== "visible") return a;
+    }
+    return null;
+  };
+  const scrolls = (box) => ["auto", "scroll"].includes(getComputedStyle(box).overflowX);
+  const overflowing = new Map(), hidden = new Map(), scrolling = [];
+  const check = (owner, rect, clip) => {
+    if (rect.width < 1 || rect.height < 1) return;
+    if (!clip) {
+      if (rect.right > vw + 1 || rect.left < -1) {
+        overflowing.set(owner, `${describe(owner)}: from x=${Math.round(rect.left)} to x=${Math.round(rect.right)} px`);
+      }
+    } else if (!scrolls(clip) && clip.closest("main")) {
+      const c = clip.getBoundingClientRect();
+      if (rect.right > c.right + 1 || rect.left < c.left - 1) {
+        hidden.set(owner, `${describe(owner)}: cut by ${describe(clip)} at x=${Math.round(c.left)}..${Math.round(c.right)} px`);
+      }
+    }
+  };
   for (const el of document.body.querySelectorAll("*")) {
     const cs = getComputedStyle(el);
     if (!shown(cs)) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 1 || r.height < 1) continue;
-    let clipped = false;
-    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
-      if (getComputedStyle(a).overflowX !== "visible") { clipped = true; break; }
+    check(el, el.getBoundingClientRect(), clipper(el.parentElement));
+    if (scrolls(el) && el.scrollWidth > el.clientWidth + 1) {
+      const mask = cs.maskImage || cs.webkitMaskImage || "none";
+      scrolling.push({what: describe(el), cue: mask !== "none" || el.scrollLeft > 0});
     }
-    if (!clipped && (r.right > vw + 1 || r.left < -1)) {
-      overflowing.push(`${describe(el)}: from x=${Math.round(r.left)} to x=${Math.round(r.right)} px`);
-    }
-    if (cs.overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1) {
-      if (cs.overflowX === "auto" || cs.overflowX === "scroll") {
-        const mask = cs.maskImage || cs.webkitMaskImage || "none";
-        scrolling.push({what: describe(el), cue: mask !== "none" || el.scrollLeft > 0});
-      } else if (el.closest("main")) {
-        hidden.push(`${describe(el)}: ${el.scrollWidth} px of content in a ${el.clientWidth} px box`);
-      }
-    }
+  }
+  // text can run past the element that holds it (a long word, a line that may not wrap)
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || !node.textContent.trim() || !shown(getComputedStyle(el))) continue;
+    range.selectNodeContents(node);
+    const clip = clipper(el);
+    for (const rect of range.getClientRects()) check(el, rect, clip);
   }
   const figures = [...document.querySelectorAll("main .cell_output img")].map((img) => ({
     src: img.getAttribute("src"), shown: img.getBoundingClientRect().width, natural: img.naturalWidth,
@@ -91,8 +110,9 @@ LAYOUT_JS = r"""
   const column = document.querySelector("main article, main") || document.body;
   const footer = document.querySelector("footer.bd-footer-content, .bd-footer-content");
   return {
-    viewport: vw, page_width: document.documentElement.scrollWidth, overflowing, hidden, scrolling, figures,
-    column: column.clientWidth, footer: footer ? footer.innerText : "",
+    viewport: vw, page_width: document.documentElement.scrollWidth, overflowing: [...overflowing.values()],
+    hidden: [...hidden.values()], scrolling, figures, column: column.clientWidth,
+    footer: footer ? footer.innerText : "",
   };
 }
 """
@@ -215,11 +235,13 @@ def visits(site_dir: Path, site_url: str, chromium_browser: Any, screenshot_dir:
             tab.set_default_timeout(LOAD_TIMEOUT_MS)
             for page in pages:
                 visit = out[page]
-                response = tab.goto(site_url + page, wait_until="load")
-                assert response is not None and response.ok, f"{page}: HTTP {response and response.status}"
-                if visit.redirect:  # the browser moves on to its target, which is visited too
+                if visit.redirect:  # served, but not loaded: the browser would move on to its target
+                    served = tab.request.get(site_url + page)
+                    assert served.ok, f"{page}: HTTP {served.status}"
                     visit.dom = (site_dir / page).read_text(encoding="utf-8", errors="replace")
                     continue
+                response = tab.goto(site_url + page, wait_until="load")
+                assert response is not None and response.ok, f"{page}: HTTP {response and response.status}"
                 visit.layout[width] = tab.evaluate(LAYOUT_JS)
                 if width == DESKTOP[0]:
                     visit.dom = tab.content()
