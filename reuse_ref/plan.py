@@ -34,6 +34,11 @@ _WORKERS_ALLOWED = ("None (all cores), an int >= 1 (1 runs the candidates one af
                     "or 'ray' (Ray tasks; pip install 'reuse-ref[ray]')")
 
 
+ALWAYS_ON_NOTE = ("idle_ttl=None (always on) is the reference's own value: the Flyte SDK refuses it; in a Flyte "
+                  "program write a long timeout instead, such as idle_ttl=timedelta(days=7)")
+"""What a plan's summary adds under a recommendation that never stops (``idle_ttl=None``)."""
+
+
 class Candidate(NamedTuple):
     """One candidate of a plan: its policy, its measures over the window, the target's
     percentile of queue wait (``value``), its ``cost``, its ``verdict``
@@ -155,6 +160,8 @@ class Plan:
         else:
             lines.append(f"recommended: {r.policy!r}")
             lines.append(f"  {r.reason}")
+            if r.policy.idle_ttl is None:
+                lines.append(f"  note: {ALWAYS_ON_NOTE}")
         lines.append(f"{len(self.candidates)} candidate(s) simulated over the window [0, {self.horizon:g}] s; "
                      f"skipped: {_counts(self.skipped)}; rejected: {_counts(self.rejected)}")
         lines.append("")

@@ -360,3 +360,22 @@ def test_the_task_option_table_of_tutorial_11_spells_options_the_sdk_takes() -> 
             env.task(**{name: eval(value, {"flyte": flyte, "timedelta": timedelta})})(_probe_function(True))  # noqa: S307
             built += 1
     assert built >= 9
+
+
+def test_the_planners_default_candidates_are_values_the_sdk_accepts_and_none_stays_available() -> None:
+    """A knob left out of a plan keeps ReusePolicy's default, which the SDK takes as it is;
+    the reference's always-on (idle_ttl=None) is tried only when asked for."""
+    from reuse_ref.candidates import candidate_policies
+
+    def sdk(p):
+        idle = p.idle_ttl
+        return flyte.ReusePolicy(replicas=(p.min_replicas, p.max_replicas), concurrency=p.concurrency,
+                                 scaledown_ttl=p.scaledown_ttl, idle_ttl=idle)
+
+    defaults, skipped = candidate_policies({})
+    assert len(defaults) == 1 and not skipped
+    sdk(defaults[0])  # raises if the SDK refuses it
+    asked, _ = candidate_policies({"idle_ttl": [300, None]})
+    assert [p.idle_ttl for p in asked][1] is None
+    with pytest.raises(ValueError, match="idle_ttl"):
+        sdk(asked[1])

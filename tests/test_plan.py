@@ -375,3 +375,17 @@ def test_a_tie_goes_to_the_smaller_policy_not_to_the_text_of_its_repr():
     (other,) = [c for c in result.candidates if c.verdict == "rejected"]
     assert other.category == "tie" and other.cost == result.recommended.cost
     assert "smaller policy" in other.reason
+
+
+def test_a_recommendation_the_sdk_refuses_says_so_in_the_summary():
+    """idle_ttl=None is tried only when asked for; when it wins, the summary gives the SDK's spelling."""
+    from reuse_ref.plan import ALWAYS_ON_NOTE
+
+    jobs = bursts(3, 3, 900, duration=20)
+    always = plan(jobs, {"min": [2], "max": [2], "concurrency": [2], "idle_ttl": [None]}, "p50<=5", {"replica_hour": 1.0},
+                  cold_start=60, workers=1)
+    assert always.recommended.policy.idle_ttl is None
+    assert ALWAYS_ON_NOTE in always.summary() and "timedelta(days=7)" in ALWAYS_ON_NOTE
+    timed = plan(jobs, {"min": [2], "max": [2], "concurrency": [2], "idle_ttl": [3600]}, "p50<=5", {"replica_hour": 1.0},
+                 cold_start=60, workers=1)
+    assert timed.recommended is not None and ALWAYS_ON_NOTE not in timed.summary()
