@@ -448,8 +448,9 @@ def test_task_bars_draw_each_child_and_the_parents_wait_apart_from_its_work():
     assert texts == [(0, 12.5, "#1"), (1, 25.0, "#2"), (2, 35.0, "#2"), (3, 45.0, "#2")]
     plt.close(fig)
 
-    starved = simulate(ReusePolicy(replicas=(1, 1), concurrency=1, idle_ttl=60, scaledown_ttl=60), jobs,
-                       cold_start=10)
+    with pytest.warns(StarvationWarning):  # one slot: the policy itself warns, as the SDK does
+        lone = ReusePolicy(replicas=(1, 1), concurrency=1, idle_ttl=60, scaledown_ttl=60)
+    starved = simulate(lone, jobs, cold_start=10)
     fig = plot.task_bars(starved, jobs)
     labels = [h.get_label() for h in fig.axes[0].reuse_ref_handles]
     assert "failed: starvation" in labels and "starvation" in labels
