@@ -451,7 +451,10 @@ def test_task_bars_draw_each_child_and_the_parents_wait_apart_from_its_work():
     with pytest.warns(StarvationWarning):  # one slot: the policy itself warns, as the SDK does
         lone = ReusePolicy(replicas=(1, 1), concurrency=1, idle_ttl=60, scaledown_ttl=60)
     starved = simulate(lone, jobs, cold_start=10)
-    fig = plot.task_bars(starved, jobs)
+    import matplotlib as mpl
+
+    with mpl.rc_context({k: v for k, v in plot.BOOK_RC.items() if v is not None}):  # as the book draws it
+        fig = plot.task_bars(starved, jobs)
     labels = [h.get_label() for h in fig.axes[0].reuse_ref_handles]
     assert "failed: starvation" in labels and "starvation" in labels
     # starvation is declared the moment the parent starts to wait: at the end of its 5 s of work
