@@ -4,6 +4,8 @@
   tasks at once), its idle time, and why it stopped; past ``max_lanes`` replicas, the
   occupancy view instead, since hundreds of lanes cannot be read.
 * :func:`occupancy`: live replicas, queued tasks and busy slots over time.
+* :func:`task_bars`: one bar per task: queued, running its own work, or waiting for the
+  tasks it called (defined in ``_plot_tasks``).
 * :func:`compare`: several policies on one scatter: footprint (replica-hours, over one
   common window) against 95th-percentile wait.
 * :func:`plan`: a plan's candidates, cost against the target's percentile of wait, with
@@ -24,9 +26,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _plot_base
 from ._plot_base import _new_axes, _wrap
+from ._plot_tasks import task_bars
 from .trace import Measures, Trace
 
-__all__ = ["timeline", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
+__all__ = ["timeline", "task_bars", "shared_legend", "occupancy", "compare", "plan", "MAX_LANES", "STOP_MARKERS", "COLORS", "use_book_style",
            "smallest_text_pt", "FigureTooSmallError", "BOOK_RC", "MIN_TEXT_PT", "SHOWN_PX", "PNG_TEXT_KEY",
            "UTILISATION_BANDS"]
 
@@ -50,12 +53,14 @@ MAX_LANES = 40
 """The most replicas :func:`timeline` draws one lane each for; past it, it draws the occupancy."""
 
 BOOK_RC = {
-    "figure.figsize": (5.0, 3.4), "figure.dpi": 100, "savefig.dpi": 150,
+    "figure.figsize": (5.0, 3.4), "figure.dpi": 150, "savefig.dpi": 150,
     "font.size": 11.5, "axes.titlesize": 12, "axes.labelsize": 11.5, "xtick.labelsize": 11,
     "ytick.labelsize": 11, "legend.fontsize": 11, "legend.title_fontsize": 11,
     "figure.titlesize": 12, "axes.prop_cycle": None,
 }
-"""The book's matplotlib settings: figures 5 in wide, text 11 pt or more, Okabe-Ito colours."""
+"""The book's matplotlib settings: figures 5 in wide, text 11 pt or more, Okabe-Ito colours.
+A notebook shows a figure at ``figure.dpi``: at 150 a 5 in figure is about 750 px wide,
+large on a desktop, and a phone scales it down to its screen."""
 
 MIN_TEXT_PT = 8.0
 """The smallest text, in points, that a figure may show on a phone."""
