@@ -7,7 +7,13 @@ The workload file is CSV with a header naming ``at`` and ``duration`` (seconds) 
 optionally ``id``, ``name``, ``parent`` and ``retries`` (see
 :func:`reuse_ref.sim.workload_csv.read_csv`). Bad input (a file, an option value, a policy the
 rules refuse) is reported on stderr with exit status 2, and no output file is written:
-outputs go to temporary files that are renamed into place only once everything succeeded.
+every output is checked before any work starts, and written as
+:mod:`reuse_ref.output_files` says (never over an input, never half a file, a device or a
+FIFO written to as it is).
+
+Options are never abbreviated (``--c`` is not ``--cold-start``), and ``reuse-ref run``
+reads its own options before ``FILE``, as ``flyte run`` does: what follows ``FILE`` is the
+program's, the task's name and its arguments.
 """
 from __future__ import annotations
 
@@ -15,13 +21,12 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import sys
-import tempfile
 import warnings
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from . import __version__
+from .output_files import Output, OutputError, check_outputs, figure_format, write_outputs
 
 PROG = "reuse-ref"
 EXIT_USAGE = 2
@@ -98,13 +103,13 @@ def _cold(args):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=PROG, allow_abbrev=False,
         description="Reference semantics of Flyte 2 container reuse: simulate a ReusePolicy on a workload.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     sim = commands.add_parser(
-        "simulate",
+        "simulate", allow_abbrev=False,
         help="run a workload through a policy on a virtual clock and print the measures",
         description="Run a workload file through one ReusePolicy on a virtual clock and print the "
                     "measures of its trace (the Concepts page lists them).",
@@ -140,12 +145,16 @@ def _parser() -> argparse.ArgumentParser:
 def _add_run_parser(commands) -> None:
     """``reuse-ref run``: a Flyte program on the reference (the work is in reuse_ref.flyte.script)."""
     run = commands.add_parser(
-        "run", help="run an unmodified Flyte program (import flyte) on real, warm replica processes",
+        "run", allow_abbrev=False,
+        usage=f"{PROG} run [OPTIONS] FILE.py [TASK [--NAME VALUE ...]]",
+        help="run an unmodified Flyte program (import flyte) on real, warm replica processes",
         description="Run FILE.py with `import flyte` resolving to reuse_ref.flyte: TASK with its arguments "
                     "(--name value), or without TASK the file's __main__ block; then print the result and "
-                    "the pool of each environment.")
+                    "the pool of each environment. As with `flyte run`, the options below go before FILE.py; "
+                    "everything after it is the program's: the task's name, then the task's arguments.")
     run.add_argument("file", metavar="FILE.py")
-    run.add_argument("task", metavar="TASK", nargs="?", help="a task of FILE.py (default: run its __main__ block)")
+    run.add_argument("program", nargs=argparse.REMAINDER, metavar="TASK [--NAME VALUE ...]",
+                     help="a task of FILE.py (default: run its __main__ block), then its arguments")
     run.add_argument("--json", action="store_true", help="print one JSON object: result and environments")
     run.add_argument("--trace", metavar="FILE.csv", help="write the runtime's trace records as CSV")
     run.add_argument("--plot", metavar="FILE.png", help="save the timeline figure")
@@ -162,7 +171,7 @@ def _add_run_parser(commands) -> None:
 def _plan_parser(commands) -> None:
     """``reuse-ref plan``: the options; the work is :func:`reuse_ref.plan.from_args`."""
     cmd = commands.add_parser(
-        "plan", help="simulate every candidate policy over one window and recommend the cheapest that meets a target",
+        "plan", allow_abbrev=False, help="simulate every candidate policy over one window and recommend the cheapest that meets a target",
         description="Simulate every combination of the knobs' values on a workload file, charge each over "
                     "one common window, and print the cheapest policy that meets the target, why, and the "
                     "Pareto front of cost against queue wait.")
@@ -204,9 +213,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``reuse-ref``; returns the exit status (0, or 2 for bad input)."""
     parser = _parser()
     try:
-        args, extra = parser.parse_known_args(argv)
-        if extra and args.command != "run":
-            parser.parse_args(argv)  # the usual error for unknown options
+        args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or an argparse usage error (status 2)
         return int(e.code or 0)
     if args.command is None:
@@ -214,20 +221,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     try:
         if args.command == "run":
-            return _run(args, extra)
+            return _run(args)
         return _plan(args) if args.command == "plan" else _simulate(args)
-    except _Fail as e:
+    except (_Fail, OutputError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
 
-def _run(args, task_argv) -> int:
+RUN_OPTIONS = ("--json", "--trace", "--plot", "--time-scale", "--cold-start", "--backend")
+
+
+def _run(args) -> int:
     from .flyte.script import ScriptError, run_script
 
+    program = list(args.program)
+    if program and program[0] == "--":
+        program.pop(0)
+    task = program.pop(0) if program and not program[0].startswith("-") else None
+    if task is None and program:
+        option = program[0].partition("=")[0]
+        where = (f"{PROG} run's own options go before FILE.py, as in flyte run: "
+                 f"{PROG} run {option} ... {args.file}" if option in RUN_OPTIONS
+                 else "task arguments need a TASK before them: FILE.py TASK --NAME VALUE")
+        raise _Fail(f"{program[0]!r} after FILE.py is not valid: {where}")
+    check_outputs([("--trace", args.trace), ("--plot", args.plot)], inputs=[("FILE.py", args.file)])
     try:
-        return run_script(args.file, args.task, task_argv, as_json=args.json, trace_path=args.trace,
+        return run_script(args.file, task, program, as_json=args.json, trace_path=args.trace,
                           plot_path=args.plot, time_scale=args.time_scale, cold_start=args.cold_start,
-                          backend=args.backend)
+                          backend=args.backend, run_options=RUN_OPTIONS)
     except ScriptError as e:
         raise _Fail(str(e)) from None
 
@@ -280,9 +301,7 @@ def _simulate(args) -> int:
 
     policy = _policy(args)
     resources = _resources(args)
-    for option, path in (("--trace", args.trace), ("--plot", args.plot)):
-        if path and os.path.isdir(path):  # os.replace would fail only after the other was in place
-            raise _Fail(f"{option} {path}: is a directory; give the name of a file to write")
+    check_outputs([("--trace", args.trace), ("--plot", args.plot)], inputs=[("--workload", args.workload)])
     try:
         jobs = read_csv(args.workload)
     except OSError as e:
@@ -312,10 +331,10 @@ def _simulate(args) -> int:
 
     outputs = []
     if args.trace:
-        outputs.append((args.trace, "--trace", trace.to_csv))
+        outputs.append(Output("--trace", args.trace, trace.to_csv))
     if args.plot:
-        outputs.append((args.plot, "--plot", lambda tmp: _save_figure(trace, args.figure, tmp, args.plot)))
-    _write_all(outputs)
+        outputs.append(Output("--plot", args.plot, lambda path: _save_figure(trace, args.figure, path, args.plot)))
+    write_outputs(outputs)
 
     print(text)
     return 0
@@ -324,13 +343,7 @@ def _simulate(args) -> int:
 def _plan(args) -> int:
     from .plan.planner import from_args
 
-    for option, path in (("--csv", args.csv), ("--plot", args.plot)):
-        if path and os.path.isdir(path):
-            raise _Fail(f"{option} {path}: is a directory; give the name of a file to write")
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):  # before the plan runs
-            raise _Fail(f"{option} {path}: cannot write there (no such directory)")
-    if args.plot:
-        _figure_format(args.plot)
+    check_outputs([("--csv", args.csv), ("--plot", args.plot)], inputs=[("--workload", args.workload)])
     try:
         args.cold_start = _cold(args)
         # stdout is the plan's alone (one JSON object with --json): whatever prints while it is
@@ -339,92 +352,35 @@ def _plan(args) -> int:
             result, text = from_args(args, _resources(args))
     except ValueError as e:
         raise _Fail(str(e)) from None
-    def write_csv(tmp: str) -> None:
-        try:
-            result.to_csv(tmp)
-        except OSError as e:
-            raise _Fail(f"{args.csv}: cannot write there ({e.strerror or e})") from None
-
     outputs = []
     if args.csv:
-        outputs.append((args.csv, "--csv", write_csv))
+        outputs.append(Output("--csv", args.csv, result.to_csv))
     if args.plot:
-        outputs.append((args.plot, "--plot", lambda tmp: _save_plan_figure(result, tmp, args.plot)))
-    _write_all(outputs)
+        outputs.append(Output("--plot", args.plot, lambda path: _save_plan_figure(result, path, args.plot)))
+    write_outputs(outputs)
     print(text)
     return 0
 
 
-def _write_all(outputs) -> None:
-    """Write each output (``(path, option, write(tmp))``) to a temporary file beside it, then
-    rename them all into place only once every one is whole: nothing is ever half-written."""
-    pending: List[tuple] = []
-    try:
-        for final, option, write in outputs:
-            tmp = _temp_for(final, option)
-            pending.append((tmp, final))
-            write(tmp)
-        for tmp, final in pending:
-            try:
-                os.replace(tmp, final)
-            except OSError as e:
-                raise _Fail(f"{final}: cannot write there ({e.strerror or e})") from None
-        pending.clear()
-    finally:
-        for tmp, _ in pending:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _figure_format(path: str) -> str:
-    """The image format of ``--plot``'s file name, one matplotlib writes without extras."""
-    ext = os.path.splitext(path)[1].lower().lstrip(".")
-    if ext not in ("png", "svg", "pdf"):
-        raise _Fail(f"--plot {path}: give a file name ending in .png, .svg or .pdf")
-    return ext
-
-
-def _save_plan_figure(result, tmp: str, final: str) -> None:
+def _save_plan_figure(result, path: str, given: str) -> None:
     from . import figures as plot
 
-    fig = plot.plan(result)
-    try:
-        fig.savefig(tmp, format=_figure_format(final), dpi=120, bbox_inches="tight")
-    except (OSError, ValueError) as e:
-        raise _Fail(f"--plot {final}: {getattr(e, 'strerror', None) or e}") from None
-    finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+    _save(plot.plan(result), path, given, bbox_inches="tight")
 
 
-def _temp_for(path: str, option: str) -> str:
-    directory = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1]
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".reuse-ref-", suffix=suffix, dir=directory)
-    except OSError as e:
-        raise _Fail(f"{option} {path}: cannot write there ({e.strerror or e})") from None
-    os.close(fd)
-    return tmp
-
-
-def _save_figure(trace, kind: str, tmp: str, final: str) -> None:
+def _save_figure(trace, kind: str, path: str, given: str) -> None:
     from . import figures as plot
 
-    ext = os.path.splitext(final)[1].lower().lstrip(".")
-    if not ext:
-        raise _Fail(f"--plot {final}: give a file name ending in .png, .svg or .pdf")
-    fig = plot.timeline(trace) if kind == "timeline" else plot.occupancy(trace)
-    try:
-        fig.savefig(tmp, format=ext, dpi=120)
-    except ValueError as e:  # an image format matplotlib does not know
-        raise _Fail(f"--plot {final}: {e}") from None
-    finally:
-        import matplotlib.pyplot as plt
+    _save(plot.timeline(trace) if kind == "timeline" else plot.occupancy(trace), path, given)
 
+
+def _save(fig, path: str, given: str, **options) -> None:
+    """Save ``fig`` to ``path`` in the format that ``given`` (the name the user gave) asks for."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, format=figure_format("--plot", given), dpi=120, **options)
+    finally:
         plt.close(fig)
 
 

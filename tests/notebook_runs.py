@@ -7,6 +7,7 @@ across parameter values.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import papermill
@@ -24,11 +25,21 @@ def summary_of(nb: dict) -> dict:
     raise AssertionError("the notebook has no cell tagged 'summary' printing a JSON object")
 
 
-def run_notebook(name: str, tmp_path: Path, **parameters) -> dict:
-    """Execute notebooks/<name> with ``parameters`` and return its summary object."""
-    out = tmp_path / name
+def run_notebook(name: str, tmp_path: Path, *, downloaded: bool = False, **parameters) -> dict:
+    """Execute notebooks/<name> with ``parameters`` and return its summary object.
+
+    With ``downloaded``, the notebook runs as a reader's download does: the ``.ipynb`` alone,
+    copied into an empty folder outside the repository, which is also its working directory
+    (in a fresh kernel of this environment, where ``reuse_ref`` is installed)."""
+    source, cwd = NOTEBOOKS / name, NOTEBOOKS
+    if downloaded:
+        cwd = tmp_path / "download"
+        cwd.mkdir()
+        source = Path(shutil.copy(NOTEBOOKS / name, cwd / name))
+        assert sorted(p.name for p in cwd.iterdir()) == [name]
+    out = tmp_path / f"executed-{name}"
     nb = papermill.execute_notebook(
-        str(NOTEBOOKS / name), str(out), parameters=parameters, kernel_name="python3",
-        cwd=str(NOTEBOOKS), progress_bar=False,
+        str(source), str(out), parameters=parameters, kernel_name="python3",
+        cwd=str(cwd), progress_bar=False,
     )
     return summary_of(nb)

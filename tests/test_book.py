@@ -187,3 +187,26 @@ def test_pages_that_compare_footprints_use_one_window(stem: str):
     through_plan = re.search(r"from reuse_ref\.plan import [\w, ]*\bplan\b", text) and ".horizon" in text
     assert by_hand or through_plan
     assert "replica_seconds_until" not in text  # the old hand-made window of tutorial 04
+
+
+def test_the_glossary_is_in_alphabetical_order_and_has_the_terms_the_pages_use():
+    text = (BOOK / "glossary.md").read_text()
+    body = text[text.index("```{glossary}"):]
+    terms = [line for line in body.splitlines()[1:] if line and not line.startswith((" ", "`"))]
+    assert terms == sorted(terms, key=str.lower), f"glossary terms out of order: {terms}"
+    for term in ("replica-seconds", "makespan", "Pareto front", "cpu_bound", "utilisation", "policy label", "scope"):
+        assert term in terms, f"the glossary lacks {term!r}"
+    # the scope entry says what Union's guide says of containers
+    assert "currently applies only to reusable" in body and "Ray clusters" in body
+
+
+def test_the_version_is_written_once_and_the_changelog_lists_it_first():
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert reuse_ref.__version__ == version, "pyproject.toml and reuse_ref.__version__ disagree"
+    changelog = (BOOK / "changelog.md").read_text()
+    versions = re.findall(r"^## (\S+)", changelog, re.MULTILINE)
+    assert versions and versions[0] == version, f"the changelog's first version is {versions[:1]}, not {version}"
+    toc = (ROOT / "_toc.yml").read_text()
+    assert "book/changelog" in toc

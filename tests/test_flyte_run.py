@@ -53,15 +53,16 @@ if __name__ == "__main__":
 '''
 
 
-def _run(tmp_path, *args, program=PROGRAM):
+def _run(tmp_path, *args, program=PROGRAM, options=()):
+    """``reuse-ref run [OPTIONS] prog.py ARGS``: run's own options go before the file, as in flyte run."""
     path = tmp_path / "prog.py"
     path.write_text(textwrap.dedent(program))
-    return subprocess.run([sys.executable, "-m", "reuse_ref.cli", "run", str(path), *args, "--time-scale", "0.01"],
-                          capture_output=True, text=True, timeout=170, cwd=tmp_path)
+    return subprocess.run([sys.executable, "-m", "reuse_ref.cli", "run", "--time-scale", "0.01", *options, str(path),
+                           *args], capture_output=True, text=True, timeout=170, cwd=tmp_path)
 
 
 def test_main_block_runs_unchanged_on_real_replicas(tmp_path):
-    proc = _run(tmp_path, "--json")
+    proc = _run(tmp_path, options=["--json"])
     assert proc.returncode == 0, proc.stderr
     assert "outputs (285,)" in proc.stderr  # with --json the program's own output goes to stderr ...
     lines = proc.stdout.strip().splitlines()
@@ -80,7 +81,7 @@ def test_main_block_runs_unchanged_on_real_replicas(tmp_path):
 
 
 def test_the_same_program_runs_on_ray_actors(tmp_path):
-    proc = _run(tmp_path, "--json", "--backend", "ray")
+    proc = _run(tmp_path, options=["--json", "--backend", "ray"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["result"] == 285
@@ -88,7 +89,7 @@ def test_the_same_program_runs_on_ray_actors(tmp_path):
     assert workers["tasks"] == 10 and workers["failed"] == 0 and 1 <= workers["replicas_started"] <= 2
     assert 1 <= len(set(workers["replica_pids"])) <= workers["replicas_started"], "each actor left its pid"
     assert out["environments"]["driver"]["policy"] == "no reuse"
-    proc = _run(tmp_path, "--backend", "kubernetes")
+    proc = _run(tmp_path, options=["--backend", "kubernetes"])
     assert proc.returncode == 2 and "--backend='kubernetes' is not valid" in proc.stderr
 
 
@@ -221,7 +222,7 @@ def test_the_user_guide_example_runs_unchanged(tmp_path):
     import os
 
     example = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "programs", "reuse_concurrency.py")
-    proc = subprocess.run([sys.executable, "-m", "reuse_ref.cli", "run", example, "--json", "--time-scale", "0.01"],
+    proc = subprocess.run([sys.executable, "-m", "reuse_ref.cli", "run", "--json", "--time-scale", "0.01", example],
                           capture_output=True, text=True, timeout=170, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -264,7 +265,7 @@ async def check() -> list:
 
 
 def test_the_container_reuse_page_snippets_run_unchanged(tmp_path):
-    proc = _run(tmp_path, "check", "--json", program=SNIPPETS)
+    proc = _run(tmp_path, "check", program=SNIPPETS, options=["--json"])
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["result"] == [True, 2, ["A", "B"]]
@@ -288,7 +289,7 @@ def parent(x: int) -> int:
 
 
 def test_starvation_is_reported_once_warned_once_and_counted(tmp_path):
-    proc = _run(tmp_path, "parent", "--x", "1", "--json", program=STARVES)
+    proc = _run(tmp_path, "parent", "--x", "1", program=STARVES, options=["--json"])
     assert proc.returncode == 1
     out = json.loads(proc.stdout)
     assert out["error"].startswith("StarvationError")
@@ -315,8 +316,8 @@ def squares(n: int) -> list:
 
 
 def test_map_on_real_replicas_keeps_the_order(tmp_path):
-    proc = _run(tmp_path, "squares", "--n", "9", "--json", "--trace", str(tmp_path / "t.csv"),
-                "--plot", str(tmp_path / "t.png"), program=MAPPED)
+    proc = _run(tmp_path, "squares", "--n", "9", program=MAPPED,
+                options=["--json", "--trace", str(tmp_path / "t.csv"), "--plot", str(tmp_path / "t.png")])
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["result"] == [x * x for x in range(9)]
@@ -368,7 +369,7 @@ def doubles(n: int) -> list:
 
 def test_a_sync_map_inside_a_task_goes_to_the_pool(tmp_path):
     """Its calls run in worker threads, which must still see the replica's caller."""
-    proc = _run(tmp_path, "doubles", "--n", "6", "--json", program=SYNC_MAP)
+    proc = _run(tmp_path, "doubles", "--n", "6", program=SYNC_MAP, options=["--json"])
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["result"] == [0, 2, 4, 6, 8, 10]

@@ -69,5 +69,5 @@ def test_failures_without_retries_the_crash_is_final(tmp_path):
     assert out["oom"] == "loaded 20 MiB"
     # the rest does not depend on those two parameters
     for key in ("crash", "cache_body_runs", "serialize_body_runs", "async_timeout_same_replica",
-                "sync_timeout_same_replica", "deprecation_warnings"):
+                "sync_timeout_same_replica", "spot_result"):
         assert out[key] == default[key]

@@ -74,8 +74,9 @@ def test_01_reuse_off_starts_one_process_per_call(tmp_path):
     assert s["distinct_pids_reuse_at_most_replicas"] is True
 
 
-def test_16_both_backends_agree_on_another_fan_out(tmp_path):
-    s = run_notebook("16_beyond_one_machine.ipynb", tmp_path, CHILDREN=9)
+def test_16_downloaded_on_ray_both_backends_agree_on_another_fan_out(tmp_path):
+    """Run as a reader's download (the notebook alone, outside the repository)."""
+    s = run_notebook("16_beyond_one_machine.ipynb", tmp_path, downloaded=True, CHILDREN=9)
     assert s["same_on_both"] is True
     assert s["result"] == sum(i * i for i in range(9))
     assert s["replicas_started"] == 2  # a fixed pool of two, whatever the load

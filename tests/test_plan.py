@@ -47,7 +47,10 @@ def brute_force(jobs, policies, p, bound, prices, resources, cold_start, window=
         cost = sum(prices.get(k, 0.0) * getattr(m, f) for k, f in (("cpu_hour", "cpu_seconds"),
                    ("gib_hour", "gib_seconds"), ("gpu_hour", "gpu_seconds"), ("replica_hour", "replica_seconds"))) / 3600
         if m.starved == 0 and value <= bound:
-            key = (cost, value, m.replica_seconds, repr(pol))
+            # ties: the smaller policy, knob by knob (max, min, concurrency, the TTLs; None last)
+            idle = math.inf if pol.idle_ttl is None else pol.idle_ttl.total_seconds()
+            key = (cost, value, m.replica_seconds, pol.max_replicas, pol.min_replicas, pol.concurrency,
+                   pol.scaledown_ttl.total_seconds(), idle, repr(pol))
             best = key if best is None or key < best else best
     return best, horizon, measures
 
@@ -72,7 +75,7 @@ def test_recommendation_is_the_brute_force_one(name, target):
     best, horizon, measures = brute_force(jobs, policies_of(GRID), t.percentile, t.seconds, PRICES, RES, 20)
     assert result.horizon == horizon
     assert best is not None, "the grid must hold a candidate that meets the target"
-    assert repr(result.recommended.policy) == best[3]
+    assert repr(result.recommended.policy) == best[-1]
     assert result.recommended.cost == best[0]
     # every row is charged exactly as compare() charges it over the common window
     for c in result.candidates:
@@ -84,7 +87,7 @@ def test_a_target_in_a_time_window_is_the_brute_force_one():
     window = (9 * 3600, 10 * 3600)
     result = plan(jobs, GRID, Target(95, 100.0, *window), PRICES, cold_start=20, resources=RES, workers=1)
     best, _, _ = brute_force(jobs, policies_of(GRID), 95, 100.0, PRICES, RES, 20, window=window)
-    assert repr(result.recommended.policy) == best[3]
+    assert repr(result.recommended.policy) == best[-1]
     whole = plan(jobs, GRID, "p95<=100", PRICES, cold_start=20, resources=RES, workers=1)
     # the burst is the hard part: the whole day's p95 is easier to meet than the burst's
     assert result.recommended.cost >= whole.recommended.cost
@@ -355,3 +358,30 @@ def test_plan_figure_is_readable_on_a_phone():
     fig = plot.plan(result, currency="USD")
     assert plot.smallest_text_pt(fig) >= plot.MIN_TEXT_PT
     plt.close(fig)
+
+
+def test_a_tie_goes_to_the_smaller_policy_not_to_the_text_of_its_repr():
+    """Two policies that behave alike (the burst never needs more than 4 replicas) tie on
+    cost, wait and replica-hours; the plan keeps the one with fewer max replicas, though
+    "(1, 10)" sorts before "(1, 4)" as text, and says so in the other's reason."""
+    jobs = burst(4, duration=30)
+    result = plan(jobs, {"min": [1], "max": [10, 4], "concurrency": [1], "scaledown_ttl": [60],
+                         "idle_ttl": [300]}, "p95<=60", {"replica_hour": 1.0}, cold_start=20, workers=1)
+    assert result.recommended.policy.replicas == (1, 4)
+    (other,) = [c for c in result.candidates if c.verdict == "rejected"]
+    assert other.category == "tie" and other.cost == result.recommended.cost
+    assert "smaller policy" in other.reason
+
+
+def test_a_recommendation_the_sdk_refuses_says_so_in_the_summary():
+    """idle_ttl=None is tried only when asked for; when it wins, the summary gives the SDK's spelling."""
+    from reuse_ref.plan.planner import ALWAYS_ON_NOTE
+
+    jobs = bursts(3, 3, 900, duration=20)
+    always = plan(jobs, {"min": [2], "max": [2], "concurrency": [2], "idle_ttl": [None]}, "p50<=5", {"replica_hour": 1.0},
+                  cold_start=60, workers=1)
+    assert always.recommended.policy.idle_ttl is None
+    assert ALWAYS_ON_NOTE in always.summary() and "timedelta(days=7)" in ALWAYS_ON_NOTE
+    timed = plan(jobs, {"min": [2], "max": [2], "concurrency": [2], "idle_ttl": [3600]}, "p50<=5", {"replica_hour": 1.0},
+                 cold_start=60, workers=1)
+    assert timed.recommended is not None and ALWAYS_ON_NOTE not in timed.summary()

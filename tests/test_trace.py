@@ -424,3 +424,45 @@ def test_timeline_refuses_a_bad_max_lanes(rejects, bad):
 
     with rejects("max_lanes", bad, "an int >= 1"):
         plot.timeline(hand_made(), max_lanes=bad)
+
+
+def test_task_bars_draw_each_child_and_the_parents_wait_apart_from_its_work():
+    """One row per task; a parent's own work (its job's duration) is a solid bar labelled
+    with its replica, and the rest of its attempt, waiting for its children, a bar of
+    another kind; queued time a third; starved tasks get a cross."""
+    import matplotlib.pyplot as plt
+
+    from reuse_ref import figures as plot, simulate
+    from reuse_ref.sim.workloads import fan_out
+
+    jobs = fan_out(3, 10, 5)
+    relief = simulate(ReusePolicy(replicas=(1, 2), idle_ttl=60, scaledown_ttl=60), jobs, cold_start=10)
+    fig = plot.task_bars(relief, jobs)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["parent 0", "child 1", "child 2", "child 3"]
+    labels = [h.get_label() for h in ax.reuse_ref_handles]
+    assert "waiting for its children" in labels and "queued (no slot)" in labels
+    # the parent works 5 s on replica 1 after its 10 s cold start, then waits while the
+    # children run one after the other on replica 2 (each its own bar)
+    texts = sorted((round(t.get_position()[1]), round(t.get_position()[0], 3), t.get_text()) for t in ax.texts)
+    assert texts == [(0, 12.5, "#1"), (1, 25.0, "#2"), (2, 35.0, "#2"), (3, 45.0, "#2")]
+    plt.close(fig)
+
+    with pytest.warns(StarvationWarning):  # one slot: the policy itself warns, as the SDK does
+        lone = ReusePolicy(replicas=(1, 1), concurrency=1, idle_ttl=60, scaledown_ttl=60)
+    starved = simulate(lone, jobs, cold_start=10)
+    import matplotlib as mpl
+
+    with mpl.rc_context({k: v for k, v in plot.BOOK_RC.items() if v is not None}):  # as the book draws it
+        fig = plot.task_bars(starved, jobs)
+    labels = [h.get_label() for h in fig.axes[0].reuse_ref_handles]
+    assert "failed: starvation" in labels and "starvation" in labels
+    # starvation is declared the moment the parent starts to wait: at the end of its 5 s of work
+    assert "waiting for its children" not in labels
+    assert [r.time for r in starved if r.kind == "starvation"] == [15.0]
+    assert plot.smallest_text_pt(fig) >= plot.MIN_TEXT_PT
+    plt.close(fig)
+    with pytest.raises(ValueError, match="jobs"):
+        plot.task_bars(relief, fan_out(2, 10, 5))  # the workload lacks child 3
+    with pytest.raises(ValueError, match="unit"):
+        plot.task_bars(relief, jobs, unit="days")

@@ -76,7 +76,7 @@ def examples(root: str) -> List[str]:
 def run_one(path: str) -> Tuple[str, str, str]:
     """``(status, result or error, pids)`` of one example."""
     extra = ARGS.get(os.path.basename(path), [])
-    cmd = [sys.executable, "-m", "reuse_ref.cli", "run", path, *extra, "--json", "--time-scale", "0.01"]
+    cmd = [sys.executable, "-m", "reuse_ref.cli", "run", "--json", "--time-scale", "0.01", path, *extra]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=os.path.dirname(path))
     except subprocess.TimeoutExpired:

@@ -4,7 +4,9 @@
     python tools/refresh_notebooks.py notebooks/07_*.ipynb # some
 
 Each notebook runs in its own kernel from the current environment, with the notebook's
-folder as working directory, exactly as nbval and the book run it.
+folder as working directory, exactly as nbval and the book run it. The kernel's timings of
+each cell (``metadata.execution``) are not kept: they are not evidence, and they would make
+every refresh a change to every cell.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ def refresh(path: Path, timeout: int = 300) -> float:
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
     return time.perf_counter() - start
 

@@ -1,4 +1,5 @@
-"""Two small fixes that let the API page render reuse_ref's docstrings as they are written.
+"""Small fixes to what Sphinx and the theme render: two for the API page's docstrings, two
+for every page's header and footer.
 
 1. **Prose before a colon is not a type.** napoleon reads the first line of an attribute or
    property docstring written as ``type: description`` as an inline type. reuse_ref writes
@@ -14,6 +15,14 @@
    finds nothing is looked up on the package: if it is the same object as one documented
    under its defining module, the reference goes there. Nothing else is resolved this way,
    so a reference to something undocumented still fails the nitpicky build.
+
+3. **Colab only where Colab can open the page.** The theme offers a Colab button on every
+   page that runs code, MyST text notebooks (``book/*.md``) included, but Colab opens
+   ``.ipynb`` files only: on a page built from anything else the button is dropped (Binder
+   stays, since its Jupyter opens the page's source as it is).
+
+4. **The version in the footer.** Every page's footer says which ``reuse_ref`` it
+   documents (``reuse_ref.__version__``, the version the Changelog page lists first).
 """
 from __future__ import annotations
 
@@ -61,8 +70,27 @@ def _resolve_reexport(app, env, node, contnode):
                                canonical, node, contnode)
 
 
+def _colab_only_for_notebooks(app, pagename, templatename, context, doctree):  # noqa: ARG001
+    if context.get("page_source_suffix", "") == ".ipynb":
+        return
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            group["buttons"] = [b for b in group.get("buttons", []) if b.get("text") != "Colab"]
+
+
+def _footer_version(app, config):
+    version = importlib.import_module(_PACKAGE).__version__
+    options = dict(config.html_theme_options or {})
+    options["extra_footer"] = (f'<p class="reuse-ref-version">reuse-ref {version}: '
+                               "what changed in each version is on the Changelog page.</p>")
+    config.html_theme_options = options
+
+
 def setup(app):
     # napoleon connects at the default priority (500); this must run before it.
     app.connect("autodoc-process-docstring", _keep_prose, priority=400)
     app.connect("missing-reference", _resolve_reexport)
+    # the theme adds its launch buttons at priority 501; this edits them afterwards
+    app.connect("html-page-context", _colab_only_for_notebooks, priority=510)
+    app.connect("config-inited", _footer_version)
     return {"version": "1.1", "parallel_read_safe": True, "parallel_write_safe": True}

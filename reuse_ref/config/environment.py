@@ -385,11 +385,16 @@ class Task:
         secret (one given by name alone takes its value from ``environ``, the caller's, and is
         left out when that has none)."""
         env = dict(self.env_vars or {})
-        for name, value in (self.secrets or {}).items():
+        for name, value in (self.secret_variables or {}).items():
             value = environ.get(name) if value is None else value
             if value is not None:
                 env[name] = value
         return env
+
+    @property
+    def secret_variables(self) -> Optional[Dict[str, Optional[str]]]:
+        """The secrets a replica's environment gets, ``{name: value or None}`` (None: the caller's own)."""
+        return self.secrets
 
     @property
     def pool_key(self) -> Tuple[str, Optional[ReusePolicy]]:

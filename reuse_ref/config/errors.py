@@ -16,6 +16,7 @@ __all__ = [
     "TaskCancelledError",
     "TaskTimeoutError",
     "RemoteTaskError",
+    "NonRecoverableError",
 ]
 
 STARVATION_REMEDIES = (
@@ -71,6 +72,16 @@ class TaskTimeoutError(ReuseRefError, TimeoutError):
 class TaskCancelledError(ReuseRefError):
     """A task was cancelled because the parent that called it failed or ended first (rule 7):
     no work runs for a parent that is gone."""
+
+
+class NonRecoverableError(ReuseRefError):
+    """Raised by a task's code to fail at once: the attempt is not retried, whatever the task's
+    ``retries`` (Flyte's ``flyte.errors.NonRecoverableError``, which derives from this one).
+
+    The attempt is recorded ``task_failed`` with reason ``non_recoverable``. A caller that
+    lets it propagate fails with it too; through ``reuse_ref.flyte``, as in the SDK, the
+    caller sees a ``RuntimeUserError`` instead, and its own retries apply.
+    """
 
 
 class RemoteTaskError(ReuseRefError):

@@ -49,7 +49,7 @@ from ..config.policy import ReusePolicy
 from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
 from .stopping import AttemptDeadlines, StoppingAttempts
-from .records import RETRYING, Row
+from .records import NEVER_RETRIED, RETRYING, Row
 from .replica_set import STARTING, ReplicaSet, ReplicaState
 
 __all__ = ["Pool"]
@@ -203,7 +203,8 @@ class Pool:
     def finish(self, now: float, task: Hashable, error: Optional[str] = None, message: str = "") -> List[Action]:
         """An attempt ended: successfully (``error=None``) or with ``error`` (a short kind such as
         ``"error"`` or ``"timeout"``). A failed attempt is retried, at the head of the queue,
-        while the task has retries left; otherwise the answer holds a :class:`~reuse_ref.core.actions.FailTask`.
+        while the task has retries left (never after a reason in ``NEVER_RETRIED``: ``cancelled``,
+        ``non_recoverable``); otherwise the answer holds a :class:`~reuse_ref.core.actions.FailTask`.
         An attempt interrupted for its timeout fails with ``timeout``, and a sync attempt
         cancelled while it ran fails with ``cancelled``, whatever the report says."""
         if now < self.now:
@@ -458,7 +459,7 @@ class Pool:
 
     def _fail_attempt(self, now: float, task: Hashable, rid: int, reason: str, message: str,
                       actions: List[Action]) -> None:
-        if reason != "cancelled" and self.attempts[task] <= self.retries.get(task, 0):
+        if reason not in NEVER_RETRIED and self.attempts[task] <= self.retries.get(task, 0):
             self.records.append((now, "task_failed", rid, task, reason + RETRYING, self.name))
             self.queue.appendleft(task)
             self.records.append((now, "task_queued", None, task, "retry", self.name))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Hashable, Optional, Tuple
 
-__all__ = ["KINDS", "STOP_REASONS", "FAILURE_REASONS", "RETRYING", "Row"]
+__all__ = ["KINDS", "STOP_REASONS", "FAILURE_REASONS", "NEVER_RETRIED", "RETRYING", "Row"]
 
 KINDS = (
     "replica_start", "replica_ready", "task_queued", "task_start", "task_end",
@@ -30,6 +30,7 @@ STOP_REASONS = {
 
 FAILURE_REASONS = {
     "error": "the task's code raised an exception",
+    "non_recoverable": "the task's code raised NonRecoverableError: it is not retried, whatever its retries",
     "timeout": "the attempt ran past the task's timeout",
     "crashed": "the replica running the attempt died",
     "oom": "the replica running the attempt went over its memory limit",
@@ -37,6 +38,9 @@ FAILURE_REASONS = {
     "cancelled": "rule 7: the parent that called it failed or ended first",
 }
 """Why an attempt fails (the ``reason`` of a ``task_failed`` record, before any suffix)."""
+
+NEVER_RETRIED = ("cancelled", "non_recoverable")
+"""Failure reasons after which an attempt is not tried again, even with retries left."""
 
 RETRYING = " (retrying)"
 """The suffix of a ``task_failed`` reason when the failed attempt will be tried again."""

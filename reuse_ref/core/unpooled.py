@@ -24,7 +24,7 @@ from typing import Dict, Hashable, List, Optional, Tuple
 from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
 from .stopping import AttemptDeadlines, StoppingAttempts
-from .records import RETRYING, Row
+from .records import NEVER_RETRIED, RETRYING, Row
 
 __all__ = ["Unpooled", "STOP_REASON"]
 
@@ -199,7 +199,7 @@ class Unpooled:
     def _fail_attempt(self, task: Hashable, replica: int, reason: str, message: str,
                       stop: Optional[int] = None) -> List[Action]:
         """The attempt failed: record it, stop its replica (``stop``), then retry on a new one or give up."""
-        retry = reason != "cancelled" and self.attempts[task] <= self.retries.get(task, 0)
+        retry = reason not in NEVER_RETRIED and self.attempts[task] <= self.retries.get(task, 0)
         self._record("task_failed", replica, task, reason + RETRYING if retry else reason)
         actions: List[Action] = []
         if stop is not None:

@@ -21,12 +21,14 @@ COLORS = {
 """The Okabe-Ito palette (distinguishable with the common colour-vision deficiencies)."""
 
 BOOK_RC = {
-    "figure.figsize": (5.0, 3.4), "figure.dpi": 100, "savefig.dpi": 150,
+    "figure.figsize": (5.0, 3.4), "figure.dpi": 150, "savefig.dpi": 150,
     "font.size": 11.5, "axes.titlesize": 12, "axes.labelsize": 11.5, "xtick.labelsize": 11,
     "ytick.labelsize": 11, "legend.fontsize": 11, "legend.title_fontsize": 11,
     "figure.titlesize": 12, "axes.prop_cycle": None,
 }
-"""The book's matplotlib settings: figures 5 in wide, text 11 pt or more, Okabe-Ito colours."""
+"""The book's matplotlib settings: figures 5 in wide, text 11 pt or more, Okabe-Ito colours.
+A notebook shows a figure at ``figure.dpi``: at 150 a 5 in figure is about 750 px wide,
+large on a desktop, and a phone scales it down to its screen."""
 
 MIN_TEXT_PT = 8.0
 """The smallest text, in points, that a figure may show on a phone."""

@@ -4,13 +4,15 @@ Flyte programs use much that has nothing to do with container reuse (image build
 storage, reports, triggers, the hosted service's API). The Flyte layer accepts such a
 feature and records it here when ignoring it cannot change what a program computes; when
 it could, it raises :class:`NotModelledError`, whose message names the feature, so a user
-never meets a bare ``AttributeError``.
+never meets a bare ``AttributeError``. A name the module does not have raises
+:class:`NotModelledAttributeError`, which is both: the message names the feature, and
+``hasattr(flyte, "x")`` and ``getattr(flyte, "x", None)`` answer as they do with the SDK.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["NotModelledError", "refuse", "record", "recorded", "module_getattr"]
+__all__ = ["NotModelledError", "NotModelledAttributeError", "refuse", "record", "recorded", "module_getattr"]
 
 _RECORDED: List[Tuple[str, str]] = []
 
@@ -25,11 +27,16 @@ class NotModelledError(NotImplementedError):
                          f"reuse (pools, replicas, concurrency, TTLs) and runs everything else locally")
 
     def __reduce__(self) -> Any:
-        return (_rebuild, (self.feature, str(self)))
+        return (_rebuild, (self.feature, str(self), type(self)))
 
 
-def _rebuild(feature: str, message: str) -> NotModelledError:
-    err = NotModelledError.__new__(NotModelledError)
+class NotModelledAttributeError(NotModelledError, AttributeError):
+    """A module name the reference does not have: a :class:`NotModelledError` that is also an
+    ``AttributeError``, so ``hasattr`` and ``getattr(module, name, default)`` work."""
+
+
+def _rebuild(feature: str, message: str, cls: type = NotModelledError) -> NotModelledError:
+    err = cls.__new__(cls)
     NotImplementedError.__init__(err, message)
     err.feature = feature
     return err
@@ -52,14 +59,15 @@ def recorded() -> List[Tuple[str, str]]:
     return list(_RECORDED)
 
 
-def module_getattr(module: str, why: str = "") -> Callable[[str], Any]:
-    """A module ``__getattr__`` that names an unknown public feature instead of an AttributeError.
+def module_getattr(module: str, why: str = "", refused: Optional[Dict[str, str]] = None) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that names an unknown public feature: a :class:`NotModelledAttributeError`.
 
-    Private and dunder names still raise ``AttributeError``: Python's own machinery
-    (pickle, inspect, ``from x import *``) asks for them and expects that answer.
+    ``refused`` gives, for names the SDK has and the reference refuses, why each one is
+    refused. Private and dunder names raise a plain ``AttributeError``: Python's own
+    machinery (pickle, inspect, ``from x import *``) asks for them and expects that answer.
     """
     def __getattr__(name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        raise NotModelledError(f"{module}.{name}", why)
+        raise NotModelledAttributeError(f"{module}.{name}", (refused or {}).get(name, why))
     return __getattr__

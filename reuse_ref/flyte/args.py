@@ -79,8 +79,13 @@ def convert(param: str, text: str, annotation: Any) -> Any:
         raise bad(f"--{param}", text, f"a value of type {name}") from None
 
 
-def parse_task_args(task: Any, argv: Sequence[str]) -> Dict[str, Any]:
-    """``{parameter: value}`` for ``task`` from ``["--x", "3", "--name=abc"]``."""
+def parse_task_args(task: Any, argv: Sequence[str], run_options: Sequence[str] = ()) -> Dict[str, Any]:
+    """``{parameter: value}`` for ``task`` from ``["--x", "3", "--name=abc"]``.
+
+    Every parameter is named in full (no abbreviation) and at most once. ``run_options``
+    are the command's own options: one that the task does not have as a parameter is
+    refused with the hint that the command's options go before the file.
+    """
     func = task.func
     signature = inspect.signature(func)
     try:
@@ -100,7 +105,12 @@ def parse_task_args(task: Any, argv: Sequence[str]) -> Dict[str, Any]:
         key, eq, text = item[2:].partition("=")
         key = key.replace("_", "-")
         if key not in params:
-            raise bad("argument", item, f"a parameter of {task.name}: {allowed}")
+            hint = (f" (reuse-ref run's own --{key} goes before FILE.py, as in flyte run)"
+                    if f"--{key}" in run_options else "")
+            raise bad("argument", item, f"a parameter of {task.name}: {allowed}{hint}")
+        if params[key].name in out:
+            raise bad(f"--{key}", item if eq else f"{item} {argv[i + 1] if i + 1 < len(argv) else ''}".strip(),
+                      f"each parameter of {task.name} once; --{key} was given before")
         if not eq:
             if i + 1 >= len(argv):
                 raise bad(f"--{key}", None, "a value after it")

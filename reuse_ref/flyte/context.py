@@ -1,4 +1,4 @@
-"""``flyte.ctx``, ``flyte.group``, ``flyte.trace`` and ``flyte.logger``.
+"""``flyte.ctx``, ``flyte.group``, ``flyte.trace``, ``flyte.custom_context`` and the loggers.
 
 ``group`` names a block of calls (a context manager, as in the SDK); ``trace`` marks a
 helper whose calls the service would checkpoint: locally it is called as it is.
@@ -18,9 +18,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
-__all__ = ["ctx", "group", "trace", "logger", "TaskContext", "current_groups"]
+__all__ = ["ctx", "group", "trace", "logger", "system_logger", "TaskContext", "current_groups", "custom_context",
+           "get_custom_context"]
 
 _groups: contextvars.ContextVar[Tuple[str, ...]] = contextvars.ContextVar("reuse_ref_flyte_groups", default=())
+_custom: contextvars.ContextVar[Dict[str, str]] = contextvars.ContextVar("reuse_ref_flyte_custom", default={})
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,56 @@ class TaskContext:
     raw_data_path: Any = None
 
 
-def ctx() -> Optional[TaskContext]:
-    """The task context inside a task running on a replica; ``None`` outside any task, as in the SDK."""
-    if not multiprocessing.current_process().name.startswith("reuse-replica-"):
-        return None
-    return TaskContext(pid=os.getpid(), groups=_groups.get())
+class _NullTaskContext(TaskContext):
+    """What ``flyte.ctx()`` gives outside a task, as in the SDK: every field ``None``, and falsy,
+    so ``if flyte.ctx():`` still asks "am I in a task?"."""
+
+    def __init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            object.__setattr__(self, name, None)
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "NullTaskContext()"
+
+
+NULL_TASK_CONTEXT = _NullTaskContext()
+
+
+def _in_task() -> bool:
+    return multiprocessing.current_process().name.startswith("reuse-replica-")
+
+
+def ctx() -> TaskContext:
+    """The task context inside a task running on a replica; a falsy null context outside any task."""
+    if not _in_task():
+        return NULL_TASK_CONTEXT
+    return TaskContext(pid=os.getpid(), groups=_groups.get(), custom_context=dict(_custom.get()))
+
+
+def get_custom_context() -> Dict[str, str]:
+    """The custom context set around this point of a task (``{}`` outside a task, as in the SDK)."""
+    return dict(_custom.get()) if _in_task() else {}
+
+
+@contextlib.contextmanager
+def custom_context(**context: str) -> Iterator[None]:
+    """Set key-value context for what runs inside the block, in a task; outside a task it does
+    nothing, as in the SDK. The values are seen by this task; the SDK also hands them to the
+    child tasks it calls, which the reference does not (recorded)."""
+    if not _in_task():
+        yield
+        return
+    from ._unmodelled import record
+
+    record("flyte.custom_context (seen by this task, not passed to the child tasks it calls)")
+    token = _custom.set({**_custom.get(), **context})
+    try:
+        yield
+    finally:
+        _custom.reset(token)
 
 
 def current_groups() -> Tuple[str, ...]:
@@ -109,6 +156,7 @@ def _install_record_fields() -> None:
 
 _install_record_fields()
 logger = logging.getLogger("flyte.user")
+system_logger = logging.getLogger("flyte")
 if not logger.handlers:
     _handler = logging.StreamHandler()
     _handler.setFormatter(logging.Formatter("[%(run_name)s][%(action_name)s] %(levelname)s %(message)s"))

@@ -56,7 +56,6 @@ def _in_own_loop(coro: Any) -> Any:
     from .errors import SyncTaskCallInAsyncContextError
 
     raise SyncTaskCallInAsyncContextError(
-        "SyncTaskCallInAsyncContextError",
         "flyte.map(...) was called in a blocking way from async code, which would block the event loop; "
         "use `async for x in flyte.map.aio(...)` instead")
 

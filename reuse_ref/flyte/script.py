@@ -64,8 +64,12 @@ def _load_task(path: str, name: str) -> Any:
 
 def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *, as_json: bool = False,
                trace_path: Optional[str] = None, plot_path: Optional[str] = None, time_scale: float = 1.0,
-               cold_start: float = 0.0, backend: str = "processes") -> int:
-    """Run the program; returns the exit status (0 ok, 1 the program failed). Bad input raises ScriptError."""
+               cold_start: float = 0.0, backend: str = "processes", run_options: Sequence[str] = ()) -> int:
+    """Run the program; returns the exit status (0 ok, 1 the program failed). Bad input raises ScriptError.
+
+    ``run_options`` are the command's own options: a task argument spelled as one of them,
+    which the task does not have, is refused with a message that says where they go.
+    """
     if not os.path.isfile(path) or not path.endswith(".py"):
         raise ScriptError(f"FILE={path!r} is not valid: give an existing Python file (FILE.py)")
     if not time_scale > 0:
@@ -90,7 +94,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         if task_name is not None:
             task = _load_task(path, task_name)
             try:
-                kwargs = parse_task_args(task, task_argv)
+                kwargs = parse_task_args(task, task_argv, run_options=run_options)
             except ValueError as e:
                 raise ScriptError(str(e)) from None
             try:
@@ -164,16 +168,30 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_outputs(trace: Any, trace_path: Optional[str], plot_path: Optional[str]) -> None:
+    """The run's trace and figure, written as every command writes its outputs (the paths were
+    checked before the program ran); a write that fails is reported, the result still printed."""
+    from ..output_files import Output, OutputError, write_outputs
+
     if trace is None:
         return
+    outputs = []
     if trace_path:
-        trace.to_csv(trace_path)
+        outputs.append(Output("--trace", trace_path, trace.to_csv))
     if plot_path:
-        from .. import figures as plot
-        import matplotlib.pyplot as plt
+        outputs.append(Output("--plot", plot_path, lambda path: _save_timeline(trace, path, plot_path)))
+    try:
+        write_outputs(outputs)
+    except OutputError as e:
+        print(f"reuse-ref run: error: {e}", file=sys.stderr)
 
-        fig = plot.timeline(trace)
-        try:
-            fig.savefig(plot_path, dpi=120)
-        finally:
-            plt.close(fig)
+
+def _save_timeline(trace: Any, path: str, given: str) -> None:
+    from .. import figures as plot
+    from ..output_files import figure_format
+    import matplotlib.pyplot as plt
+
+    fig = plot.timeline(trace)
+    try:
+        fig.savefig(path, format=figure_format("--plot", given), dpi=120)
+    finally:
+        plt.close(fig)

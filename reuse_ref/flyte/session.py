@@ -21,7 +21,8 @@ from ._unmodelled import record, refuse
 from .errors import translate
 
 __all__ = ["init", "init_from_config", "init_from_api_key", "init_in_cluster", "init_passthrough",
-           "run", "with_runcontext", "Run", "runtime", "runs", "close"]
+           "run", "with_runcontext", "Run", "runtime", "runs", "close", "current_project", "current_domain",
+           "is_control_plane_available"]
 
 _lock = threading.Lock()
 _runtime: Any = None
@@ -78,6 +79,32 @@ def _init(kind: str):
     init.__name__ = kind
     init.__doc__ = f"Recorded: ``flyte.{kind}`` connects to a Flyte service; the reference runs locally."
     return init
+
+
+def _current(what: str) -> str:
+    value = config.get(what)
+    if value is None:
+        from .errors import InitializationError
+
+        raise InitializationError(f"{what.capitalize()}NotInitializedError", "user",
+                                  f"{what} is not set: call flyte.init({what}=...) first (recorded: runs are local)")
+    return value
+
+
+def current_project() -> str:
+    """The project given to ``flyte.init`` (an ``InitializationError`` before, as in the SDK)."""
+    return _current("project")
+
+
+def current_domain() -> str:
+    """The domain given to ``flyte.init`` (an ``InitializationError`` before, as in the SDK)."""
+    return _current("domain")
+
+
+def is_control_plane_available() -> bool:
+    """False: the reference has no Flyte service, so a program takes its local path
+    (the SDK answers True outside a task once ``flyte.init`` has configured a client)."""
+    return False
 
 
 init = _init("init")

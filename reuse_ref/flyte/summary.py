@@ -53,7 +53,7 @@ def environments(trace: Any, pids_dir: str) -> Dict[str, Dict[str, Any]]:
         env["failed"] += m.failed
         policy = trace.policies.get(pool)
         if env["policy"] is None and ":" not in pool:
-            env["policy"] = repr(policy) if policy is not None else "no reuse"
+            env["policy"] = repr(getattr(policy, "model", policy)) if policy is not None else "no reuse"
     for name, env in out.items():
         env["replica_pids"] = pids.get(name, [])
         env["distinct_replica_pids"] = len(env["replica_pids"])

@@ -31,11 +31,16 @@ from ..trace import Measures
 from ..trace.measures import over_window
 from ..sim.workloads import Job, check_jobs
 
-__all__ = ["plan", "Plan", "Candidate", "front_table", "from_args"]
+__all__ = ["plan", "Plan", "Candidate", "front_table", "from_args", "tie_order"]
 
 _AUTO_BAR = 100
 _WORKERS_ALLOWED = ("None (all cores), an int >= 1 (1 runs the candidates one after another), "
                     "or 'ray' (Ray tasks; pip install 'reuse-ref[ray]')")
+
+
+ALWAYS_ON_NOTE = ("idle_ttl=None (always on) is the reference's own value: the Flyte SDK refuses it; in a Flyte "
+                  "program write a long timeout instead, such as idle_ttl=timedelta(days=7)")
+"""What a plan's summary adds under a recommendation that never stops (``idle_ttl=None``)."""
 
 
 class Candidate(NamedTuple):
@@ -79,7 +84,9 @@ class Plan:
     * ``candidates``: every candidate simulated, in the order they were built, with its
       measures over ``[0, horizon]``, value, cost and verdict (:class:`Candidate`);
     * ``recommended``: the cheapest candidate that meets ``target`` and does not starve
-      (ties: the lower wait, then fewer replica-hours, then the policy's repr), or ``None``;
+      (ties: the lower wait, then fewer replica-hours, then the smaller policy: fewer
+      ``max`` replicas, then fewer ``min``, lower ``concurrency``, shorter ``scaledown_ttl``,
+      shorter ``idle_ttl``; :func:`tie_order`), or ``None``;
     * ``front``: the Pareto front of cost against the target's percentile (candidates no
       other one beats on both, starving ones left out), cheapest first;
     * ``skipped``: the combinations not simulated, counted by reason (``"min > max"``,
@@ -157,6 +164,8 @@ class Plan:
         else:
             lines.append(f"recommended: {r.policy!r}")
             lines.append(f"  {r.reason}")
+            if r.policy.idle_ttl is None:
+                lines.append(f"  note: {ALWAYS_ON_NOTE}")
         lines.append(f"{len(self.candidates)} candidate(s) simulated over the window [0, {self.horizon:g}] s; "
                      f"skipped: {counts_text(self.skipped)}; rejected: {counts_text(self.rejected)}")
         lines.append("")
@@ -180,6 +189,17 @@ def _workers(workers: Any) -> Any:
     if workers is None:
         return default_workers()
     return strict_int("workers", workers, minimum=1, allowed=_WORKERS_ALLOWED)
+
+
+def tie_order(policy: ReusePolicy) -> tuple:
+    """How a plan orders policies that tie on cost, wait and replica-hours: the smaller one
+    first, by what a reader sees in each: fewer ``max`` replicas, then fewer ``min``, then
+    the lower ``concurrency``, the shorter ``scaledown_ttl`` and the shorter ``idle_ttl``
+    (``None``, always on, last); the policy's repr only separates policies that differ in
+    nothing else (their ``scope``)."""
+    idle = float("inf") if policy.idle_ttl is None else policy.idle_ttl.total_seconds()
+    return (policy.max_replicas, policy.min_replicas, policy.concurrency, policy.scaledown_ttl.total_seconds(),
+            idle, repr(policy))
 
 
 # ---------------------------------------------------------------------- the plan
@@ -267,8 +287,8 @@ def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skippe
         m = over_window(o.measures, o.spans, horizon, {env: p for env in o.spans}, {env: resources for env in o.spans})
         rows.append((p, m, o.value, prices.cost(m)))
 
-    def order(r):  # cost, then the wait, then replica-hours, then the policy's repr: never a tie
-        return (r[3], r[2], r[1].replica_seconds, repr(r[0]))
+    def order(r):  # cost, then the wait, then replica-hours, then the smaller policy: never a tie
+        return (r[3], r[2], r[1].replica_seconds, tie_order(r[0]))
 
     meets = [r for r in rows if r[1].starved == 0 and r[2] <= target.seconds]
     best = min(meets, key=order) if meets else None
@@ -306,7 +326,8 @@ def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skippe
         elif cost == best[3]:
             verdict, category = "rejected", "tie"
             reason = (f"ties with the recommendation on cost ({cost:.6g}) and {m_name}; the recommendation "
-                      f"comes first by {m_name}, then replica-hours, then the policy's repr")
+                      f"comes first by {m_name}, then replica-hours, then as the smaller policy (max, min, "
+                      f"concurrency, scaledown_ttl, idle_ttl)")
         else:
             verdict, category = "rejected", "costs more"
             reason = (f"meets the target with a lower {m_name} ({value:g} s) but costs {cost - best[3]:.6g} more "

@@ -108,6 +108,10 @@ Choices the public docs leave open, and how the runtime makes them:
   ``"FAIL_AFTER_EXECUTABLE_NODES_COMPLETE"`` lets them run to their end, and the failed
   task holds its slot until then. Calls still running when the task that made them ends
   well are cancelled too.
+* **Retries.** A failed attempt is tried again while the task has retries left, except
+  one that raised :class:`~reuse_ref.config.errors.NonRecoverableError` (Flyte's
+  ``flyte.errors.NonRecoverableError`` is one): it fails at once, ``task_failed`` reason
+  ``"non_recoverable"``, on every backend.
 * **Processes a task starts** belong to its replica's process group, and stop with it.
 * **Memory.** A replica whose environment sets ``Resources(memory=...)`` is watched:
   its RSS is read every ``memory_poll`` s (0.05) and it is killed over the limit

@@ -31,7 +31,7 @@ from . import pickling
 from .wire import Error, OneShot
 
 __all__ = ["CallTable", "Call", "Attempt", "RunState", "ReplicaHandle", "PoolState", "Waiter", "FAILURES",
-           "FAILURE_REASONS"]
+           "FAILURE_REASONS", "USER_FAILURES"]
 
 FAILURES = {
     "starvation": StarvationError,
@@ -45,6 +45,9 @@ FAILURES = {
 FAILURE_REASONS = {cls.__name__: reason for reason, cls in FAILURES.items()}
 """A task that fails with one of the reference's own errors (a parent whose child starved,
 say) is recorded with the same reason the simulator gives it."""
+
+USER_FAILURES = ("error", "non_recoverable")
+"""Failure reasons whose error is the task's own exception, raised again in its caller."""
 
 
 class Waiter(OneShot):
@@ -102,7 +105,7 @@ class Call:
     def failure(self, reason: str, message: str) -> Error:
         """The error its caller gets when the pools fail this call for good with ``reason``: the
         task's own exception (``error``), or the reference's error for the reason, saying why."""
-        if reason == "error" and self.error is not None:
+        if reason in USER_FAILURES and self.error is not None:
             return self.error
         if reason == "starvation":
             text = message

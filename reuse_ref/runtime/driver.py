@@ -41,7 +41,7 @@ from . import pickling
 from . import wire as W
 from .backends import EXITED, ReplicaBackend
 from .cache import ResultCache
-from .call_table import FAILURE_REASONS, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
+from .call_table import FAILURE_REASONS, USER_FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
 from .mailbox import Mailbox
 
 __all__ = ["Driver"]
@@ -203,8 +203,10 @@ class Driver:
         call.error = value[:4] + (f"task {call.task.name!r} on {h.where()}",)
         call.detail = None
         reason = FAILURE_REASONS.get(value[1], "error")
+        if reason == "error" and pickling.non_recoverable(value):
+            reason = "non_recoverable"  # the pool makes no retry (Flyte's NonRecoverableError)
         # the runtime's own errors keep their message as it is (no type name per level)
-        message = f"{value[1]}: {value[2]}" if reason == "error" else value[2]
+        message = f"{value[1]}: {value[2]}" if reason in USER_FAILURES else value[2]
         self._carry(self.pools.finish(self.now(), call.node, error=reason, message=message))
 
     def _stopped(self, h: ReplicaHandle, aid: int) -> None:

@@ -22,10 +22,10 @@ from typing import Any, Optional, Tuple
 
 import cloudpickle
 
-from ..config.errors import RemoteTaskError
+from ..config.errors import NonRecoverableError, RemoteTaskError
 from .wire import Error
 
-__all__ = ["cloud_dumps", "dumps", "remember_source", "dump_error", "runtime_error", "load_error"]
+__all__ = ["cloud_dumps", "dumps", "remember_source", "dump_error", "runtime_error", "load_error", "non_recoverable"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../reuse_ref/
@@ -203,6 +203,18 @@ def dump_error(exc: BaseException) -> Error:
     except Exception:
         blob = None
     return (blob, name, message, text, "")
+
+
+def non_recoverable(error: Error) -> bool:
+    """Whether a task's error is a :class:`~reuse_ref.config.errors.NonRecoverableError` (a subclass too),
+    after which its attempt is not retried (Flyte's rule)."""
+    blob = error[0]
+    if blob is None:
+        return False
+    try:
+        return isinstance(pickle.loads(blob), NonRecoverableError)
+    except Exception:
+        return False
 
 
 def runtime_error(exc: BaseException, where: str = "") -> Error:

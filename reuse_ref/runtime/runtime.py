@@ -161,8 +161,8 @@ class Runtime:
         c = self._c
         if c.closed:
             raise RuntimeError("this Runtime is closed: make a new one (or use reuse_ref.run)")
-        if task.secrets:
-            for name, value in task.secrets.items():
+        if task.secret_variables:
+            for name, value in task.secret_variables.items():
                 if value is None and name not in os.environ:
                     raise ValueError(
                         f"secrets={name!r} is not valid for task {task.name!r}: the secret has no value "

@@ -6,31 +6,33 @@
 * every internal link to an ``.html`` page (anchor stripped) and every local image
   resolves to a file of the site;
 * screenshots of the landing page and of the first tutorial land in ``_build/screenshots``,
-  and a phone-width (400 px) screenshot of every tutorial in ``_build/screenshots/phone``;
+  and a phone-width (390 px) screenshot of every tutorial in ``_build/screenshots/phone``;
+* at 1280 px and at 390 px no element reaches past the page's edges and no box hides part
+  of its content; every box that scrolls sideways (code, printed output, wide tables)
+  shows a cue; figures are shown at least 600 px wide on a desktop;
+* every page's footer shows the version; Colab buttons only on notebook pages; every
+  tutorial says what it needs;
 * no page (the API page included) shows an internal label: the semantics file's name as
   a citation, seed file numbers, "the brief";
 * tutorial pages hide their setup and summary cells and say that they check themselves;
 * every notebook page has the repository button and the Binder and Colab launch buttons;
 * every figure in a cell output has a real alt text;
-* the Concepts page lists every stop and failure reason of ``reuse_ref.records``.
+* the Concepts page lists every stop and failure reason of ``reuse_ref.core.records``.
 
+Every page is loaded once per width by one Playwright-driven Chromium (``conftest.py``).
 Run with ``pytest tests/site --site`` after ``make book``.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-# The fixtures (site_dir, base_url, browser, screenshot_dir) live in conftest.py.
-SKIP_DIRS = {"_static", "_sources", "_images"}
+# The fixtures (site_dir, site_url, visits, screenshot_dir) live in conftest.py.
 LANDING = "book/intro.html"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,44 +113,27 @@ def redirect_target(file: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def site_pages(site_dir: Path) -> list[str]:
-    """Every HTML page of the site, as a path relative to its root."""
-    pages = []
-    for path in sorted(site_dir.rglob("*.html")):
-        rel = path.relative_to(site_dir)
-        if not SKIP_DIRS.intersection(rel.parts[:1]):
-            pages.append(rel.as_posix())
-    return pages
-
-
 @pytest.fixture(scope="session")
-def rendered(site_dir: Path, base_url: str, browser) -> dict[str, tuple[str, PageDOM]]:
-    """``{page: (dom, parsed)}`` for every page, rendered by Chromium a few at a time."""
-    pages = site_pages(site_dir)
-    assert pages, f"no HTML pages under {site_dir}"
-
-    def render(page: str) -> tuple[str, str, PageDOM]:
-        url = urljoin(base_url, page)
-        with urllib.request.urlopen(url, timeout=10) as response:  # the server really serves it
-            assert response.status == 200, f"{url}: HTTP {response.status}"
-        dom = browser.dump_dom(url)
+def rendered(visits) -> dict[str, tuple[str, PageDOM]]:
+    """``{page: (dom, parsed)}`` for every page, from its DOM at desktop width."""
+    out = {}
+    for page, visit in visits.items():
         parsed = PageDOM()
-        parsed.feed(dom)
+        parsed.feed(visit.dom)
         parsed.close()
-        return page, dom, parsed
-
-    workers = max(1, min(4, os.cpu_count() or 1))  # each Chromium takes a few hundred MB
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return {page: (dom, parsed) for page, dom, parsed in pool.map(render, pages)}
+        out[page] = (visit.dom, parsed)
+    return out
 
 
-def test_every_page_loads_without_execution_errors(rendered: dict[str, tuple[str, PageDOM]]) -> None:
+def test_every_page_loads_without_execution_errors(rendered: dict[str, tuple[str, PageDOM]], visits) -> None:
     problems = []
     for page, (dom, parsed) in rendered.items():
+        if visits[page].redirect:
+            continue  # index.html only sends the browser on; test_internal_links_... checks where
         if "</html>" not in dom.lower() or "<body" not in dom.lower():
             problems.append(f"{page}: Chromium rendered no complete document")
             continue
-        if page != "index.html" and not parsed.title.strip():  # index.html only redirects
+        if not parsed.title.strip():
             problems.append(f"{page}: rendered page has no <title>")
         problems += [f"{page}: {error}" for error in parsed.errors]
     assert not problems, "pages with problems:\n" + "\n".join(problems)
@@ -174,12 +159,12 @@ def test_every_tutorial_shows_its_figures(rendered: dict[str, tuple[str, PageDOM
     assert sum(stored_figures(p) for p in tutorials) > 0, "no tutorial has any figure"
 
 
-def test_internal_links_and_images_resolve(site_dir: Path, base_url: str,
+def test_internal_links_and_images_resolve(site_dir: Path, site_url: str,
                                            rendered: dict[str, tuple[str, PageDOM]]) -> None:
-    host = urlsplit(base_url).netloc
+    host = urlsplit(site_url).netloc
     broken = []
     for page, (_, parsed) in rendered.items():
-        page_url = urljoin(base_url, page)
+        page_url = urljoin(site_url, page)
         redirect = redirect_target(site_dir / page)
         if redirect is not None:  # Chromium followed it: check the target, not the DOM
             target = urlsplit(urljoin(page_url, redirect))
@@ -202,18 +187,11 @@ def test_internal_links_and_images_resolve(site_dir: Path, base_url: str,
     assert not broken, "broken internal links or images:\n" + "\n".join(sorted(set(broken)))
 
 
-def test_screenshots(base_url: str, browser, screenshot_dir: Path,
-                     rendered: dict[str, tuple[str, PageDOM]]) -> None:
-    shots = {"landing.png": LANDING}
-    tutorials = sorted(page for page in rendered if page.startswith("notebooks/"))
-    if tutorials:
-        shots["tutorial.png"] = tutorials[0]
-    for name, page in shots.items():
-        assert page in rendered, f"{page} is not part of the site"
-        path = browser.screenshot(urljoin(base_url, page), screenshot_dir / name)
-        data = path.read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-        assert len(data) > 20_000, f"{path} is suspiciously small ({len(data)} bytes): blank page?"
+def test_screenshots(screenshot_dir: Path, rendered) -> None:
+    for name in ("landing.png", "tutorial.png"):
+        data = (screenshot_dir / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+        assert len(data) > 20_000, f"{name} is suspiciously small ({len(data)} bytes): blank page?"
 
 
 # --- what a reader meets (issue: the book as its readers meet it) --------------------------
@@ -288,21 +266,17 @@ def test_concepts_lists_every_reason_of_the_code(rendered) -> None:
     assert not missing and not meanings, f"reasons not on the Concepts page: {missing} {meanings}"
 
 
-def test_phone_width_screenshot_of_every_tutorial(base_url: str, browser, screenshot_dir: Path,
-                                                  rendered) -> None:
+def test_phone_width_screenshot_of_every_tutorial(screenshot_dir: Path, rendered) -> None:
     import struct
 
-    def shoot(page: str) -> Path:
-        path = screenshot_dir / "phone" / f"{PurePosixPath(page).stem}.png"
-        return browser.screenshot(urljoin(base_url, page), path, size="400,6000")
+    from conftest import PHONE
 
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:  # as ``rendered`` does
-        paths = list(pool.map(shoot, tutorial_pages(rendered)))
-    for path in paths:
+    for page in tutorial_pages(rendered):
+        path = screenshot_dir / "phone" / f"{PurePosixPath(page).stem}.png"
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
         width, height = struct.unpack(">II", data[16:24])
-        assert width == 400, f"{path}: {width} px wide, not 400"
+        assert width == PHONE[0], f"{path}: {width} px wide, not {PHONE[0]}"
         assert len(data) > 20_000, f"{path} is suspiciously small ({len(data)} bytes): blank page?"
 
 
@@ -320,14 +294,14 @@ def png_texts(data: bytes) -> dict[str, str]:
     return texts
 
 
-def test_every_figure_is_readable_at_phone_width(site_dir: Path, base_url: str, rendered) -> None:
+def test_every_figure_is_readable_at_phone_width(site_dir: Path, site_url: str, rendered) -> None:
     """Each figure records, when it is drawn, the size its smallest text has when the
     figure is shown 360 px wide (a 400 px phone less the page's margins); none is under 8 pt."""
     from reuse_ref.figures import MIN_TEXT_PT, PNG_TEXT_KEY
 
     problems, seen = [], 0
     for page, (_, parsed) in rendered.items():
-        page_url = urljoin(base_url, page)
+        page_url = urljoin(site_url, page)
         for src in parsed.images:
             path = PurePosixPath(unquote(urlsplit(urljoin(page_url, src)).path).lstrip("/"))
             if not path.parts or path.parts[0] != "_images" or path.suffix != ".png":
@@ -340,3 +314,94 @@ def test_every_figure_is_readable_at_phone_width(site_dir: Path, base_url: str, 
                 problems.append(f"{page}: {path.name} has text of {size} pt at phone width")
     assert seen, "no figures found"
     assert not problems, "figures not readable on a phone:\n" + "\n".join(problems)
+
+
+# --- pages that fit the screen (issue: the book for a user who must choose this week) -------
+
+def _layouts(visits):
+    for page, visit in sorted(visits.items()):
+        for width, layout in sorted(visit.layout.items()):
+            yield page, width, layout
+
+
+def test_no_element_overflows_its_page_at_desktop_or_phone_width(visits) -> None:
+    """At 1280 px and at 390 px, nothing reaches past the page's edges (the page never
+    scrolls sideways), and no box in the page's content hides part of what it holds."""
+    from conftest import DESKTOP, PHONE
+
+    problems, measured = [], set()
+    for page, width, layout in _layouts(visits):
+        measured.add(width)
+        if layout["page_width"] > layout["viewport"] + 1:
+            problems.append(f"{page} at {width} px: the page is {layout['page_width']} px wide")
+        problems += [f"{page} at {width} px: overflows: {what}" for what in layout["overflowing"][:5]]
+        problems += [f"{page} at {width} px: hides content: {what}" for what in layout["hidden"][:5]]
+    assert measured == {DESKTOP[0], PHONE[0]}, f"pages were measured at {sorted(measured)} px only"
+    assert not problems, f"{len(problems)} layout problems:\n" + "\n".join(problems[:60])
+
+
+def test_every_box_that_scrolls_sideways_shows_a_cue(visits) -> None:
+    """Code, printed output and tables wider than the screen scroll inside their own box,
+    and that box shows that it has more (a fade at its right edge): none is silently cut."""
+    missing, boxes = [], 0
+    for page, width, layout in _layouts(visits):
+        for box in layout["scrolling"]:
+            boxes += 1
+            if not box["cue"]:
+                missing.append(f"{page} at {width} px: {box['what']}")
+    assert boxes > 0, "no box scrolls sideways anywhere: is the phone width really measured?"
+    assert not missing, f"{len(missing)} scroll boxes without a cue:\n" + "\n".join(missing[:40])
+
+
+DESKTOP_FIGURE_PX = 600
+"""The least width, in CSS pixels, at which a figure is shown on a 1280 px screen."""
+
+
+def test_figures_are_shown_large_at_desktop_width(visits) -> None:
+    """On a desktop a figure fills most of the text column (at least 600 px, or the whole
+    column when that is narrower), instead of a small image with small text."""
+    from conftest import DESKTOP
+
+    small, seen = [], 0
+    for page, visit in sorted(visits.items()):
+        layout = visit.layout.get(DESKTOP[0])
+        if not layout:
+            continue
+        wanted = min(DESKTOP_FIGURE_PX, 0.95 * layout["column"])
+        for fig in layout["figures"]:
+            seen += 1
+            if fig["shown"] < wanted:
+                small.append(f"{page}: {fig['src']} shown {fig['shown']:.0f} px wide "
+                             f"(natural {fig['natural']} px); wanted {wanted:.0f} px")
+    assert seen, "no figures found at desktop width"
+    assert not small, "figures too small at desktop width:\n" + "\n".join(small)
+
+
+def test_every_page_shows_the_version_in_its_footer(visits) -> None:
+    from conftest import DESKTOP
+
+    import reuse_ref
+
+    wanted = f"reuse-ref {reuse_ref.__version__}"
+    missing = [page for page, visit in visits.items()
+               if DESKTOP[0] in visit.layout and wanted not in visit.layout[DESKTOP[0]]["footer"]]
+    assert "book/changelog.html" in visits, "the book has no Changelog page"
+    assert not missing, f"pages whose footer does not say {wanted!r}: {missing}"
+
+
+def test_colab_buttons_only_on_pages_colab_can_open(rendered) -> None:
+    """Colab opens notebooks (.ipynb); the book's text pages are MyST files it cannot open."""
+    wrong = [page for page, (_, parsed) in rendered.items()
+             if not page.startswith("notebooks/")
+             and any(h.startswith("https://colab.research.google.com/") for h in parsed.links)]
+    assert not wrong, f"Colab buttons on pages that are not notebooks: {wrong}"
+
+
+def test_every_tutorial_opens_with_what_it_needs(rendered) -> None:
+    """Each tutorial's first paragraph after its title says what running it needs."""
+    missing = []
+    for page in tutorial_pages(rendered):
+        text = " ".join(rendered[page][1].text)
+        if not re.search(r"\bNeeds:", text):
+            missing.append(page)
+    assert not missing, f"tutorials without a 'Needs:' line: {missing}"
