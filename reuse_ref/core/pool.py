@@ -11,7 +11,10 @@ by construction.
 
 After every event the rules run in order (``Pool._apply`` states them in full): first
 the attempts over their ``timeout``, then 1 dispatch, 2 scale up, 3 scale down, 4
-environment idle (rule 5, crash, is the ``replica_crashed`` event itself). Rules 6
+environment idle (rule 5, crash, is the ``replica_crashed`` event itself). Rule 3 has two readings, which
+the public sources leave open, chosen per pool (``scaledown="paced"``, the default, or
+``"per_replica"``; :class:`Pool` says what each does) and kept at O(log n) per event
+either way by the same indexes of :mod:`reuse_ref.core.replica_set`. Rules 6
 (starvation) and 7 (failure propagation) need every pool of a run at once: they live in
 :mod:`reuse_ref.core.pools`, which calls :meth:`Pool.starve` and :meth:`Pool.cancel`.
 
@@ -43,7 +46,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from heapq import heappop, heappush
-from typing import Dict, Hashable, List, Optional, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Tuple
 
 from ..config.policy import ReusePolicy
 from ..config.validation import number
@@ -52,7 +55,22 @@ from .stopping import AttemptDeadlines, StoppingAttempts
 from .records import NEVER_RETRIED, RETRYING, Row
 from .replica_set import STARTING, ReplicaSet, ReplicaState
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "PACED", "PER_REPLICA", "SCALEDOWN_READINGS", "check_scaledown"]
+
+PACED = "paced"
+PER_REPLICA = "per_replica"
+SCALEDOWN_READINGS = (PACED, PER_REPLICA)
+"""The two readings of rule 3 (``scaledown_ttl``), the first the default (see :class:`Pool`)."""
+
+
+def check_scaledown(value: Any, param: str = "scaledown") -> str:
+    """``value`` as one of :data:`SCALEDOWN_READINGS`; the one check of the ``scaledown``
+    keyword of ``simulate``, ``Runtime``, ``plan`` and the pools themselves."""
+    if not isinstance(value, str) or value not in SCALEDOWN_READINGS:
+        raise ValueError(f"{param}={value!r} is not valid: the reading of rule 3, 'paced' (one replica stops per "
+                         f"scaledown_ttl period, the default) or 'per_replica' (each replica stops once it has "
+                         f"been idle for scaledown_ttl)")
+    return value
 
 # Builds a NamedTuple from a complete tuple of its fields, skipping the generated __new__
 # (and its defaults handling): the hot paths below make a Dispatch per task.
@@ -67,9 +85,18 @@ class Pool:
     [StartReplica(replica=1), StartReplica(replica=2)]
     >>> pool.replica_ready(10.0, 1)
     [Dispatch(task='t1', replica=1, attempt=1, warm=False)]
+
+    ``scaledown`` is the reading of rule 3, which the public sources leave open:
+    ``"paced"`` (the default) stops at most one replica per ``scaledown_ttl`` period, the
+    highest id first, as Union's walk-through of a shrinking pool tells it;
+    ``"per_replica"`` stops every replica above ``min`` once it has been idle for
+    ``scaledown_ttl``, several at once if they went idle together (the highest ids first
+    when ``min`` keeps some), as the SDK's docstring ("per-replica scale-down delay") and
+    Flyte's docs read.
     """
 
-    def __init__(self, policy: ReusePolicy, name: str = "env", *, first_replica_id: int = 1) -> None:
+    def __init__(self, policy: ReusePolicy, name: str = "env", *, first_replica_id: int = 1,
+                 scaledown: str = PACED) -> None:
         self.policy = policy
         self.name = name
         self.concurrency = policy.concurrency
@@ -80,6 +107,11 @@ class Pool:
         self.now = 0.0
         self.alive = False
         self.replicas = ReplicaSet(self.concurrency)  # by id, in id order, with the rules' indexes
+        self.scaledown = check_scaledown(scaledown)
+        self._paced = scaledown == PACED
+        # rule 3's due time under the pool's reading (the set is the same object for the pool's life)
+        self._scaledown_due = (self.replicas.scaledown_due if self._paced
+                               else self.replicas.scaledown_due_per_replica)
         self.queue: deque = deque()
         self.running: Dict[Hashable, int] = {}  # task -> replica
         self.attempts: Dict[Hashable, int] = {}
@@ -172,7 +204,7 @@ class Pool:
                 replicas.n_ripe -= 1
             r.idle_since = None
             self._empty_since = None
-            wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+            wake = self._scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
             if self.deadlines.heap:
                 due = self.deadlines.next_due(self.current)
                 if due is not None and (wake is None or due < wake):
@@ -352,12 +384,12 @@ class Pool:
             since = self._empty_since
             if since is None:
                 since = self._empty_since = now
-        # rule 3 is due once the longest-idle replica has been idle for scaledown_ttl and the
-        # last scale-down is scaledown_ttl ago
-        wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+        # rule 3 is due once the longest-idle replica has been idle for scaledown_ttl (and,
+        # paced, the last scale-down is scaledown_ttl ago)
+        wake = self._scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
         if wake is not None and now >= wake:
             self._scale_down(now, actions)
-            wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+            wake = self._scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
         if since is not None and self.alive and self.idle_ttl is not None:
             due = since + self.idle_ttl
             if now >= due:
@@ -408,10 +440,12 @@ class Pool:
             actions.append(StartReplica(rid))
 
     def _scale_down(self, now: float, actions: List[Action]) -> None:
-        """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl, one per period."""
+        """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl; paced, one
+        per period; per replica, every one that is due (the highest ids first)."""
         ttl = self.scaledown_ttl
+        paced = self._paced
         while len(self.replicas) > self.min:
-            if self._last_scaledown is not None and now < self._last_scaledown + ttl:
+            if paced and self._last_scaledown is not None and now < self._last_scaledown + ttl:
                 return
             victim = self.replicas.ripe_victim(now, ttl)
             if victim is None:

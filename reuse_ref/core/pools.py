@@ -34,7 +34,7 @@ from typing import Any, Dict, Hashable, Iterable, Iterator, List, Optional, Tupl
 
 from ..config.policy import ReusePolicy
 from .actions import Action, FailTask
-from .pool import Pool
+from .pool import PACED, Pool, check_scaledown
 from .propagation import FAIL_IMMEDIATELY, CallTree, Node, check_failure_policy
 from .starvation import WaitForGraph
 from .unpooled import Unpooled
@@ -50,13 +50,15 @@ START_FAILURES_LIMIT = 3
 restarted for ever while its tasks wait."""
 
 
-def new_pool(policy: Optional[ReusePolicy], name: str, first_replica_id: int = 1) -> Any:
-    """The machine of one pool: a :class:`~reuse_ref.core.pool.Pool` under a reuse policy;
-    for tasks without reuse (``policy`` None), an :class:`~reuse_ref.core.unpooled.Unpooled`
-    (no policy says "a fresh replica per attempt")."""
+def new_pool(policy: Optional[ReusePolicy], name: str, first_replica_id: int = 1, scaledown: str = PACED) -> Any:
+    """The machine of one pool: a :class:`~reuse_ref.core.pool.Pool` under a reuse policy and
+    a reading of rule 3 (``scaledown``: ``"paced"`` or ``"per_replica"``); for tasks without
+    reuse (``policy`` None), an :class:`~reuse_ref.core.unpooled.Unpooled` (no policy says "a
+    fresh replica per attempt", and it never scales down)."""
     if policy is None:
+        check_scaledown(scaledown)
         return Unpooled(name, first_replica_id=first_replica_id)
-    return Pool(policy, name=name, first_replica_id=first_replica_id)
+    return Pool(policy, name=name, first_replica_id=first_replica_id, scaledown=scaledown)
 
 
 class Pools:

@@ -16,7 +16,11 @@ replicas costs per event what a pool of ten does (``benchmarks/bench_big_pool.py
 * ``ripe``: a heap of the negated ids of the replicas found idle for ``scaledown_ttl``,
   moved there from the front of ``idle`` by a scale-down. Rule 3 stops the highest id of
   those, the top; ``n_ripe`` counts them, and a replica that takes a task or stops
-  leaves a stale id, skipped when it comes to the top.
+  leaves a stale id, skipped when it comes to the top. Both readings of rule 3 use it:
+  *paced* stops one of them per ``scaledown_ttl`` period (:meth:`ReplicaSet.scaledown_due`),
+  *per_replica* every one of them while the pool is above ``min``
+  (:meth:`ReplicaSet.scaledown_due_per_replica`); under either, the ripe replicas left are
+  the ones ``min`` keeps.
 
 The set knows nothing of tasks, queues or time beyond what a replica holds: the pool
 (:mod:`reuse_ref.core.pool`) decides, and tells the set what happened to a replica
@@ -136,6 +140,24 @@ class ReplicaSet(dict):
         if last_scaledown is not None and last_scaledown + ttl > due:
             due = last_scaledown + ttl
         return due
+
+    def scaledown_due_per_replica(self, minimum: int, ttl: float, last_scaledown: Optional[float]) -> Optional[float]:
+        """When rule 3 read *per replica* may next stop a replica, or None while the pool is at
+        ``minimum`` or none is idle: the longest idle replica's own ``idle_since + ttl``, with
+        no pacing between two scale-downs (the signature is :meth:`scaledown_due`'s, so that
+        the pool calls either reading the same way).
+
+        Ripe replicas left by a scale-down are the ones ``minimum`` kept: they are due again
+        only once the pool is above ``minimum``, which rule 2 never brings about while one of
+        them is idle (a queued task takes an idle replica before any replica is started). If
+        it ever did, they would be due since ``last_scaledown``, when they were found."""
+        if len(self) <= minimum:
+            return None
+        if self.n_ripe:
+            return last_scaledown
+        if not self.idle:
+            return None
+        return next(iter(self.idle.values())).idle_since + ttl  # idle is in order of idle_since
 
     def ripe_victim(self, now: float, ttl: float) -> Optional[ReplicaState]:
         """Rule 3's victim: of the replicas idle for ``ttl`` at ``now``, the highest id.

@@ -42,7 +42,7 @@ from operator import itemgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from ..core.actions import Dispatch, FailTask, Interrupt, StartReplica
-from ..core.pool import Pool
+from ..core.pool import PACED, Pool, check_scaledown
 from ..core.pools import Decisions, Pools, new_pool
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace, gc_paused
@@ -64,7 +64,8 @@ _arrival = itemgetter(Job._fields.index("at"))  # job.at, as a sort key
 
 def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
              resources: Any = None, name: str = "env", progress: Optional[bool] = None,
-             crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY, cpu_bound: float = 0.0) -> Trace:
+             crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY, cpu_bound: float = 0.0,
+             scaledown: str = PACED) -> Trace:
     """Run ``workload`` (a list of :class:`~reuse_ref.sim.workloads.Job`) through the pools of
     one or several environments on a virtual clock and return its :class:`~reuse_ref.trace.trace.Trace`.
 
@@ -92,6 +93,10 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
       (at least one) with the other attempts running there, by processor sharing, so
       concurrency costs speed (section "Planning" of the Concepts page). With 0 the records are
       those of a simulation without contention.
+    * ``scaledown``: the reading of rule 3, which the public sources leave open: ``"paced"``
+      (the default: at most one replica stops per ``scaledown_ttl`` period, the highest id
+      first) or ``"per_replica"`` (each replica above ``min`` stops once it has been idle for
+      ``scaledown_ttl``, several at once if they went idle together).
 
     A job's ``timeout`` bounds each of its attempts, as the core decides for the runtime
     too: an async attempt over it is cancelled, a sync one (``sync=True``) costs its
@@ -112,6 +117,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     (3, 3, 50.0)
     """
     envs = environments(policy, resources, name)
+    scaledown = check_scaledown(scaledown)
     failure_policy = check_failure_policy(failure_policy)
     cold, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
     cpu_bound = check_cpu_bound(cpu_bound)
@@ -119,7 +125,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     jobs, related = checked.jobs, checked.has_parents
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
-        pools.add(new_pool(env_policy, env_name))
+        pools.add(new_pool(env_policy, env_name, scaledown=scaledown))
     pool_of = pool_names(checked, envs)  # None: every job in the one pool
     crash_list = crash_events(crashes, envs)
     draw = (lambda: cold) if draw_cold is None else draw_cold
