@@ -53,7 +53,7 @@ from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
 from .stopping import AttemptDeadlines, StoppingAttempts
 from .records import NEVER_RETRIED, RETRYING, Row
-from .replica_set import STARTING, ReplicaSet, ReplicaState
+from .replica_set import STARTING, PerReplicaSet, ReplicaSet, ReplicaState
 
 __all__ = ["Pool", "PACED", "PER_REPLICA", "SCALEDOWN_READINGS", "check_scaledown"]
 
@@ -106,12 +106,10 @@ class Pool:
         self.idle_ttl = None if policy.idle_ttl is None else policy.idle_ttl.total_seconds()
         self.now = 0.0
         self.alive = False
-        self.replicas = ReplicaSet(self.concurrency)  # by id, in id order, with the rules' indexes
         self.scaledown = check_scaledown(scaledown)
         self._paced = scaledown == PACED
-        # rule 3's due time under the pool's reading (the set is the same object for the pool's life)
-        self._scaledown_due = (self.replicas.scaledown_due if self._paced
-                               else self.replicas.scaledown_due_per_replica)
+        # by id, in id order, with the rules' indexes; its scaledown_due is rule 3's under the reading
+        self.replicas = (ReplicaSet if self._paced else PerReplicaSet)(self.concurrency)
         self.queue: deque = deque()
         self.running: Dict[Hashable, int] = {}  # task -> replica
         self.attempts: Dict[Hashable, int] = {}
@@ -204,7 +202,7 @@ class Pool:
                 replicas.n_ripe -= 1
             r.idle_since = None
             self._empty_since = None
-            wake = self._scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+            wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
             if self.deadlines.heap:
                 due = self.deadlines.next_due(self.current)
                 if due is not None and (wake is None or due < wake):
@@ -386,10 +384,10 @@ class Pool:
                 since = self._empty_since = now
         # rule 3 is due once the longest-idle replica has been idle for scaledown_ttl (and,
         # paced, the last scale-down is scaledown_ttl ago)
-        wake = self._scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+        wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
         if wake is not None and now >= wake:
             self._scale_down(now, actions)
-            wake = self._scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
+            wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
         if since is not None and self.alive and self.idle_ttl is not None:
             due = since + self.idle_ttl
             if now >= due:

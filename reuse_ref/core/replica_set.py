@@ -19,8 +19,8 @@ replicas costs per event what a pool of ten does (``benchmarks/bench_big_pool.py
   leaves a stale id, skipped when it comes to the top. Both readings of rule 3 use it:
   *paced* stops one of them per ``scaledown_ttl`` period (:meth:`ReplicaSet.scaledown_due`),
   *per_replica* every one of them while the pool is above ``min``
-  (:meth:`ReplicaSet.scaledown_due_per_replica`); under either, the ripe replicas left are
-  the ones ``min`` keeps.
+  (:class:`PerReplicaSet`, which only answers ``scaledown_due`` differently); under
+  either, the ripe replicas left are the ones ``min`` keeps.
 
 The set knows nothing of tasks, queues or time beyond what a replica holds: the pool
 (:mod:`reuse_ref.core.pool`) decides, and tells the set what happened to a replica
@@ -35,7 +35,7 @@ from collections import OrderedDict
 from heapq import heapify, heappop, heappush
 from typing import Dict, Hashable, List, Optional
 
-__all__ = ["ReplicaSet", "ReplicaState", "STARTING", "READY"]
+__all__ = ["ReplicaSet", "PerReplicaSet", "ReplicaState", "STARTING", "READY"]
 
 STARTING = "starting"
 READY = "ready"
@@ -141,24 +141,6 @@ class ReplicaSet(dict):
             due = last_scaledown + ttl
         return due
 
-    def scaledown_due_per_replica(self, minimum: int, ttl: float, last_scaledown: Optional[float]) -> Optional[float]:
-        """When rule 3 read *per replica* may next stop a replica, or None while the pool is at
-        ``minimum`` or none is idle: the longest idle replica's own ``idle_since + ttl``, with
-        no pacing between two scale-downs (the signature is :meth:`scaledown_due`'s, so that
-        the pool calls either reading the same way).
-
-        Ripe replicas left by a scale-down are the ones ``minimum`` kept: they are due again
-        only once the pool is above ``minimum``, which rule 2 never brings about while one of
-        them is idle (a queued task takes an idle replica before any replica is started). If
-        it ever did, they would be due since ``last_scaledown``, when they were found."""
-        if len(self) <= minimum:
-            return None
-        if self.n_ripe:
-            return last_scaledown
-        if not self.idle:
-            return None
-        return next(iter(self.idle.values())).idle_since + ttl  # idle is in order of idle_since
-
     def ripe_victim(self, now: float, ttl: float) -> Optional[ReplicaState]:
         """Rule 3's victim: of the replicas idle for ``ttl`` at ``now``, the highest id.
 
@@ -189,3 +171,29 @@ class ReplicaSet(dict):
         while open_ and open_[0] not in self:
             heappop(open_)
             self.open_stale -= 1
+
+
+class PerReplicaSet(ReplicaSet):
+    """The replicas of a pool whose rule 3 is read *per replica*: the same indexes, and the
+    one difference, when a scale-down is due (no pacing between two of them). A subclass,
+    so that the pool asks either reading the same way, ``replicas.scaledown_due(...)``, and
+    the paced reading's calls cost what they did before the other reading existed."""
+
+    __slots__ = ()
+
+    def scaledown_due(self, minimum: int, ttl: float, last_scaledown: Optional[float]) -> Optional[float]:
+        """When rule 3 read per replica may next stop a replica, or None while the pool is at
+        ``minimum`` or none is idle: the longest idle replica's own ``idle_since + ttl``, with
+        no pacing between two scale-downs (``last_scaledown`` only dates the ripe replicas).
+
+        Ripe replicas left by a scale-down are the ones ``minimum`` kept: they are due again
+        only once the pool is above ``minimum``, which rule 2 never brings about while one of
+        them is idle (a queued task takes an idle replica before any replica is started). If
+        it ever did, they would be due since ``last_scaledown``, when they were found."""
+        if len(self) <= minimum:
+            return None
+        if self.n_ripe:
+            return last_scaledown
+        if not self.idle:
+            return None
+        return next(iter(self.idle.values())).idle_since + ttl  # idle is in order of idle_since

@@ -25,6 +25,7 @@ from ..config.errors import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ..core.pool import PACED
 from ..core.pools import new_pool
 from ..core.propagation import FAIL_IMMEDIATELY
 from . import pickling
@@ -192,7 +193,8 @@ class PoolState:
 class CallTable:
     """Every pool, call, attempt and run the driver knows, by the names it looks them up by."""
 
-    def __init__(self) -> None:
+    def __init__(self, scaledown: str = PACED) -> None:
+        self.scaledown = scaledown  # the reading of rule 3 every pool made here follows
         self.ids = itertools.count(1)
         self.pools: Dict[Any, PoolState] = {}  # (pool key of the task, run id or None) -> its pool
         self.by_name: Dict[str, PoolState] = {}
@@ -217,7 +219,7 @@ class CallTable:
         if ps is not None:
             return ps, False
         name = self._name_for(task)
-        ps = self.pools[key] = PoolState(key, name, new_pool(policy, name, self.next_rid.get(name, 1)), task)
+        ps = self.pools[key] = PoolState(key, name, new_pool(policy, name, self.next_rid.get(name, 1), self.scaledown), task)
         self.by_name[name] = ps
         self.policies[name] = policy
         self.resources[name] = task.resources

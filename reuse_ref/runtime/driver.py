@@ -36,6 +36,7 @@ from typing import Any, List, Optional
 
 from ..config.errors import ReuseRefError
 from ..core.actions import CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
+from ..core.pool import PACED
 from ..core.pools import START_FAILURES_LIMIT, Decisions, Pools
 from . import pickling
 from . import wire as W
@@ -50,7 +51,8 @@ __all__ = ["Driver"]
 class Driver:
     """Everything behind a :class:`~reuse_ref.runtime.runtime.Runtime`; all of it runs in the driver's thread."""
 
-    def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float) -> None:
+    def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float,
+                 scaledown: str = PACED) -> None:
         self.backend = backend
         self.scale = time_scale
         self.cold_start_wall = cold_start * time_scale
@@ -60,7 +62,7 @@ class Driver:
         self.mailbox = Mailbox()
         backend.open(self.mailbox.read_fd)
         self.pools = Pools()  # every live pool, together: rules 6 and 7 are decided there
-        self.table = CallTable()
+        self.table = CallTable(scaledown)
         self.cache = ResultCache()
         self.log = self.pools.records  # every record of the runtime, in order
         self.ended: deque = deque()  # runs whose top-level call is over, their scope="run" pools to close
