@@ -11,10 +11,8 @@ by construction.
 
 After every event the rules run in order (``Pool._apply`` states them in full): first
 the attempts over their ``timeout``, then 1 dispatch, 2 scale up, 3 scale down, 4
-environment idle (rule 5, crash, is the ``replica_crashed`` event itself). Rule 3 has two readings, which
-the public sources leave open, chosen per pool (``scaledown="paced"``, the default, or
-``"per_replica"``; :class:`Pool` says what each does) and kept at O(log n) per event
-either way by the same indexes of :mod:`reuse_ref.core.replica_set`. Rules 6
+environment idle (rule 5, crash, is the ``replica_crashed`` event itself); rule 3 under
+either of its readings (:class:`Pool`). Rules 6
 (starvation) and 7 (failure propagation) need every pool of a run at once: they live in
 :mod:`reuse_ref.core.pools`, which calls :meth:`Pool.starve` and :meth:`Pool.cancel`.
 
@@ -46,31 +44,17 @@ from __future__ import annotations
 import math
 from collections import deque
 from heapq import heappop, heappush
-from typing import Any, Dict, Hashable, List, Optional, Tuple
+from typing import Dict, Hashable, List, Optional, Tuple
 
 from ..config.policy import ReusePolicy
 from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
 from .stopping import AttemptDeadlines, StoppingAttempts
 from .records import NEVER_RETRIED, RETRYING, Row
-from .replica_set import STARTING, PerReplicaSet, ReplicaSet, ReplicaState
+from .replica_set import (PACED, PER_REPLICA, SCALEDOWN_READINGS, STARTING, PerReplicaSet, ReplicaSet, ReplicaState,
+                          check_scaledown)
 
 __all__ = ["Pool", "PACED", "PER_REPLICA", "SCALEDOWN_READINGS", "check_scaledown"]
-
-PACED = "paced"
-PER_REPLICA = "per_replica"
-SCALEDOWN_READINGS = (PACED, PER_REPLICA)
-"""The two readings of rule 3 (``scaledown_ttl``), the first the default (see :class:`Pool`)."""
-
-
-def check_scaledown(value: Any, param: str = "scaledown") -> str:
-    """``value`` as one of :data:`SCALEDOWN_READINGS`; the one check of the ``scaledown``
-    keyword of ``simulate``, ``Runtime``, ``plan`` and the pools themselves."""
-    if not isinstance(value, str) or value not in SCALEDOWN_READINGS:
-        raise ValueError(f"{param}={value!r} is not valid: the reading of rule 3, 'paced' (one replica stops per "
-                         f"scaledown_ttl period, the default) or 'per_replica' (each replica stops once it has "
-                         f"been idle for scaledown_ttl)")
-    return value
 
 # Builds a NamedTuple from a complete tuple of its fields, skipping the generated __new__
 # (and its defaults handling): the hot paths below make a Dispatch per task.
@@ -86,13 +70,10 @@ class Pool:
     >>> pool.replica_ready(10.0, 1)
     [Dispatch(task='t1', replica=1, attempt=1, warm=False)]
 
-    ``scaledown`` is the reading of rule 3, which the public sources leave open:
-    ``"paced"`` (the default) stops at most one replica per ``scaledown_ttl`` period, the
-    highest id first, as Union's walk-through of a shrinking pool tells it;
-    ``"per_replica"`` stops every replica above ``min`` once it has been idle for
-    ``scaledown_ttl``, several at once if they went idle together (the highest ids first
-    when ``min`` keeps some), as the SDK's docstring ("per-replica scale-down delay") and
-    Flyte's docs read.
+    ``scaledown``, rule 3's reading (the public sources leave it open): ``"paced"`` (the
+    default) stops at most one replica per ``scaledown_ttl`` period, the highest id first;
+    ``"per_replica"`` stops each replica above ``min`` once it has been idle for
+    ``scaledown_ttl``, several at once (the highest ids first when ``min`` keeps some).
     """
 
     def __init__(self, policy: ReusePolicy, name: str = "env", *, first_replica_id: int = 1,
@@ -438,8 +419,7 @@ class Pool:
             actions.append(StartReplica(rid))
 
     def _scale_down(self, now: float, actions: List[Action]) -> None:
-        """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl; paced, one
-        per period; per replica, every one that is due (the highest ids first)."""
+        """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl (paced: one per period)."""
         ttl = self.scaledown_ttl
         paced = self._paced
         while len(self.replicas) > self.min:

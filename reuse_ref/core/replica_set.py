@@ -33,12 +33,29 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from heapq import heapify, heappop, heappush
-from typing import Dict, Hashable, List, Optional
+from typing import Any, Dict, Hashable, List, Optional
 
-__all__ = ["ReplicaSet", "PerReplicaSet", "ReplicaState", "STARTING", "READY"]
+__all__ = ["ReplicaSet", "PerReplicaSet", "ReplicaState", "STARTING", "READY", "PACED", "PER_REPLICA",
+           "SCALEDOWN_READINGS", "check_scaledown"]
 
 STARTING = "starting"
 READY = "ready"
+
+PACED = "paced"
+PER_REPLICA = "per_replica"
+SCALEDOWN_READINGS = (PACED, PER_REPLICA)
+"""The two readings of rule 3 (``scaledown_ttl``), the first the default: :class:`ReplicaSet`
+answers rule 3's due time for the first, :class:`PerReplicaSet` for the second."""
+
+
+def check_scaledown(value: Any, param: str = "scaledown") -> str:
+    """``value`` as one of :data:`SCALEDOWN_READINGS`; the one check of the ``scaledown``
+    keyword of ``simulate``, ``Runtime``, ``plan`` and the pools themselves."""
+    if not isinstance(value, str) or value not in SCALEDOWN_READINGS:
+        raise ValueError(f"{param}={value!r} is not valid: the reading of rule 3, 'paced' (one replica stops per "
+                         f"scaledown_ttl period, the default) or 'per_replica' (each replica stops once it has "
+                         f"been idle for scaledown_ttl)")
+    return value
 
 
 class ReplicaState:

@@ -36,7 +36,6 @@ from typing import Any, List, Optional
 
 from ..config.errors import ReuseRefError
 from ..core.actions import CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
-from ..core.pool import PACED
 from ..core.pools import START_FAILURES_LIMIT, Decisions, Pools
 from . import pickling
 from . import wire as W
@@ -52,7 +51,7 @@ class Driver:
     """Everything behind a :class:`~reuse_ref.runtime.runtime.Runtime`; all of it runs in the driver's thread."""
 
     def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float,
-                 scaledown: str = PACED) -> None:
+                 scaledown: str) -> None:
         self.backend = backend
         self.scale = time_scale
         self.cold_start_wall = cold_start * time_scale
