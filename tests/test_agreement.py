@@ -106,8 +106,36 @@ CASES = [
 ]
 
 
+# Rule 3's two readings, each case under both on both drivers. Replicas go idle at least 10
+# policy seconds apart, and no due time meets another timer or an arrival, so that the
+# order in which a real clock finds them due is the order the rules give.
+READINGS = [
+    # four replicas idle in turn, min 1: per replica each stops as it falls due (1, 2, 3);
+    # paced, one per period, the highest id of those due (1, then 3 of 2 and 3, then 4 of 2 and 4)
+    Case("four_idle_in_turn", [J(0, 0, 50, env="a"), J(1, 10, 50, env="a"), J(2, 20, 50, env="a"),
+                               J(3, 30, 60, env="a")],
+         {"a": policy(replicas=(1, 4), scaledown_ttl=30, idle_ttl=None)}),
+    # min 2 keeps whichever replicas are left: per replica the two that went idle last, paced others
+    Case("min_keeps_the_last_idle", [J(0, 0, 50, env="a"), J(1, 20, 50, env="a"), J(2, 30, 40, env="a"),
+                                     J(3, 45, 60, env="a")],
+         {"a": policy(replicas=(2, 4), scaledown_ttl=30, idle_ttl=None)}),
+    # a late task finds replica 3 per replica (1 and 2 have gone), replica 2 paced (only 1 has)
+    Case("a_late_task_finds_the_replica_left", [J(i, 20 * i, 60, env="a") for i in range(3)] + [J(3, 160, 60, env="a")],
+         {"a": policy(replicas=(0, 3), scaledown_ttl=60, idle_ttl=120)}),
+]
+CASES += [c._replace(name=f"{c.name}_{reading}", scaledown=reading) for c in READINGS
+          for reading in ("paced", "per_replica")]
+
+
 def test_there_are_enough_cases():
     assert len(CASES) >= 20 and len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", READINGS, ids=[c.name for c in READINGS])
+def test_the_readings_of_rule_3_tell_these_cases_differently(case):
+    """So that running them under both readings on both drivers checks both readings."""
+    paced, each = story(simulated(case._replace(scaledown="paced"))), story(simulated(case._replace(scaledown="per_replica")))
+    assert paced["a"]["stops"] != each["a"]["stops"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
