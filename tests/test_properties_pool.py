@@ -195,6 +195,13 @@ class Replay:
         assert all(len(tasks) == self.c for tasks in self.running.values())
 
 
+def job_of(task):
+    """The workload job a task plays: itself, or ``7`` for ``"7~2"``, the job's second call (by a retried parent)."""
+    if isinstance(task, str) and "~" in task:
+        return int(task.rsplit("~", 1)[0])
+    return task
+
+
 def replay(trace_or_records, policy, scaledown: str = PACED) -> Replay:
     checker = Replay(policy, scaledown)
     for r in trace_or_records:
@@ -258,26 +265,36 @@ def test_simulated_traces_keep_every_rule(policy, jobs, crash, scaledown):
     # every job that was called ends exactly once: done, failed or starved
     called = checker.queued_once
     assert set(checker.ended) == called
-    # a job is missing only if an ancestor failed before calling it
+    # a job is missing only if an ancestor failed, or was tried again, before calling it; a job
+    # called again (task "id~n") is the call of a retried ancestor's later attempt
     by_id = {j.id: j for j in jobs}
     outcome = {}
+    retried = set()
     for r in trace.records:
         if r.kind == "task_end":
             outcome[r.task] = "done"
-        elif r.kind == "task_failed" and not r.reason.endswith("(retrying)"):
+        elif r.kind == "task_failed" and r.reason.endswith("(retrying)"):
+            retried.add(job_of(r.task))
+        elif r.kind == "task_failed":
             outcome[r.task] = r.reason
+
+    def ancestors(job_id):
+        p = by_id[job_id].parent
+        while p is not None:
+            yield p
+            p = by_id[p].parent
+
     for job in jobs:
         if job.id not in called:
-            ancestors = []
-            p = job.parent
-            while p is not None:
-                ancestors.append(p)
-                p = by_id[p].parent
-            assert any(outcome.get(a, "done") != "done" for a in ancestors), f"job {job.id} never called"
-    # a parent that is done saw all its children done, and ended no earlier than they did
+            assert any(outcome.get(a, "done") != "done" or a in retried for a in ancestors(job.id)), \
+                f"job {job.id} never called"
+    for task in called:
+        if job_of(task) != task:
+            assert any(a in retried for a in ancestors(job_of(task))), f"{task} called again, but nothing was retried"
+    # a parent that is done, never tried again, saw all its children done, and ended no earlier
     end_time = {r.task: r.time for r in trace.records if r.kind == "task_end"}
     for job in jobs:
-        if job.parent is not None and outcome.get(job.parent) == "done":
+        if job.parent is not None and outcome.get(job.parent) == "done" and job.parent not in retried:
             assert outcome.get(job.id) == "done"
             assert end_time[job.parent] >= end_time[job.id]
     m = trace.measures()

@@ -26,7 +26,7 @@ from ..config.errors import (
     TaskTimeoutError,
 )
 from ..core.pool import PACED
-from ..core.pools import new_pool
+from ..core.pools import free_name, new_pool
 from ..core.propagation import FAIL_IMMEDIATELY
 from . import pickling
 from .wire import Error, OneShot
@@ -237,11 +237,7 @@ class CallTable:
             if base is None:
                 k = 2 + sum(1 for (e, p) in self.variants if e == env.name and p is not None)
                 base = self.variants[(env.name, policy)] = f"{env.name}:{'off' if policy is None else k}"
-        live = {ps.name for ps in self.pools.values()}
-        name, n = base, 2
-        while name in live:
-            name, n = f"{base}#{n}", n + 1
-        return name
+        return free_name(base, (ps.name for ps in self.pools.values()))  # the core's rule, as the simulator's
 
     def forget(self, ps: PoolState) -> None:
         """The pools have closed ``ps``: calls no longer reach it (its name may be used again)."""
