@@ -102,7 +102,13 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     A job's ``timeout`` bounds each of its attempts, as the core decides for the runtime
     too: an async attempt over it is cancelled, a sync one (``sync=True``) costs its
     replica (stopped, reason ``timeout``, and replaced by rule 2); either fails with
-    ``timeout`` and is retried while it has retries left.
+    ``timeout`` and is retried while it has retries left. A retried parent calls its
+    children again, as new tasks (:mod:`reuse_ref.sim.call_tree`), as the runtime's does.
+
+    Every top-level job is a run, with every job it calls: an environment whose policy
+    has ``scope="run"`` gets a pool per run, closed when the run's top-level job ends,
+    named ``env``, ``env#2``... while several are alive (:mod:`reuse_ref.sim.run_scope`);
+    the trace holds each of those names.
 
     The run continues after the last job until the pools' timers have nothing left to do,
     so the trace includes the idle tail that ``scaledown_ttl`` and ``idle_ttl`` cost. The
