@@ -127,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_cold_start(sim)
     sim.add_argument("--workload", required=True, metavar="FILE.csv",
                      help="CSV with columns at,duration and optionally id,name,parent,retries")
-    sim.add_argument("--name", default="env", help="the environment's name in the trace (default env)")
+    sim.add_argument("--name", help="the environment's name in the trace (default: the one environment the "
+                                    "workload names, as a recorded run does, else env)")
     size = sim.add_argument_group("replica size (for the footprint measures)")
     size.add_argument("--cpu", metavar="CORES", help='cores per replica, e.g. 2 or "500m"')
     size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
@@ -323,7 +324,7 @@ def _simulate(args) -> int:
                     f"past the largest float ({sys.float_info.max:g} s); give smaller times")
     if args.json:
         cold = args.cold_start if isinstance(args.cold_start, float) else str(_cold(args))
-        out = {"env": args.name, "policy": json.loads(policy.model_dump_json()), "cold_start": cold}
+        out = {"env": trace.envs[0], "policy": json.loads(policy.model_dump_json()), "cold_start": cold}
         out.update(m.as_dict())
         text = json.dumps(out, allow_nan=False)  # never Infinity or NaN, which JSON does not have
     else:

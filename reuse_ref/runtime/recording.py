@@ -1,0 +1,68 @@
+"""What the driver notes about each call beyond the trace's records: its parent and its waits.
+
+Two hooks of the :class:`~reuse_ref.runtime.driver.Driver` feed a :class:`CallLog`: a
+call submitted to a pool (its task id, its parent's, its task's settings) and a
+replica's ``WAITING`` report (the attempt is blocked on the results of its calls, or
+runs again). A run's trace carries them as :class:`~reuse_ref.trace.calls.CallNote`
+tuples, from which :func:`reuse_ref.sim.recorded.recorded_workload` makes the run's
+workload. A call answered from the cache never reaches a pool and is not noted.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..trace.calls import CallNote
+
+__all__ = ["CallLog"]
+
+_DUPLICATE = re.compile(r"#[0-9]+$")  # "fan#2": a second live run-scoped pool of the environment "fan"
+
+
+class _Entry:
+    __slots__ = ("note", "run", "waits", "since")
+
+    def __init__(self, note: CallNote, run: Optional[int]) -> None:
+        self.note = note
+        self.run = run
+        self.waits: List[Tuple[float, float]] = []  # closed intervals of being blocked
+        self.since: Optional[float] = None  # blocked since then, not running again yet
+
+
+class CallLog:
+    """The driver's notes on every call it submitted to a pool, in the order it did."""
+
+    def __init__(self, time_scale: float) -> None:
+        self.scale = time_scale
+        self.entries: Dict[str, _Entry] = {}
+
+    def submitted(self, call: Any) -> None:
+        """``call`` has just been given its task id and its pool."""
+        task = call.task
+        timeout = task.options.timeout
+        note = CallNote(call.key, call.parent.call.key if call.parent is not None else None, task.name,
+                        _DUPLICATE.sub("", call.ps.name), not task.is_async, task.options.retries,
+                        None if timeout is None else timeout.total_seconds() / self.scale, ())
+        self.entries[call.key] = _Entry(note, call.run.id if call.run is not None else None)
+
+    def waiting(self, key: Optional[str], now: float, blocked: bool) -> None:
+        """A replica's ``WAITING`` report: the attempt of ``key`` is now blocked on its calls
+        (``blocked``), or runs again."""
+        entry = self.entries.get(key) if key is not None else None
+        if entry is None:
+            return
+        if blocked and entry.since is None:
+            entry.since = now
+        elif not blocked and entry.since is not None:
+            entry.waits.append((entry.since, now))
+            entry.since = None
+
+    def notes(self, run: Optional[int] = None) -> List[CallNote]:
+        """The notes of every call (of ``run`` only, when given), in the order they were made."""
+        out = []
+        for entry in list(self.entries.values()):  # a copy: the driver's thread may add one meanwhile
+            if run is None or entry.run == run:
+                waits = entry.waits if entry.since is None else entry.waits + [(entry.since, math.inf)]
+                out.append(entry.note._replace(blocked=tuple(waits)))
+        return out
