@@ -159,6 +159,9 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--json", action="store_true", help="print one JSON object: result and environments")
     run.add_argument("--trace", metavar="FILE.csv", help="write the runtime's trace records as CSV")
     run.add_argument("--plot", metavar="FILE.png", help="save the timeline figure")
+    run.add_argument("--workload-out", metavar="FILE.csv",
+                     help="write every call of the run as a workload (at, duration, name, parent, env...), "
+                          "which simulate and plan read as it is")
     run.add_argument("--time-scale", type=_seconds, default=1.0, metavar="X",
                      help="every policy duration lasts X times as long on the wall clock (default 1)")
     run.add_argument("--cold-start", type=_seconds, default=0.0, metavar="SECONDS",
@@ -229,7 +232,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
 
 
-RUN_OPTIONS = ("--json", "--trace", "--plot", "--time-scale", "--cold-start", "--backend")
+RUN_OPTIONS = ("--json", "--trace", "--plot", "--workload-out", "--time-scale", "--cold-start", "--backend")
 
 
 def _run(args) -> int:
@@ -245,10 +248,11 @@ def _run(args) -> int:
                  f"{PROG} run {option} ... {args.file}" if option in RUN_OPTIONS
                  else "task arguments need a TASK before them: FILE.py TASK --NAME VALUE")
         raise _Fail(f"{program[0]!r} after FILE.py is not valid: {where}")
-    check_outputs([("--trace", args.trace), ("--plot", args.plot)], inputs=[("FILE.py", args.file)])
+    check_outputs([("--trace", args.trace), ("--plot", args.plot), ("--workload-out", args.workload_out)],
+                  inputs=[("FILE.py", args.file)])
     try:
         return run_script(args.file, task, program, as_json=args.json, trace_path=args.trace,
-                          plot_path=args.plot, time_scale=args.time_scale, cold_start=args.cold_start,
+                          plot_path=args.plot, workload_path=args.workload_out, time_scale=args.time_scale, cold_start=args.cold_start,
                           backend=args.backend, run_options=RUN_OPTIONS)
     except ScriptError as e:
         raise _Fail(str(e)) from None

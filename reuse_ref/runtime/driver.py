@@ -166,7 +166,7 @@ class Driver:
         """One message from a live replica, or its end (``EXITED``, added by the backend)."""
         kind = msg[0]
         if kind == W.DONE:
-            self._done(h, msg[1], msg[2], msg[3])
+            self._done(h, msg[1], msg[2], msg[3], msg[4:])
         elif kind == W.CALL:
             self._nested(h, msg)
         elif kind == W.WAITING:
@@ -191,13 +191,14 @@ class Driver:
         h.ready = True
         self._carry(self.pools.replica_ready(self.now(), h.ps.name, h.rid))
 
-    def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any) -> None:
+    def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any, timing: tuple = ()) -> None:
         att = self.table.attempts.pop(aid, None)
         if att is None:
             self._stopped(h, aid)  # it was asked to stop and ended first: the same as stopping
             return
         h.attempts.discard(aid)
         call = att.call
+        self.calls.ran(call.key, att.number, h.rid, timing)
         if ok:
             self._carry(self.pools.finish(self.now(), call.node))
             self._complete(call, True, value)  # unless the pools failed it (a sync attempt cancelled as it ran)

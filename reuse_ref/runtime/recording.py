@@ -1,33 +1,31 @@
 """What the driver notes about each call beyond the trace's records: its parent and its waits.
 
-Two hooks of the :class:`~reuse_ref.runtime.driver.Driver` feed a :class:`CallLog`: a
-call submitted to a pool (its task id, its parent's, its task's settings) and a
-replica's ``WAITING`` report (the attempt is blocked on the results of its calls, or
-runs again). A run's trace carries them as :class:`~reuse_ref.trace.calls.CallNote`
+Three hooks of the :class:`~reuse_ref.runtime.driver.Driver` feed a :class:`CallLog`: a
+call submitted to a pool (its task id, its parent's, its task's settings), a replica's
+``WAITING`` report (the attempt is blocked on the results of its calls, or runs again)
+and its ``DONE`` (how long the attempt spent loading its function, and running). A run's trace carries them as :class:`~reuse_ref.trace.calls.CallNote`
 tuples, from which :func:`reuse_ref.sim.recorded.recorded_workload` makes the run's
 workload. A call answered from the cache never reaches a pool and is not noted.
 """
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..trace.calls import CallNote
 
 __all__ = ["CallLog"]
 
-_DUPLICATE = re.compile(r"#[0-9]+$")  # "fan#2": a second live run-scoped pool of the environment "fan"
-
 
 class _Entry:
-    __slots__ = ("note", "run", "waits", "since")
+    __slots__ = ("note", "run", "waits", "since", "attempts")
 
     def __init__(self, note: CallNote, run: Optional[int]) -> None:
         self.note = note
         self.run = run
         self.waits: List[Tuple[float, float]] = []  # closed intervals of being blocked
         self.since: Optional[float] = None  # blocked since then, not running again yet
+        self.attempts: List[Tuple[int, int, float, float]] = []  # (number, replica, load, run), policy seconds
 
 
 class CallLog:
@@ -42,7 +40,7 @@ class CallLog:
         task = call.task
         timeout = task.options.timeout
         note = CallNote(call.key, call.parent.call.key if call.parent is not None else None, task.name,
-                        _DUPLICATE.sub("", call.ps.name), not task.is_async, task.options.retries,
+                        call.ps.name, not task.is_async, task.options.retries,
                         None if timeout is None else timeout.total_seconds() / self.scale, ())
         self.entries[call.key] = _Entry(note, call.run.id if call.run is not None else None)
 
@@ -58,11 +56,18 @@ class CallLog:
             entry.waits.append((entry.since, now))
             entry.since = None
 
+    def ran(self, key: Optional[str], number: int, replica: int, timing: tuple) -> None:
+        """An attempt's ``DONE``: ``timing`` is ``(load, run)`` in wall seconds, as its replica
+        measured them (empty from a replica that does not say)."""
+        entry = self.entries.get(key) if key is not None else None
+        if entry is not None and len(timing) == 2:
+            entry.attempts.append((number, replica, timing[0] / self.scale, timing[1] / self.scale))
+
     def notes(self, run: Optional[int] = None) -> List[CallNote]:
         """The notes of every call (of ``run`` only, when given), in the order they were made."""
         out = []
         for entry in list(self.entries.values()):  # a copy: the driver's thread may add one meanwhile
             if run is None or entry.run == run:
                 waits = entry.waits if entry.since is None else entry.waits + [(entry.since, math.inf)]
-                out.append(entry.note._replace(blocked=tuple(waits)))
+                out.append(entry.note._replace(blocked=tuple(waits), attempts=tuple(entry.attempts)))
         return out

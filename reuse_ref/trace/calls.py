@@ -21,21 +21,27 @@ class CallNote(NamedTuple):
     * ``task``: its task id in the records (``embed#7``);
     * ``parent``: the task id of the call whose attempt made it, or ``None`` for a run's
       top-level call;
-    * ``name``: the task's name (``embedder.embed``); ``env``: its environment (the pool's
-      name, without the ``#2`` a second run-scoped pool of the same environment gets);
+    * ``name``: the task's name (``embedder.embed``); ``pool``: the name of the pool that
+      ran it, as the records give it (``embedder``, or ``embedder#2`` for a second
+      run-scoped pool of that environment);
     * ``sync``: the task is a plain ``def``; ``retries``: the task's retries;
     * ``timeout``: the task's timeout in policy seconds, or ``None``;
     * ``blocked``: the intervals ``(since, until)``, in policy seconds, during which its
       attempts were blocked on the results of the calls they made, as the replica reported
       them (rule 6's "waiting"); ``until`` is ``inf`` for a wait that had not ended when
-      the notes were taken.
+      the notes were taken;
+    * ``attempts``: ``(number, replica, load, run)`` for each attempt that its replica saw
+      to its end (1 for the first attempt), as the replica measured it, in policy seconds:
+      ``load`` loading the task's function (importing its module, on the task's first call
+      on that replica; about 0 after), ``run`` the attempt itself.
     """
 
     task: Hashable
     parent: Optional[Hashable]
     name: str
-    env: str
+    pool: str
     sync: bool
     retries: int
     timeout: Optional[float]
     blocked: Tuple[Tuple[float, float], ...]
+    attempts: Tuple[Tuple[int, int, float, float], ...] = ()

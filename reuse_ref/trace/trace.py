@@ -128,10 +128,16 @@ class Trace:
     def cold_start_seconds(self, env: Optional[str] = None) -> List[float]:
         """Every cold start of ``env`` (or of every environment), in the order replicas were
         asked for: seconds from a ``replica_start`` (the pool asks for a replica) to its
-        ``replica_ready``, the process's start and its imports included. A replica that never
+        ``replica_ready``; on a runtime's trace, plus the time the replica then spent
+        importing its tasks' modules (their first calls there, ``CallNote.attempts``), which
+        the simulator counts as part of the cold start, not of a task. A replica that never
         became ready is left out. ``ColdStart.samples(...)`` (or ``--cold-start
         samples:...``) replays them in a simulation."""
-        asked = {}  # (environment, replica) -> its place in out, and when it was asked for
+        imports: dict = {}  # (pool, replica) -> seconds its attempts spent loading their functions
+        for note in self.calls:
+            for _, replica, load, _ in note.attempts:
+                imports[(note.pool, replica)] = imports.get((note.pool, replica), 0.0) + load
+        asked = {}  # (pool, replica) -> its place in out, and when it was asked for
         out: List[Optional[float]] = []
         for time, kind, replica, _, _, name in self.rows(env):
             if kind == "replica_start":
@@ -139,7 +145,7 @@ class Trace:
                 out.append(None)
             elif kind == "replica_ready" and (name, replica) in asked:
                 k, since = asked.pop((name, replica))
-                out[k] = time - since
+                out[k] = time - since + imports.get((name, replica), 0.0)
         return [t for t in out if t is not None]
 
     def concurrency(self, env: str) -> int:
