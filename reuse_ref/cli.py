@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="which figure --plot saves (default timeline)")
     _add_run_parser(commands)
     _plan_parser(commands)
+    _workload_parser(commands)
     return parser
 
 
@@ -213,6 +214,47 @@ def _plan_parser(commands) -> None:
                      "the target's percentile for every candidate, the Pareto front and the recommendation")
 
 
+def _workload_parser(commands) -> None:
+    """``reuse-ref workload runs``: the options; the work is :func:`reuse_ref.sim.runs.from_args`."""
+    cmd = commands.add_parser("workload", allow_abbrev=False, help="build a workload file",
+                              description="Build a workload file for simulate and plan.")
+    kinds = cmd.add_subparsers(dest="workload_kind", metavar="KIND", required=True)
+    runs = kinds.add_parser(
+        "runs", allow_abbrev=False, help="runs arriving over time, each a copy of a recorded call tree",
+        description="Copy a recorded run (reuse-ref run --workload-out) once per run start: by a rate, an hourly "
+                    "profile, a file of start times or a burst. Run k's calls are named rk/<id>.")
+    runs.add_argument("--calls", required=True, metavar="FILE.csv", help="the call tree of one run, as "
+                      "reuse-ref run --workload-out writes it (any workload file)")
+    arrivals = runs.add_mutually_exclusive_group(required=True)
+    arrivals.add_argument("--rate", type=float, metavar="RUNS", help="runs per hour, a Poisson process")
+    arrivals.add_argument("--profile", metavar="R0,...,R23", help="runs per hour for each hour of the day "
+                          "(24 numbers, from 0:00), a Poisson process whose rate changes on the hour")
+    arrivals.add_argument("--starts", metavar="FILE.csv", help="the runs' start times: a CSV file with an at "
+                          "column, in seconds")
+    arrivals.add_argument("--burst", type=int, metavar="N", help="N runs at once, at --at")
+    runs.add_argument("--hours", type=float, default=24.0, metavar="H",
+                      help="how long --rate and --profile run, in hours (default 24)")
+    runs.add_argument("--at", type=float, default=0.0, metavar="SECONDS",
+                      help="when the first hour (--rate, --profile) or the burst starts (default 0)")
+    runs.add_argument("--seed", type=int, default=0, metavar="N", help="the seed of the draws (default 0)")
+    runs.add_argument("-o", "--output", required=True, metavar="FILE.csv", help="the workload file to write")
+
+
+def _workload(args) -> int:
+    from .sim.runs import from_args
+    from .sim.workload_csv import write_csv
+
+    check_outputs([("--output", args.output)], inputs=[("--calls", args.calls), ("--starts", args.starts)])
+    try:
+        jobs = from_args(args)
+    except ValueError as e:
+        raise _Fail(str(e)) from None
+    write_outputs([Output("--output", args.output, lambda path: write_csv(jobs, path))])
+    count = len({job.id.split("/", 1)[0] for job in jobs})  # run k's calls are rk/<id>
+    print(f"{PROG}: wrote {count} run(s), {len(jobs)} call(s), to {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``reuse-ref``; returns the exit status (0, or 2 for bad input)."""
     parser = _parser()
@@ -226,6 +268,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "workload":
+            return _workload(args)
         return _plan(args) if args.command == "plan" else _simulate(args)
     except (_Fail, OutputError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
