@@ -43,7 +43,6 @@ from .backends import EXITED, ReplicaBackend
 from .cache import ResultCache
 from .call_table import FAILURE_REASONS, USER_FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
 from .mailbox import Mailbox
-from .recording import CallLog
 
 __all__ = ["Driver"]
 
@@ -64,7 +63,6 @@ class Driver:
         self.table = CallTable()
         self.cache = ResultCache()
         self.log = self.pools.records  # every record of the runtime, in order
-        self.calls = CallLog(time_scale)  # who called whom, and parents' waits: what the records do not say
         self.ended: deque = deque()  # runs whose top-level call is over, their scope="run" pools to close
         self.to_wake: List[RunState] = []
         self.pids: List[int] = []
@@ -192,13 +190,12 @@ class Driver:
         self._carry(self.pools.replica_ready(self.now(), h.ps.name, h.rid))
 
     def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any, timing: tuple = ()) -> None:
-        att = self.table.attempts.pop(aid, None)
+        att = self.table.attempt_done(aid, timing)
         if att is None:
             self._stopped(h, aid)  # it was asked to stop and ended first: the same as stopping
             return
         h.attempts.discard(aid)
         call = att.call
-        self.calls.ran(call.key, att.number, h.rid, timing)
         if ok:
             self._carry(self.pools.finish(self.now(), call.node))
             self._complete(call, True, value)  # unless the pools failed it (a sync attempt cancelled as it ran)
@@ -229,7 +226,7 @@ class Driver:
         att = self.table.attempts.get(aid)
         if att is None or att.call.key is None:
             return
-        self.calls.waiting(att.call.key, self.now(), bool(requests))
+        self.table.recording.waiting(att.call.key, self.now(), bool(requests))
         on = [n for n in (self.table.wait_target(att.requests.get(r)) for r in requests) if n is not None]
         self._carry(self.pools.waiting(self.now(), att.call.node, on))
 
@@ -273,7 +270,6 @@ class Driver:
         call.leader = None
         self.table.outside.pop(call.key, None)
         ps.calls[self.table.key_for(call)] = call
-        self.calls.submitted(call)
         att, run = call.parent, call.run
         timeout = task.options.timeout
         self._carry(self.pools.submit(

@@ -1,9 +1,11 @@
 """What the driver notes about each call beyond the trace's records: its parent and its waits.
 
-Three hooks of the :class:`~reuse_ref.runtime.driver.Driver` feed a :class:`CallLog`: a
-call submitted to a pool (its task id, its parent's, its task's settings), a replica's
-``WAITING`` report (the attempt is blocked on the results of its calls, or runs again)
-and its ``DONE`` (how long the attempt spent loading its function, and running). A run's trace carries them as :class:`~reuse_ref.trace.calls.CallNote`
+The driver's :class:`~reuse_ref.runtime.call_table.CallTable` keeps a :class:`CallLog`,
+fed at three moments: a call given to a pool (its task id, its parent's, its task's
+settings), a replica's ``WAITING`` report (the attempt is blocked on the results of its
+calls, or runs again) and its ``DONE`` (how long the attempt spent loading its function,
+and running). Times are kept as they come (policy seconds from the driver's clock, wall
+seconds from a replica) and given in policy seconds. A run's trace carries them as :class:`~reuse_ref.trace.calls.CallNote`
 tuples, from which :func:`reuse_ref.sim.recorded.recorded_workload` makes the run's
 workload. A call answered from the cache never reaches a pool and is not noted.
 """
@@ -25,14 +27,13 @@ class _Entry:
         self.run = run
         self.waits: List[Tuple[float, float]] = []  # closed intervals of being blocked
         self.since: Optional[float] = None  # blocked since then, not running again yet
-        self.attempts: List[Tuple[int, int, float, float]] = []  # (number, replica, load, run), policy seconds
+        self.attempts: List[Tuple[int, int, float, float]] = []  # (number, replica, load, run), wall seconds
 
 
 class CallLog:
     """The driver's notes on every call it submitted to a pool, in the order it did."""
 
-    def __init__(self, time_scale: float) -> None:
-        self.scale = time_scale
+    def __init__(self) -> None:
         self.entries: Dict[str, _Entry] = {}
 
     def submitted(self, call: Any) -> None:
@@ -41,7 +42,7 @@ class CallLog:
         timeout = task.options.timeout
         note = CallNote(call.key, call.parent.call.key if call.parent is not None else None, task.name,
                         call.ps.name, not task.is_async, task.options.retries,
-                        None if timeout is None else timeout.total_seconds() / self.scale, ())
+                        None if timeout is None else timeout.total_seconds(), ())
         self.entries[call.key] = _Entry(note, call.run.id if call.run is not None else None)
 
     def waiting(self, key: Optional[str], now: float, blocked: bool) -> None:
@@ -61,13 +62,17 @@ class CallLog:
         measured them (empty from a replica that does not say)."""
         entry = self.entries.get(key) if key is not None else None
         if entry is not None and len(timing) == 2:
-            entry.attempts.append((number, replica, timing[0] / self.scale, timing[1] / self.scale))
+            entry.attempts.append((number, replica, timing[0], timing[1]))
 
-    def notes(self, run: Optional[int] = None) -> List[CallNote]:
-        """The notes of every call (of ``run`` only, when given), in the order they were made."""
+    def notes(self, time_scale: float, run: Optional[int] = None) -> List[CallNote]:
+        """The notes of every call (of ``run`` only, when given), in the order they were made,
+        every time in policy seconds (wall seconds divided by ``time_scale``)."""
         out = []
         for entry in list(self.entries.values()):  # a copy: the driver's thread may add one meanwhile
             if run is None or entry.run == run:
+                note = entry.note
                 waits = entry.waits if entry.since is None else entry.waits + [(entry.since, math.inf)]
-                out.append(entry.note._replace(blocked=tuple(waits), attempts=tuple(entry.attempts)))
+                attempts = tuple((n, r, load / time_scale, ran / time_scale) for n, r, load, ran in entry.attempts)
+                out.append(note._replace(blocked=tuple(waits), attempts=attempts,
+                                         timeout=None if note.timeout is None else note.timeout / time_scale))
         return out

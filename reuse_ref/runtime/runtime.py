@@ -55,7 +55,7 @@ class Run:
         if self._trace is None:
             c, start, end, run_id = self._source
             self._trace = Trace(c.log[start:end], dict(c.table.policies), dict(c.table.resources),
-                                c.calls.notes(run_id) if run_id is not None else ())
+                                c.table.recording.notes(c.scale, run_id) if run_id is not None else ())
         return self._trace
 
     @property
@@ -213,7 +213,7 @@ class Runtime:
         """Every record of this runtime so far (policy seconds), with each pool's policy and
         resources, and the notes of every call (``Trace.calls``)."""
         c = self._c
-        return Trace(list(c.log), dict(c.table.policies), dict(c.table.resources), c.calls.notes())
+        return Trace(list(c.log), dict(c.table.policies), dict(c.table.resources), c.table.recording.notes(c.scale))
 
     @property
     def replica_pids(self) -> List[int]:
