@@ -163,6 +163,19 @@ def test_simulating_a_recorded_two_environment_run_gives_back_its_counts():
     assert _counts(sim) == {"driver": (1, 1, 0, 1, 0, 0), "worker": (4, 2, 2, 2, 0, 0)}
 
 
+def test_a_runs_trace_holds_its_own_calls_and_the_runtimes_trace_every_call():
+    with Runtime(time_scale=0.01) as rt:
+        first, second = rt.run(fan, 1), rt.run(fan, 2)
+        everything = rt.trace
+    own = recorded_workload(second.trace)
+    assert [j.name for j in own] == ["driver.fan", "worker.work", "worker.work"] and own[0].at == 0.0
+    assert {n.task for n in first.trace.calls}.isdisjoint(n.task for n in second.trace.calls)
+    both = recorded_workload(everything)
+    roots = [j for j in both if j.parent is None]
+    assert len(both) == 5 and len(roots) == 2
+    assert roots[0].at == 0.0 and roots[1].at > 0  # the second run came after the first, in policy seconds
+
+
 # ---------------------------------------------------------------------- reuse-ref run --workload-out
 ONE_ENV = '''
 import asyncio
