@@ -296,8 +296,8 @@ def _run(args) -> int:
                   inputs=[("FILE.py", args.file)])
     try:
         return run_script(args.file, task, program, as_json=args.json, trace_path=args.trace,
-                          plot_path=args.plot, workload_path=args.workload_out, time_scale=args.time_scale, cold_start=args.cold_start,
-                          backend=args.backend, run_options=RUN_OPTIONS)
+                          plot_path=args.plot, workload_path=args.workload_out, time_scale=args.time_scale,
+                          cold_start=args.cold_start, backend=args.backend, run_options=RUN_OPTIONS)
     except ScriptError as e:
         raise _Fail(str(e)) from None
 

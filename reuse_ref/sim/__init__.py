@@ -4,8 +4,9 @@
 ``arguments`` (what ``simulate`` is given, checked and read), ``call_tree`` (parents and
 their children in a simulated run), ``contention`` (processor sharing under
 ``cpu_bound``), ``cold_starts`` (seeded cold-start draws), ``workloads`` (``Job`` and its
-generators), ``workload_csv`` (a workload's CSV form), ``recorded`` (a run on the runtime as a
-workload), ``runs`` (whole runs arriving over time, copies of one call tree), ``llm_trace`` (LLM inference traces as workloads).
+generators), ``workload_csv`` (a workload's CSV form), ``recorded`` (a run on the runtime
+as a workload), ``runs`` (whole runs arriving over time, copies of one call tree),
+``llm_trace`` (LLM inference traces as workloads).
 """
 from .cold_starts import ColdStart
 from .event_loop import simulate

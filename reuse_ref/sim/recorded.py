@@ -12,8 +12,8 @@ divided by the runtime's ``time_scale``):
 
 * ``id``: the call's task id in the trace (``embed#7``); ``name``: the task's name
   (``embedder.embed``); ``env``: its environment (its pool's name: ``embedder``, or
-  ``embedder:2`` for tasks overridden to another policy); ``parent``: the id of the call whose
-  attempt made it; ``retries`` and ``timeout``: the task's own; ``sync``: a plain ``def``
+  ``embedder:2`` for tasks overridden to another policy); ``parent``: the id of the call
+  whose attempt made it; ``retries`` and ``timeout``: the task's own; ``sync``: a plain ``def``
   that calls no task (the simulator's parent is an ``async def`` that awaits its
   children: a sync parent is written as one).
 * ``at``: a top-level call's is when it was queued, counted from the first top-level call
@@ -24,12 +24,13 @@ divided by the runtime's ``time_scale``):
   measured it (the task's function running, not loading: the import of the task's
   module on its first call on a replica belongs to that replica's cold start, see
   :meth:`~reuse_ref.trace.trace.Trace.cold_start_seconds`), less the time that attempt
-  was blocked on the results of its own calls, as its replica reported it. That is the simulator's parent: it works for ``duration`` and calls
-  its children at their offsets meanwhile, then awaits them, holding its slot, and ends
-  when the last one ends. So under the recorded policies and cold starts a simulated
-  parent ends when the recorded one did, except for work it did *after* its last child
-  ended (an aggregation after ``gather``): the model moves that work before its await, so
-  the simulated parent ends that much sooner. A leaf's duration is its time on the replica.
+  was blocked on the results of its own calls, as its replica reported it. That is the
+  simulator's parent: it works for ``duration`` and calls its children at their offsets
+  meanwhile, then awaits them, holding its slot, and ends when the last one ends. So
+  under the recorded policies and cold starts a simulated parent ends when the recorded
+  one did, except for work it did *after* its last child ended (an aggregation after
+  ``gather``): the model moves that work before its await, so the simulated parent ends
+  that much sooner. A leaf's duration is its time on the replica.
 
 What the model cannot say, said once: a child called only after an earlier child ended
 (a loop of awaited calls) is called at its recorded offset, whether or not the earlier
