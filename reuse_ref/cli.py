@@ -215,7 +215,7 @@ def _plan_parser(commands) -> None:
 
 
 def _workload_parser(commands) -> None:
-    """``reuse-ref workload runs``: the options; the work is :func:`reuse_ref.sim.runs.from_args`."""
+    """``reuse-ref workload runs``: the options; the work is :func:`reuse_ref.sim.arrivals.from_args`."""
     cmd = commands.add_parser("workload", allow_abbrev=False, help="build a workload file",
                               description="Build a workload file for simulate and plan.")
     kinds = cmd.add_subparsers(dest="workload_kind", metavar="KIND", required=True)
@@ -241,7 +241,7 @@ def _workload_parser(commands) -> None:
 
 
 def _workload(args) -> int:
-    from .sim.runs import from_args
+    from .sim.arrivals import from_args
     from .sim.workload_csv import write_csv
 
     check_outputs([("--output", args.output)], inputs=[("--calls", args.calls), ("--starts", args.starts)])

@@ -3,7 +3,7 @@
 ``recorded_workload(run.trace)`` (``reuse-ref run --workload-out calls.csv`` writes the
 same as a file) turns what a run on the real runtime did into a list of
 :class:`~reuse_ref.sim.workloads.Job` that :func:`~reuse_ref.sim.event_loop.simulate`,
-the planner and :func:`~reuse_ref.sim.runs.runs` take as they are. The records give the
+the planner and :func:`~reuse_ref.sim.arrivals.runs` take as they are. The records give the
 times; the trace's :class:`~reuse_ref.trace.calls.CallNote` s give who called whom and how
 long each parent was blocked on its calls.
 

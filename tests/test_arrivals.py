@@ -1,4 +1,4 @@
-"""Runs that arrive over time (``reuse_ref.runs``) and ``reuse-ref workload runs``."""
+"""Runs that arrive over time (``reuse_ref.runs``, in ``reuse_ref.sim.arrivals``) and ``reuse-ref workload runs``."""
 import json
 import math
 
@@ -6,7 +6,7 @@ import pytest
 
 from reuse_ref import Job, ReusePolicy, runs, simulate
 from reuse_ref.cli import main
-from reuse_ref.sim.runs import read_run_starts
+from reuse_ref.sim.arrivals import read_run_starts
 from reuse_ref.sim.workload_csv import read_csv, write_csv
 
 TREE = [
