@@ -165,7 +165,7 @@ class Driver:
         """One message from a live replica, or its end (``EXITED``, added by the backend)."""
         kind = msg[0]
         if kind == W.DONE:
-            self._done(h, msg[1], msg[2], msg[3])
+            self._done(h, msg[1], msg[2], msg[3], msg[4:])
         elif kind == W.CALL:
             self._nested(h, msg)
         elif kind == W.WAITING:
@@ -190,8 +190,8 @@ class Driver:
         h.ready = True
         self._carry(self.pools.replica_ready(self.now(), h.ps.name, h.rid))
 
-    def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any) -> None:
-        att = self.table.attempts.pop(aid, None)
+    def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any, timing: tuple = ()) -> None:
+        att = self.table.attempt_done(aid, timing)
         if att is None:
             self._stopped(h, aid)  # it was asked to stop and ended first: the same as stopping
             return
@@ -227,6 +227,7 @@ class Driver:
         att = self.table.attempts.get(aid)
         if att is None or att.call.key is None:
             return
+        self.table.recording.waiting(att.call.key, self.now(), bool(requests))
         on = [n for n in (self.table.wait_target(att.requests.get(r)) for r in requests) if n is not None]
         self._carry(self.pools.waiting(self.now(), att.call.node, on))
 
