@@ -50,8 +50,7 @@ __all__ = ["Driver"]
 class Driver:
     """Everything behind a :class:`~reuse_ref.runtime.runtime.Runtime`; all of it runs in the driver's thread."""
 
-    def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float,
-                 scaledown: str) -> None:
+    def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float, scaledown: str) -> None:
         self.backend = backend
         self.scale = time_scale
         self.cold_start_wall = cold_start * time_scale
