@@ -4,9 +4,10 @@ The tutorial runs twenty AWS Lambda experiments through the simulator under both
 of rule 3. With shorter runs the figures are noisier, but what does not depend on the
 amount of traffic still holds: simfaas's published error comes back from its predictions,
 and the pool never nears its bound. With the warm-up counted, the pool's filling from
-empty adds cold starts, which weigh most at the highest rates. Everything runs on the virtual clock, seeded, so the numbers compared are
-exact. The long version (every run 20,000 requests and 4 days, five seeds; minutes) is
-``tools/trust_the_numbers_long.py``.
+empty adds cold starts, which weigh most at the highest rates. Everything runs on the
+virtual clock, seeded, so the numbers compared are exact. The long version (every run
+20,000 requests and 4 days, five seeds; minutes, so not a test) is
+``tools/trust_the_numbers_long.py``, which fails if the notebook's claims do not hold.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The long version of the tutorial "How far to trust the numbers" (notebook 17).
 
-    python tools/trust_the_numbers_long.py              # every run 20,000 requests and 4 days, five seeds
+    python tools/trust_the_numbers_long.py   # every run 20,000 requests and 4 days, five seeds
     python tools/trust_the_numbers_long.py --seeds 3 --out /tmp/17_long.ipynb
 
 The book's version of the notebook ends each run at 20,000 requests or 4 days, whichever
