@@ -2,9 +2,15 @@
 
     reuse-ref simulate --replicas 2,5 --concurrency 1 --idle-ttl 600 --scaledown-ttl 60 \\
         --cold-start 10 --workload jobs.csv [--json] [--trace trace.csv] [--plot timeline.png]
+    reuse-ref simulate --workload calls.csv --idle-ttl 600 \\
+        --env driver --replicas 1 --concurrency 8 --env worker --replicas 0,4 --concurrency 2
+
+A workload of several environments (a recorded run's driver and workers) takes a policy
+per environment: ``--env NAME`` and the policy and size options after it
+(:mod:`reuse_ref.environment_options`).
 
 The workload file is CSV with a header naming ``at`` and ``duration`` (seconds) and
-optionally ``id``, ``name``, ``parent`` and ``retries`` (see
+optionally ``id``, ``name``, ``parent``, ``env`` and ``retries`` (see
 :func:`reuse_ref.sim.workload_csv.read_csv`). Bad input (a file, an option value, a policy the
 rules refuse) is reported on stderr with exit status 2, and no output file is written:
 every output is checked before any work starts, and written as
@@ -26,6 +32,8 @@ import warnings
 from typing import Optional, Sequence
 
 from . import __version__
+from .environment_options import (PerEnvironmentValue, add_env_option, add_reusable_option, check_environments,
+                                  resources_of, sections, simulate_example, simulate_policies)
 from .output_files import Output, OutputError, check_outputs, figure_format, write_outputs
 
 PROG = "reuse-ref"
@@ -129,26 +137,30 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a workload file through one ReusePolicy on a virtual clock and print the "
                     "measures of its trace (the Concepts page lists them).",
     )
-    policy = sim.add_argument_group("policy")
-    policy.add_argument("--replicas", type=_replicas, default=2, metavar="N|MIN,MAX",
+    policy = sim.add_argument_group("policy (per --env: each environment's own, see --env)")
+    policy.add_argument("--replicas", type=_replicas, default=2, metavar="N|MIN,MAX", action=PerEnvironmentValue,
                         help="a fixed pool of N, or autoscaling between MIN and MAX (default 2)")
-    policy.add_argument("--concurrency", type=_positive_int, default=1, metavar="N",
+    policy.add_argument("--concurrency", type=_positive_int, default=1, metavar="N", action=PerEnvironmentValue,
                         help="tasks one replica runs at once (default 1)")
-    policy.add_argument("--idle-ttl", type=_ttl, default=30, metavar="SECONDS|none",
+    policy.add_argument("--idle-ttl", type=_ttl, default=30, metavar="SECONDS|none", action=PerEnvironmentValue,
                         help="stop every replica after this long with no task; 'none' keeps the "
                              "environment always on (default 30)")
-    policy.add_argument("--scaledown-ttl", type=_seconds_int, default=30, metavar="SECONDS",
+    policy.add_argument("--scaledown-ttl", type=_seconds_int, default=30, metavar="SECONDS", action=PerEnvironmentValue,
                         help="idle time before one replica above min stops (default 30)")
+    add_reusable_option(policy)
+    add_env_option(sim, "policy and replica size")
     _add_cold_start(sim)
     _add_scaledown(sim)
     sim.add_argument("--workload", required=True, metavar="FILE.csv",
-                     help="CSV with columns at,duration and optionally id,name,parent,retries")
-    sim.add_argument("--name", help="the environment's name in the trace (default: the one environment the "
-                                    "workload names, as a recorded run does, else env)")
-    size = sim.add_argument_group("replica size (for the footprint measures)")
-    size.add_argument("--cpu", metavar="CORES", help='cores per replica, e.g. 2 or "500m"')
-    size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
-    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", help='GPUs per replica, e.g. 1 or "L4:1"')
+                     help="CSV with columns at,duration and optionally id,name,parent,env,retries,timeout,sync")
+    sim.add_argument("--name", help="the environment's name in the trace, without --env (default: the one environment "
+                                    "the workload names, as a recorded run does, else env)")
+    size = sim.add_argument_group("replica size (for the footprint measures; per --env)")
+    size.add_argument("--cpu", metavar="CORES", action=PerEnvironmentValue, help='cores per replica, e.g. 2 or "500m"')
+    size.add_argument("--memory", metavar="QUANTITY", action=PerEnvironmentValue,
+                      help='memory per replica, e.g. "4Gi"')
+    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", action=PerEnvironmentValue,
+                      help='GPUs per replica, e.g. 1 or "L4:1"')
     sim.add_argument("--json", action="store_true", help="print the measures as one JSON object")
     sim.add_argument("--trace", metavar="FILE.csv", help="write the trace records as CSV")
     sim.add_argument("--plot", metavar="FILE.png", help="save a figure (png, svg or pdf)")
@@ -322,54 +334,31 @@ def _run(args) -> int:
         raise _Fail(str(e)) from None
 
 
-def _policy(args):
-    from .config.policy import ReusePolicy
+def _resources(args):
+    try:
+        return resources_of(args)
+    except ValueError as e:
+        raise _Fail(str(e)) from None
 
+
+def _simulate_policies(args):
+    """``simulate``'s policy (or mapping of them) and size, its warnings printed on stderr."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            policy = ReusePolicy(replicas=args.replicas, concurrency=args.concurrency,
-                                 idle_ttl=args.idle_ttl, scaledown_ttl=args.scaledown_ttl)
+            found = simulate_policies(args)
         except ValueError as e:
-            raise _Fail(_policy_message(e)) from None
+            raise _Fail(str(e)) from None
     for w in caught:
         print(f"{PROG}: warning: {w.message}", file=sys.stderr)
-    return policy
-
-
-def _policy_message(error: ValueError) -> str:
-    """The policy's own message, without pydantic's framing."""
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        messages = []
-        for item in errors():
-            msg = str(item.get("msg", ""))
-            messages.append(msg[len("Value error, "):] if msg.startswith("Value error, ") else msg)
-        if messages:
-            return "; ".join(messages)
-    return str(error)
-
-
-def _resources(args):
-    given = {k: getattr(args, k) for k in ("cpu", "memory", "gpu") if getattr(args, k) is not None}
-    if not given:
-        return None
-    from .config.resources import Resources
-
-    if "gpu" in given and given["gpu"].strip().isdigit():
-        given["gpu"] = int(given["gpu"])
-    try:
-        return Resources(**given)
-    except ValueError as e:
-        raise _Fail("--" + _policy_message(e)) from None
+    return found
 
 
 def _simulate(args) -> int:
     from .sim.event_loop import simulate
     from .sim.workload_csv import read_csv
 
-    policy = _policy(args)
-    resources = _resources(args)
+    policy, resources = _simulate_policies(args)
     check_outputs([("--trace", args.trace), ("--plot", args.plot)], inputs=[("--workload", args.workload)])
     try:
         jobs = read_csv(args.workload)
@@ -378,13 +367,22 @@ def _simulate(args) -> int:
     except ValueError as e:
         raise _Fail(str(e)) from None
     try:
+        check_environments(list(sections(args)), (job.env for job in jobs), args.workload, simulate_example)
+    except ValueError as e:
+        raise _Fail(str(e)) from None
+    if policy is None:  # --reusable off, one environment: named as a single policy would be
+        named = {job.env for job in jobs} - {None}
+        policy = {args.name or (named.pop() if len(named) == 1 else "env"): None}
+    try:
         trace = simulate(policy, jobs, cold_start=_cold(args), resources=resources, name=args.name,
                          scaledown=args.scaledown)
     except ValueError as e:
         raise _Fail(str(e)) from None
     try:  # before any output: a measure that is not a finite number cannot be printed as one
         m = trace.measures()
-        finite = all(math.isfinite(v) for v in m.as_dict().values() if isinstance(v, float))
+        per_env = {env: trace.measures(env) for env in trace.envs}
+        finite = all(math.isfinite(v) for measures in (m, *per_env.values())
+                     for v in measures.as_dict().values() if isinstance(v, float))
     except ValueError:  # the footprint of a replica_seconds that is not finite
         finite = False
     if not finite:
@@ -392,13 +390,13 @@ def _simulate(args) -> int:
                     f"and duration, queued one after another, and --cold-start {args.cold_start!r} add up "
                     f"past the largest float ({sys.float_info.max:g} s); give smaller times")
     if args.json:
-        cold = args.cold_start if isinstance(args.cold_start, float) else str(_cold(args))
-        out = {"env": trace.envs[0], "policy": json.loads(policy.model_dump_json()), "cold_start": cold,
-               "scaledown": args.scaledown}
-        out.update(m.as_dict())
-        text = json.dumps(out, allow_nan=False)  # never Infinity or NaN, which JSON does not have
-    else:
+        text = json.dumps(_simulate_json(args, trace, m, per_env), allow_nan=False)  # never Infinity or NaN
+    elif len(trace.envs) == 1:
         text = trace.summary()
+    else:
+        width = max(len(label) for label, _ in m.rows())
+        text = "\n\n".join([trace.summary(env) for env in trace.envs] + [
+            "\n".join(["all environments"] + [f"  {label:<{width}}  {value}" for label, value in m.rows()])])
 
     outputs = []
     if args.trace:
@@ -409,6 +407,22 @@ def _simulate(args) -> int:
 
     print(text)
     return 0
+
+
+def _simulate_json(args, trace, m, per_env) -> dict:
+    """``simulate --json``: with one environment, ``env`` and ``policy`` (as always); with
+    several, ``envs``; then the cold start, the reading, the whole trace's measures, and
+    ``environments``: each one's ``policy`` (``null`` without reuse) and measures."""
+    def policy_of(env):
+        policy = trace.policies.get(env)
+        return None if policy is None else json.loads(policy.model_dump_json())
+
+    out = {"env": trace.envs[0], "policy": policy_of(trace.envs[0])} if len(trace.envs) == 1 else {"envs": trace.envs}
+    out["cold_start"] = args.cold_start if isinstance(args.cold_start, float) else str(_cold(args))
+    out["scaledown"] = args.scaledown
+    out.update(m.as_dict())
+    out["environments"] = {env: {"policy": policy_of(env), **per_env[env].as_dict()} for env in trace.envs}
+    return out
 
 
 def _plan(args) -> int:
