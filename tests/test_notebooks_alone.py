@@ -7,8 +7,8 @@ binds must be bound again by a visible cell before any visible cell uses it (tut
 once used ``ray`` from there, and a fresh kernel failed). The downloaded runs themselves
 are in ``test_notebook_params_flyte.py`` (13) and ``test_notebook_params_rt.py`` (16).
 
-Tutorial 13 carries the Flyte programs it runs (``%%writefile`` cells); they are the
-files of ``notebooks/programs``, which the tests of ``reuse-ref run`` use.
+Tutorials 13 and 18 carry the Flyte programs they run (``%%writefile`` cells); together
+they are the files of ``notebooks/programs``, which the tests of ``reuse-ref run`` use.
 """
 from __future__ import annotations
 
@@ -78,15 +78,20 @@ def test_the_check_catches_a_name_bound_only_by_the_setup_try() -> None:
     assert only_on_the_installed_path(setup) == {"reuse_ref", "ray"}
 
 
-def test_tutorial_13_carries_the_programs_of_the_repository() -> None:
+CARRIERS = ("13_flyte_programs.ipynb", "18_program_to_policy.ipynb")
+"""The tutorials that write Flyte programs with ``%%writefile``."""
+
+
+def test_tutorials_carry_the_programs_of_the_repository() -> None:
     written = {}
-    for cell in cells(NOTEBOOKS / "13_flyte_programs.ipynb"):
-        text = "".join(cell["source"])
-        m = re.match(r"%%writefile (\S+)\n", text)
-        if cell["cell_type"] == "code" and m:
-            written[m.group(1)] = text[m.end():]
+    for name in CARRIERS:
+        for cell in cells(NOTEBOOKS / name):
+            text = "".join(cell["source"])
+            m = re.match(r"%%writefile (\S+)\n", text)
+            if cell["cell_type"] == "code" and m:
+                written[m.group(1)] = text[m.end():]
     on_disk = {p.name: p.read_text() for p in (NOTEBOOKS / "programs").glob("*.py")}
-    assert set(written) == set(on_disk), f"the notebook writes {sorted(written)}, the folder has {sorted(on_disk)}"
+    assert set(written) == set(on_disk), f"the tutorials write {sorted(written)}, the folder has {sorted(on_disk)}"
     for name, text in written.items():
         assert text.rstrip("\n") == on_disk[name].rstrip("\n"), f"{name}: the notebook's copy differs from programs/"
     assert not any(b in written for b in dir(builtins))
