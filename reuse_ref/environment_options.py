@@ -1,8 +1,8 @@
 """The command line's options per environment: ``--env NAME``, then NAME's own options.
 
 A program has a driver environment and one or more worker environments, and each has its
-own ``ReusePolicy``; ``reuse-ref simulate`` (a policy per environment) and ``reuse-ref
-plan`` (candidate values per environment) take them in the same shape::
+own ``ReusePolicy``. ``reuse-ref simulate`` takes a policy per environment in this shape,
+made so that candidate values per environment (for ``reuse-ref plan``) read the same::
 
     --idle-ttl 600 --env driver --replicas 1 --concurrency 8 --env worker --replicas 0,4 --concurrency 2
 
