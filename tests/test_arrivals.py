@@ -136,7 +136,13 @@ def test_workload_runs_writes_a_file_simulate_reads(tmp_path, calls_csv, capsys)
     assert f"wrote {len(_starts(jobs))} run(s), {len(jobs)} call(s)" in err
     status = main(["simulate", "--workload", str(out), "--json"])
     assert status == 2  # two environments, one policy: simulate says which environments it needs
-    assert "env=" in capsys.readouterr().err
+    assert "names 2 environments ('driver', 'worker')" in capsys.readouterr().err
+    status = main(["simulate", "--workload", str(out), "--json", "--env", "driver", "--replicas", "1,2",
+                   "--concurrency", "4", "--env", "worker", "--replicas", "0,4", "--concurrency", "2"])
+    assert status == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["environments"]["driver"]["tasks"] == len(_starts(jobs))
+    assert data["environments"]["worker"]["tasks"] == 3 * len(_starts(jobs))
 
 
 def test_workload_runs_from_start_times_and_as_a_burst(tmp_path, calls_csv):
