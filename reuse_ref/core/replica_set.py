@@ -49,8 +49,9 @@ answers rule 3's due time for the first, :class:`PerReplicaSet` for the second."
 
 
 def check_scaledown(value: Any, param: str = "scaledown") -> str:
-    """``value`` as one of :data:`SCALEDOWN_READINGS`; the one check of the ``scaledown``
-    keyword of ``simulate``, ``Runtime``, ``plan`` and the pools themselves."""
+    """``value`` as one of ``SCALEDOWN_READINGS`` (``"paced"``, ``"per_replica"``); the one
+    check of the ``scaledown`` keyword of ``simulate``, ``Runtime``, ``plan`` and the pools
+    themselves."""
     if not isinstance(value, str) or value not in SCALEDOWN_READINGS:
         raise ValueError(f"{param}={value!r} is not valid: the reading of rule 3, 'paced' (one replica stops per "
                          f"scaledown_ttl period, the default) or 'per_replica' (each replica stops once it has "
