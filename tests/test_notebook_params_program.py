@@ -22,3 +22,5 @@ def test_18_downloaded_five_batches_on_a_quiet_day(tmp_path):
         QUIET[h] > 0 for h, n in enumerate(s["runs_per_hour"]) if n)
     # on a quiet day a run rarely meets another: the slowest are nowhere near ten runs' time
     assert s["day_p95_over_10_runs_alone"] is False
+    # every policy pair the page compares runs every run of the quiet day, none starved
+    assert s["comparison"]["every_run_ended"]
