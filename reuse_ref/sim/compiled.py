@@ -1,0 +1,264 @@
+"""Which engine runs a simulation, and the compiled twin's side of it in Python.
+
+``simulate`` and ``plan`` take ``engine``: ``"python"`` runs the reference, the plain
+Python loop over the core's pools, always; ``"compiled"`` runs the compiled twin of one
+pool of independent jobs (:mod:`reuse_ref.sim.compiled_pool`, numba), and refuses a
+simulation the twin does not cover; ``"auto"``, the default, takes the twin where it
+covers the simulation, numba is installed (``pip install 'reuse-ref[fast]'``) and the
+work is large enough to repay loading it (:data:`AUTO_MIN_JOB_RUNS`), and the reference
+otherwise. Either way the records are the same: the twin is checked against the
+reference record for record (``tests/test_compiled.py``, ``tools/same_records.py``).
+
+The twin covers what ``run_plain`` covers: one pool under a reuse policy (``scope`` not
+``"run"``), jobs without parents, timeouts or ``sync``, no crashes and ``cpu_bound=0``:
+a plan's candidates over a day of traffic, and the benchmarks' workloads.
+
+Here: the workload as arrays (:class:`Arrivals`, made once and reused by every candidate
+of a sweep), the cold starts drawn ahead in the order replicas start
+(:class:`ColdDraws`), one run with room grown until it fits (:func:`run`), its records as
+the rows a :class:`~reuse_ref.trace.trace.Trace` holds (:func:`rows`), and its measures
+as :func:`~reuse_ref.trace.measures.measure` makes them (:func:`measure`).
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from itertools import repeat
+from typing import Any, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from ..core.records import KINDS
+from ..trace.measures import Measures, Spans, over_window
+
+__all__ = ["ENGINES", "AUTO_MIN_JOB_RUNS", "check_engine", "available", "use_twin", "covers", "Arrivals",
+           "ColdDraws", "Twin", "run", "rows", "measure", "nearest_rank"]
+
+ENGINES = ("auto", "python", "compiled")
+"""The values of ``engine``: the default first."""
+
+AUTO_MIN_JOB_RUNS = 100_000
+"""Jobs times simulations under which ``engine="auto"`` keeps to the Python loop: loading numba
+and the compiled twin costs a process about what simulating this many jobs in Python does."""
+
+TWIN_COVERS = ("one pool under a ReusePolicy (scope 'global') of independent jobs (no parent), without "
+               "timeouts, sync jobs or crashes, and cpu_bound=0")
+
+_available: Optional[bool] = None
+
+
+def check_engine(value: Any, param: str = "engine") -> str:
+    if not isinstance(value, str) or value not in ENGINES:
+        raise ValueError(f"{param}={value!r} is not valid: 'auto' (the compiled twin where it covers the "
+                         f"simulation and numba is installed, the Python loop otherwise), 'python' (the "
+                         f"reference loop) or 'compiled' (the twin, numba; {TWIN_COVERS})")
+    return value
+
+
+def available() -> bool:
+    """Whether numba can be imported (``pip install 'reuse-ref[fast]'``)."""
+    global _available
+    if _available is None:
+        try:
+            import numba  # noqa: F401
+            _available = True
+        except ImportError:
+            _available = False
+    return _available
+
+
+def use_twin(engine: str, covered: bool, job_runs: int) -> bool:
+    """Whether ``engine`` runs the twin for a simulation it ``covered`` (or not), of ``job_runs``
+    jobs times simulations in all. ``"compiled"`` on a simulation the twin does not cover is a
+    ``ValueError``, and without numba an ``ImportError``."""
+    if engine == "python":
+        return False
+    if engine == "compiled":
+        if not covered:
+            raise ValueError(f"engine='compiled' is not valid for this simulation: the compiled twin covers "
+                             f"{TWIN_COVERS}; use engine='auto' or 'python'")
+        if not available():
+            raise ImportError("engine='compiled' needs numba: pip install 'reuse-ref[fast]'")
+        return True
+    return covered and job_runs >= AUTO_MIN_JOB_RUNS and available()
+
+
+def covers(policy: Any, workload: Any, crashes: Any = (), cpu_bound: float = 0.0) -> bool:
+    """Whether the twin covers a simulation of ``policy`` (one ``ReusePolicy``) over ``workload``
+    (a :class:`~reuse_ref.sim.workloads.CheckedWorkload` of one environment)."""
+    return (policy is not None and getattr(policy, "scope", "global") != "run" and not workload.has_parents
+            and not workload.has_timeouts and not workload.has_sync and not crashes and cpu_bound == 0
+            and len(workload.envs - {None}) <= 1)
+
+
+class Arrivals:
+    """A workload as the twin reads it: arrival times and durations in arrival order (the
+    stable sort by ``at`` that ``run_plain`` makes), and the jobs' ids in that order."""
+
+    __slots__ = ("at", "dur", "ids", "room")
+
+    def __init__(self, jobs: List[Any]) -> None:
+        at = np.fromiter((job.at for job in jobs), np.float64, len(jobs))
+        order = np.argsort(at, kind="stable")
+        self.at = np.ascontiguousarray(at[order])
+        self.dur = np.fromiter((jobs[k].duration for k in order), np.float64, len(jobs))
+        self.ids = [jobs[k].id for k in order]
+        self.room = len(jobs) + 1024  # replica ids a run has room for; grows to what runs needed
+
+
+class ColdDraws:
+    """Each replica's cold start, by id: the same number every time, or the draws of a
+    :class:`~reuse_ref.sim.cold_starts.ColdStart` in the order replicas start (the n-th
+    draw of a fresh sampler is replica n's, as in ``simulate``), drawn ahead and extended
+    when a run starts more replicas."""
+
+    __slots__ = ("fixed", "_draw", "values")
+
+    def __init__(self, cold_start: Any) -> None:
+        from .cold_starts import check_cold_start
+
+        self.fixed, self._draw = check_cold_start(cold_start)
+        self.values = np.zeros(0, np.float64)
+
+    def at_least(self, count: int) -> np.ndarray:
+        if self._draw is not None and len(self.values) < count:
+            more = [self._draw() for _ in range(count - len(self.values))]
+            self.values = np.concatenate([self.values, np.array(more, np.float64)])
+        return self.values
+
+
+State = namedtuple("State", ["si", "sf", "rep", "idle_since", "open", "ripe", "queue", "wakes", "ev_t", "ev_o",
+                             "ev_x", "rec_t", "rec_k", "rec_r", "rec_x", "rec_c", "at", "dur", "cold",
+                             "task_replica"])
+"""Everything one run of the twin (:mod:`reuse_ref.sim.compiled_pool`) reads and writes, as arrays:
+
+* a replica is a row of ``rep`` (state, attempts running, attempts served, its links in the
+  idle list, where it is) and its ``idle_since``, indexed by its id (ids start at 1 and are
+  never reused, as in the pool);
+* ``ReplicaSet.idle`` (an ``OrderedDict``) is a ring through ``rep`` whose head is row 0;
+  ``open`` and ``ripe`` are heaps of ids as there (``ripe`` of negated ids), whose stale
+  entries are skipped when they come to the top, as there;
+* the event heap holds ``(time, kind, seq, x)`` in three arrays (``ev_o``: ``kind << 48 |
+  seq``), ordered as the loop's tuples are; ``wakes`` is the loop's list of wake-up times;
+* the scalars of the pool and the loop (``wakeup_at``, ``alive``...) are slots of ``si``
+  (ints) and ``sf`` (floats), named by the twin's constants; ``None`` is ``inf`` (or
+  ``-inf``) for a time that is compared, a flag otherwise;
+* a record is a row of five arrays: time, kind (the index of its word in
+  :data:`~reuse_ref.core.records.KINDS`), replica (-1: none), task (the job's index in
+  arrival order; -1: none) and reason (an index into the twin's ``REASONS``);
+* ``at``, ``dur``: the jobs in arrival order; ``cold``: each replica's cold start by id - 1
+  (empty: ``sf[COLD_FIXED]`` for every one); ``task_replica``: the replica of each running task.
+"""
+
+
+class Twin(NamedTuple):
+    """One run of the twin: its records as arrays (time, kind, replica, task index, reason),
+    the jobs that ended and the replica ids it used."""
+
+    time: np.ndarray
+    kind: np.ndarray
+    replica: np.ndarray
+    task: np.ndarray
+    reason: np.ndarray
+    ended: int
+    replicas: int
+
+
+def _state(arrivals: Arrivals, draws: np.ndarray, fixed: float, policy: Any, paced: bool, room: int) -> State:
+    from . import compiled_pool as k
+
+    n = len(arrivals.at)
+    si = np.zeros(k.N_SI, np.int64)
+    sf = np.zeros(k.N_SF, np.float64)
+    si[k.CONC], si[k.MIN], si[k.MAX] = policy.concurrency, policy.min_replicas, policy.max_replicas
+    si[k.PACED] = 1 if paced else 0
+    si[k.HAS_IDLE_TTL] = 0 if policy.idle_ttl is None else 1
+    si[k.NEXT_ID] = si[k.LOWEST_ALIVE] = 1
+    sf[k.WAKEUP_AT] = math.inf  # None
+    sf[k.LAST_SCALEDOWN] = -math.inf  # None: never later than a due time
+    sf[k.SCALEDOWN_TTL] = policy.scaledown_ttl.total_seconds()
+    sf[k.IDLE_TTL_S] = 0.0 if policy.idle_ttl is None else policy.idle_ttl.total_seconds()
+    sf[k.COLD_FIXED] = fixed
+    records, events, heap = 3 * n + 3 * room, n + room + 64, 2 * room + 64
+    i8 = np.int64
+    return State(si, sf, np.zeros((room, 6), i8), np.zeros(room), np.zeros(heap, i8), np.zeros(heap, i8),
+                 np.zeros(max(n, 1), i8), np.zeros(events), np.zeros(events), np.zeros(events, i8),
+                 np.zeros(events, i8), np.zeros(records), np.zeros(records, np.int8), np.zeros(records, i8),
+                 np.zeros(records, i8), np.zeros(records, np.int8), arrivals.at, arrivals.dur, draws,
+                 np.zeros(max(n, 1), i8))
+
+
+def run(arrivals: Arrivals, policy: Any, cold: ColdDraws, scaledown: str) -> Optional[Twin]:
+    """The twin's run of ``arrivals`` under ``policy`` and a reading of rule 3; ``None`` when a
+    time is not finite (the Python loop says why). Run again with more room, or more cold
+    starts drawn, until it fits: the same run every time, so the answer is the same."""
+    from . import compiled_pool as k
+
+    room = arrivals.room
+    while True:
+        draws = cold.at_least(room)
+        st = _state(arrivals, draws, cold.fixed, policy, scaledown == "paced", room)
+        err = k.run(st)
+        if err == k.OK:
+            break
+        if err == k.ERR_NOT_FINITE:
+            return None
+        if err not in (k.ERR_FULL, k.ERR_DRAWS):
+            raise RuntimeError(f"the compiled twin of pool {policy!r} broke an invariant (error {err})")
+        room *= 4
+    used = int(st.si[k.NEXT_ID])
+    arrivals.room = max(arrivals.room, used + used // 4 + 64)
+    n = int(st.si[k.N_REC])
+    return Twin(st.rec_t[:n], st.rec_k[:n], st.rec_r[:n], st.rec_x[:n], st.rec_c[:n], int(st.si[k.ENDED]), used)
+
+
+def rows(twin: Twin, ids: List[Any], env: str) -> List[tuple]:
+    """The twin's records as a pool writes them: ``(time, kind, replica, task, reason, env)``."""
+    from .compiled_pool import REASONS
+
+    kinds = np.array(KINDS, dtype=object)[twin.kind]
+    reasons = np.array(REASONS, dtype=object)[twin.reason]
+    replicas = twin.replica.astype(object)
+    replicas[twin.replica < 0] = None
+    tasks = np.array(ids + [None], dtype=object)[twin.task]  # -1: the last, None
+    return list(zip(twin.time.tolist(), kinds.tolist(), replicas.tolist(), tasks.tolist(), reasons.tolist(),
+                    repeat(env)))
+
+
+def nearest_rank(values: np.ndarray, p: float) -> float:
+    """:func:`reuse_ref.trace.measures.percentile` of an array: the value of rank
+    ``ceil(p / 100 x n)`` in sorted order (0.0 for none), found without sorting them all."""
+    if not len(values):
+        return 0.0
+    k = max(math.ceil(p / 100 * len(values)), 1) - 1
+    return float(np.partition(values, k)[k])
+
+
+def measure(twin: Twin, n_tasks: int, policies: Any, resources: Any, env: str
+            ) -> Tuple[Measures, Spans, float, np.ndarray, np.ndarray]:
+    """What :func:`~reuse_ref.trace.measures.measure` makes of the twin's records (the measures
+    until the last record, the spans, the last task's end), with each task's first
+    ``task_queued`` and its queue wait (for a target in a time window)."""
+    from .compiled_measures import measure_records
+
+    if not len(twin.time):
+        return Measures(), {}, 0.0, np.zeros(0), np.zeros(0)
+    counts, busy, last_end, queued, waits, span_start, span_stop = measure_records(
+        twin.time, twin.kind, twin.replica, twin.task, twin.reason, n_tasks, twin.replicas)
+    done, cold, warm, peak, unmeasured = (int(c) for c in counts)
+    if unmeasured:
+        raise RuntimeError("the compiled measures met a record the twin does not write")
+    started = ~np.isnan(waits)
+    w = waits[started] if not started.all() else waits
+    has_queued = ~np.isnan(queued)
+    m = Measures(
+        tasks=int(has_queued.sum()), done=done, failed=0, starved=0, cold_starts=cold, warm_starts=warm,
+        wait_p50=nearest_rank(w, 50), wait_p95=nearest_rank(w, 95), wait_p99=nearest_rank(w, 99),
+        wait_max=float(w.max()) if len(w) else 0.0,
+        makespan=float(last_end - queued[has_queued].min()) if has_queued.any() and not math.isnan(last_end) else 0.0,
+        busy_slot_seconds=float(busy), peak_replicas=peak)
+    stops = [None if math.isnan(s) else s for s in span_stop.tolist()]
+    spans: Spans = {env: list(zip(span_start.tolist(), stops))} if len(span_start) else {}
+    end = float(twin.time[-1])
+    return (over_window(m, spans, end, policies, resources), spans, 0.0 if math.isnan(last_end) else float(last_end),
+            queued, waits)
