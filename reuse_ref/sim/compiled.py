@@ -10,7 +10,8 @@ otherwise. Either way the records are the same: the twin is checked against the
 reference record for record (``tests/test_compiled.py``, ``tools/same_records.py``).
 
 The twin covers what ``run_plain`` covers: one pool under a reuse policy (``scope`` not
-``"run"``), jobs without parents, timeouts or ``sync``, no crashes and ``cpu_bound=0``:
+``"run"``), jobs without parents or timeouts, no crashes and ``cpu_bound=0`` (a sync job
+then runs as any other: only a timeout or a cancel tells it apart):
 a plan's candidates over a day of traffic, and the benchmarks' workloads.
 
 Here: the workload as arrays (:class:`Arrivals`, made once and reused by every candidate
@@ -42,7 +43,7 @@ AUTO_MIN_JOB_RUNS = 100_000
 and the compiled twin costs a process about what simulating this many jobs in Python does."""
 
 TWIN_COVERS = ("one pool under a ReusePolicy (scope 'global') of independent jobs (no parent), without "
-               "timeouts, sync jobs or crashes, and cpu_bound=0")
+               "timeouts or crashes, and cpu_bound=0")
 
 _available: Optional[bool] = None
 
@@ -87,8 +88,7 @@ def covers(policy: Any, workload: Any, crashes: Any = (), cpu_bound: float = 0.0
     """Whether the twin covers a simulation of ``policy`` (one ``ReusePolicy``) over ``workload``
     (a :class:`~reuse_ref.sim.workloads.CheckedWorkload` of one environment)."""
     return (policy is not None and getattr(policy, "scope", "global") != "run" and not workload.has_parents
-            and not workload.has_timeouts and not workload.has_sync and not crashes and cpu_bound == 0
-            and len(workload.envs - {None}) <= 1)
+            and not workload.has_timeouts and not crashes and cpu_bound == 0 and len(workload.envs - {None}) <= 1)
 
 
 class Arrivals:
