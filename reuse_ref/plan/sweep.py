@@ -138,7 +138,7 @@ def run_one(run) -> Outcome:
                 value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c.percentile]
             else:  # the tasks first queued in [since, until) that started
                 value = compiled.nearest_rank(waits[(queued >= c.since) & (queued < c.until) & ~np.isnan(waits)],
-                                              c.percentile)
+                                              (c.percentile,))[0]
             return Outcome(m, spans, last_end, value)
     return _simulated(policy, checked.jobs, rep.cold_start, scaledown, c)
 

@@ -95,7 +95,7 @@ class Arrivals:
     """A workload as the twin reads it: arrival times and durations in arrival order (the
     stable sort by ``at`` that ``run_plain`` makes), and the jobs' ids in that order."""
 
-    __slots__ = ("at", "dur", "ids", "room")
+    __slots__ = ("at", "dur", "ids", "room", "state")
 
     def __init__(self, jobs: List[Any]) -> None:
         at = np.fromiter((job.at for job in jobs), np.float64, len(jobs))
@@ -104,6 +104,7 @@ class Arrivals:
         self.dur = np.fromiter((jobs[k].duration for k in order), np.float64, len(jobs))
         self.ids = [jobs[k].id for k in order]
         self.room = len(jobs) + 1024  # replica ids a run has room for; grows to what runs needed
+        self.state: Optional["State"] = None  # the arrays of the last run, used again by the next
 
 
 class ColdDraws:
@@ -165,11 +166,21 @@ class Twin(NamedTuple):
 
 
 def _state(arrivals: Arrivals, draws: np.ndarray, fixed: float, policy: Any, paced: bool, room: int) -> State:
+    """A fresh pool and loop for one run. The arrays of the arrivals' last run are used again
+    when they have the room: the twin reads no slot of them before writing it, but the
+    scalars and the idle list's head (row 0 of ``rep``), set here."""
     from . import compiled_pool as k
 
     n = len(arrivals.at)
-    si = np.zeros(k.N_SI, np.int64)
-    sf = np.zeros(k.N_SF, np.float64)
+    last = arrivals.state
+    if last is not None and last.rep.shape[0] == room:
+        si, sf = last.si, last.sf
+        si[:] = 0
+        sf[:] = 0.0
+        last.rep[0, :] = 0
+    else:
+        si = np.zeros(k.N_SI, np.int64)
+        sf = np.zeros(k.N_SF, np.float64)
     si[k.CONC], si[k.MIN], si[k.MAX] = policy.concurrency, policy.min_replicas, policy.max_replicas
     si[k.PACED] = 1 if paced else 0
     si[k.HAS_IDLE_TTL] = 0 if policy.idle_ttl is None else 1
@@ -179,18 +190,22 @@ def _state(arrivals: Arrivals, draws: np.ndarray, fixed: float, policy: Any, pac
     sf[k.SCALEDOWN_TTL] = policy.scaledown_ttl.total_seconds()
     sf[k.IDLE_TTL_S] = 0.0 if policy.idle_ttl is None else policy.idle_ttl.total_seconds()
     sf[k.COLD_FIXED] = fixed
+    if last is not None and last.rep.shape[0] == room:
+        return last._replace(cold=draws)
     records, events, heap = 3 * n + 3 * room, n + room + 64, 2 * room + 64
     i8 = np.int64
-    return State(si, sf, np.zeros((room, 6), i8), np.zeros(room), np.zeros(heap, i8), np.zeros(heap, i8),
+    arrivals.state = State(si, sf, np.zeros((room, 6), i8), np.zeros(room), np.zeros(heap, i8), np.zeros(heap, i8),
                  np.zeros(max(n, 1), i8), np.zeros(events), np.zeros(events), np.zeros(events, i8),
                  np.zeros(events, i8), np.zeros(records), np.zeros(records, np.int8), np.zeros(records, i8),
                  np.zeros(records, i8), np.zeros(records, np.int8), arrivals.at, arrivals.dur, draws,
                  np.zeros(max(n, 1), i8))
+    return arrivals.state
 
 
 def run(arrivals: Arrivals, policy: Any, cold: ColdDraws, scaledown: str) -> Optional[Twin]:
     """The twin's run of ``arrivals`` under ``policy`` and a reading of rule 3; ``None`` when a
-    time is not finite (the Python loop says why). Run again with more room, or more cold
+    time is not finite (the Python loop says why). The records are arrays of the arrivals'
+    state, valid until their next run. Run again with more room, or more cold
     starts drawn, until it fits: the same run every time, so the answer is the same."""
     from . import compiled_pool as k
 
@@ -225,13 +240,20 @@ def rows(twin: Twin, ids: List[Any], env: str) -> List[tuple]:
                     repeat(env)))
 
 
-def nearest_rank(values: np.ndarray, p: float) -> float:
-    """:func:`reuse_ref.trace.measures.percentile` of an array: the value of rank
-    ``ceil(p / 100 x n)`` in sorted order (0.0 for none), found without sorting them all."""
-    if not len(values):
-        return 0.0
-    k = max(math.ceil(p / 100 * len(values)), 1) - 1
-    return float(np.partition(values, k)[k])
+def nearest_rank(values: np.ndarray, ps: Tuple[float, ...]) -> List[float]:
+    """:func:`reuse_ref.trace.measures.percentile` of queue waits (numbers >= 0) for each
+    ``p`` of ``ps``: the value of rank ``ceil(p / 100 x n)`` in sorted order (0.0 for
+    none), found without sorting them all. Most waits are 0 (a free slot): those ranks are
+    0.0, and only the positive waits are partitioned, once for every rank."""
+    n = len(values)
+    if not n:
+        return [0.0 for _ in ps]
+    ranks = [max(math.ceil(p / 100 * n), 1) - 1 for p in ps]
+    positive = values[values > 0]
+    zeros = n - len(positive)
+    high = sorted({r - zeros for r in ranks if r >= zeros})
+    part = np.partition(positive, high) if high else positive
+    return [0.0 if r < zeros else float(part[r - zeros]) for r in ranks]
 
 
 def measure(twin: Twin, n_tasks: int, policies: Any, resources: Any, env: str
@@ -251,9 +273,10 @@ def measure(twin: Twin, n_tasks: int, policies: Any, resources: Any, env: str
     started = ~np.isnan(waits)
     w = waits[started] if not started.all() else waits
     has_queued = ~np.isnan(queued)
+    p50, p95, p99 = nearest_rank(w, (50, 95, 99))
     m = Measures(
         tasks=int(has_queued.sum()), done=done, failed=0, starved=0, cold_starts=cold, warm_starts=warm,
-        wait_p50=nearest_rank(w, 50), wait_p95=nearest_rank(w, 95), wait_p99=nearest_rank(w, 99),
+        wait_p50=p50, wait_p95=p95, wait_p99=p99,
         wait_max=float(w.max()) if len(w) else 0.0,
         makespan=float(last_end - queued[has_queued].min()) if has_queued.any() and not math.isnan(last_end) else 0.0,
         busy_slot_seconds=float(busy), peak_replicas=peak)
