@@ -46,6 +46,21 @@ TWIN_COVERS = ("one pool under a ReusePolicy (scope 'global') of independent job
                "timeouts or crashes, and cpu_bound=0")
 
 _available: Optional[bool] = None
+_kernels: dict = {}  # the compiled modules, imported (and numba loaded) on first use
+
+
+def _kernel(measures: bool = False) -> Any:
+    """The twin's compiled module (:mod:`~reuse_ref.sim.compiled_pool`, or with ``measures``
+    :mod:`~reuse_ref.sim.compiled_measures`), imported on first use: importing numba costs a
+    process a fraction of a second, which a small simulation need not pay."""
+    name = "measures" if measures else "pool"
+    if name not in _kernels:
+        if measures:
+            from . import compiled_measures as module
+        else:
+            from . import compiled_pool as module
+        _kernels[name] = module
+    return _kernels[name]
 
 
 def check_engine(value: Any, param: str = "engine") -> str:
@@ -169,8 +184,7 @@ def _state(arrivals: Arrivals, draws: np.ndarray, fixed: float, policy: Any, pac
     """A fresh pool and loop for one run. The arrays of the arrivals' last run are used again
     when they have the room: the twin reads no slot of them before writing it, but the
     scalars and the idle list's head (row 0 of ``rep``), set here."""
-    from . import compiled_pool as k
-
+    k = _kernel()
     n = len(arrivals.at)
     last = arrivals.state
     if last is not None and last.rep.shape[0] == room:
@@ -207,8 +221,7 @@ def run(arrivals: Arrivals, policy: Any, cold: ColdDraws, scaledown: str) -> Opt
     time is not finite (the Python loop says why). The records are arrays of the arrivals'
     state, valid until their next run. Run again with more room, or more cold
     starts drawn, until it fits: the same run every time, so the answer is the same."""
-    from . import compiled_pool as k
-
+    k = _kernel()
     room = arrivals.room
     while True:
         draws = cold.at_least(room)
@@ -229,10 +242,8 @@ def run(arrivals: Arrivals, policy: Any, cold: ColdDraws, scaledown: str) -> Opt
 
 def rows(twin: Twin, ids: List[Any], env: str) -> List[tuple]:
     """The twin's records as a pool writes them: ``(time, kind, replica, task, reason, env)``."""
-    from .compiled_pool import REASONS
-
     kinds = np.array(KINDS, dtype=object)[twin.kind]
-    reasons = np.array(REASONS, dtype=object)[twin.reason]
+    reasons = np.array(_kernel().REASONS, dtype=object)[twin.reason]
     replicas = twin.replica.astype(object)
     replicas[twin.replica < 0] = None
     tasks = np.array(ids + [None], dtype=object)[twin.task]  # -1: the last, None
@@ -261,11 +272,9 @@ def measure(twin: Twin, n_tasks: int, policies: Any, resources: Any, env: str
     """What :func:`~reuse_ref.trace.measures.measure` makes of the twin's records (the measures
     until the last record, the spans, the last task's end), with each task's first
     ``task_queued`` and its queue wait (for a target in a time window)."""
-    from .compiled_measures import measure_records
-
     if not len(twin.time):
         return Measures(), {}, 0.0, np.zeros(0), np.zeros(0)
-    counts, busy, last_end, queued, waits, span_start, span_stop = measure_records(
+    counts, busy, last_end, queued, waits, span_start, span_stop = _kernel(measures=True).measure_records(
         twin.time, twin.kind, twin.replica, twin.task, twin.reason, n_tasks, twin.replicas)
     done, cold, warm, peak, unmeasured = (int(c) for c in counts)
     if unmeasured:
