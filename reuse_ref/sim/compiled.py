@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 from itertools import repeat
+from operator import itemgetter
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -45,6 +46,7 @@ and the compiled twin costs a process about what simulating this many jobs in Py
 TWIN_COVERS = ("one pool under a ReusePolicy (scope 'global') of independent jobs (no parent), without "
                "timeouts or crashes, and cpu_bound=0")
 
+_ID, _AT, _DURATION = itemgetter(0), itemgetter(1), itemgetter(2)  # a Job's id, at and duration
 _available: Optional[bool] = None
 _kernels: dict = {}  # the compiled modules, imported (and numba loaded) on first use
 
@@ -113,11 +115,14 @@ class Arrivals:
     __slots__ = ("at", "dur", "ids", "room", "state")
 
     def __init__(self, jobs: List[Any]) -> None:
-        at = np.fromiter((job.at for job in jobs), np.float64, len(jobs))
-        order = np.argsort(at, kind="stable")
-        self.at = np.ascontiguousarray(at[order])
-        self.dur = np.fromiter((jobs[k].duration for k in order), np.float64, len(jobs))
-        self.ids = [jobs[k].id for k in order]
+        n = len(jobs)
+        at = np.fromiter(map(_AT, jobs), np.float64, n)
+        dur = np.fromiter(map(_DURATION, jobs), np.float64, n)
+        ids = list(map(_ID, jobs))
+        if n > 1 and not (at[1:] >= at[:-1]).all():  # not in arrival order yet
+            order = np.argsort(at, kind="stable")
+            at, dur, ids = at[order], dur[order], [ids[k] for k in order.tolist()]
+        self.at, self.dur, self.ids = at, dur, ids
         self.room = len(jobs) + 1024  # replica ids a run has room for; grows to what runs needed
         self.state: Optional["State"] = None  # the arrays of the last run, used again by the next
 
@@ -244,9 +249,8 @@ def rows(twin: Twin, ids: List[Any], env: str) -> List[tuple]:
     """The twin's records as a pool writes them: ``(time, kind, replica, task, reason, env)``."""
     kinds = np.array(KINDS, dtype=object)[twin.kind]
     reasons = np.array(_kernel().REASONS, dtype=object)[twin.reason]
-    replicas = twin.replica.astype(object)
-    replicas[twin.replica < 0] = None
-    tasks = np.array(ids + [None], dtype=object)[twin.task]  # -1: the last, None
+    replicas = np.array(list(range(twin.replicas)) + [None], dtype=object)[twin.replica]  # -1: the last, None
+    tasks = np.array(ids + [None], dtype=object)[twin.task]
     return list(zip(twin.time.tolist(), kinds.tolist(), replicas.tolist(), tasks.tolist(), reasons.tolist(),
                     repeat(env)))
 
