@@ -2,7 +2,7 @@
 
 ``simulate`` and ``plan`` take ``engine``: ``"python"`` runs the reference, the plain
 Python loop over the core's pools, always; ``"compiled"`` runs the compiled twin of one
-pool of independent jobs (:mod:`reuse_ref.sim.compiled_pool`, numba), and refuses a
+pool of independent jobs (``reuse_ref.sim._compiled_pool``, numba), and refuses a
 simulation the twin does not cover; ``"auto"``, the default, takes the twin where it
 covers the simulation, numba is installed (``pip install 'reuse-ref[fast]'``) and the
 work is large enough to repay loading it (:data:`AUTO_MIN_JOB_RUNS`), and the reference
@@ -34,7 +34,7 @@ from ..core.records import KINDS
 from ..trace.measures import Measures, Spans, over_window
 
 __all__ = ["ENGINES", "AUTO_MIN_JOB_RUNS", "check_engine", "available", "use_twin", "covers", "Arrivals",
-           "ColdDraws", "Twin", "run", "rows", "measure", "nearest_rank"]
+           "ColdDraws", "State", "Twin", "run", "rows", "measure", "nearest_rank"]
 
 ENGINES = ("auto", "python", "compiled")
 """The values of ``engine``: the default first."""
@@ -52,15 +52,15 @@ _kernels: dict = {}  # the compiled modules, imported (and numba loaded) on firs
 
 
 def _kernel(measures: bool = False) -> Any:
-    """The twin's compiled module (:mod:`~reuse_ref.sim.compiled_pool`, or with ``measures``
-    :mod:`~reuse_ref.sim.compiled_measures`), imported on first use: importing numba costs a
+    """The twin's compiled module (``reuse_ref.sim._compiled_pool``, or with ``measures``
+    ``reuse_ref.sim._compiled_measures``), imported on first use: importing numba costs a
     process a fraction of a second, which a small simulation need not pay."""
     name = "measures" if measures else "pool"
     if name not in _kernels:
         if measures:
-            from . import compiled_measures as module
+            from . import _compiled_measures as module
         else:
-            from . import compiled_pool as module
+            from . import _compiled_pool as module
         _kernels[name] = module
     return _kernels[name]
 
@@ -141,7 +141,7 @@ class ColdDraws:
         self.fixed, self._draw = check_cold_start(cold_start)
         self.values = np.zeros(0, np.float64)
 
-    def at_least(self, count: int) -> np.ndarray:
+    def at_least(self, count: int) -> Any:
         if self._draw is not None and len(self.values) < count:
             more = [self._draw() for _ in range(count - len(self.values))]
             self.values = np.concatenate([self.values, np.array(more, np.float64)])
@@ -151,7 +151,7 @@ class ColdDraws:
 State = namedtuple("State", ["si", "sf", "rep", "idle_since", "open", "ripe", "queue", "wakes", "ev_t", "ev_o",
                              "ev_x", "rec_t", "rec_k", "rec_r", "rec_x", "rec_c", "at", "dur", "cold",
                              "task_replica"])
-"""Everything one run of the twin (:mod:`reuse_ref.sim.compiled_pool`) reads and writes, as arrays:
+"""Everything one run of the twin (``reuse_ref.sim._compiled_pool``) reads and writes, as arrays:
 
 * a replica is a row of ``rep`` (state, attempts running, attempts served, its links in the
   idle list, where it is) and its ``idle_since``, indexed by its id (ids start at 1 and are
@@ -173,14 +173,14 @@ State = namedtuple("State", ["si", "sf", "rep", "idle_since", "open", "ripe", "q
 
 
 class Twin(NamedTuple):
-    """One run of the twin: its records as arrays (time, kind, replica, task index, reason),
-    the jobs that ended and the replica ids it used."""
+    """One run of the twin: its records as numpy arrays (time, kind, replica, task index,
+    reason), the jobs that ended and the replica ids it used."""
 
-    time: np.ndarray
-    kind: np.ndarray
-    replica: np.ndarray
-    task: np.ndarray
-    reason: np.ndarray
+    time: Any
+    kind: Any
+    replica: Any
+    task: Any
+    reason: Any
     ended: int
     replicas: int
 
@@ -255,7 +255,7 @@ def rows(twin: Twin, ids: List[Any], env: str) -> List[tuple]:
                     repeat(env)))
 
 
-def nearest_rank(values: np.ndarray, ps: Tuple[float, ...]) -> List[float]:
+def nearest_rank(values: Any, ps: Tuple[float, ...]) -> List[float]:
     """:func:`reuse_ref.trace.measures.percentile` of queue waits (numbers >= 0) for each
     ``p`` of ``ps``: the value of rank ``ceil(p / 100 x n)`` in sorted order (0.0 for
     none), found without sorting them all. Most waits are 0 (a free slot): those ranks are
@@ -272,7 +272,7 @@ def nearest_rank(values: np.ndarray, ps: Tuple[float, ...]) -> List[float]:
 
 
 def measure(twin: Twin, n_tasks: int, policies: Any, resources: Any, env: str
-            ) -> Tuple[Measures, Spans, float, np.ndarray, np.ndarray]:
+            ) -> Tuple[Measures, Spans, float, Any, Any]:
     """What :func:`~reuse_ref.trace.measures.measure` makes of the twin's records (the measures
     until the last record, the spans, the last task's end), with each task's first
     ``task_queued`` and its queue wait (for a target in a time window)."""

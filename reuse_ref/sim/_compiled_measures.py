@@ -1,6 +1,6 @@
 """The compiled twin of :func:`reuse_ref.trace.measures.measure`, for the records of the pool twin.
 
-:mod:`reuse_ref.sim.compiled_pool` writes a simulation's records as arrays; a plan wants
+``reuse_ref.sim._compiled_pool`` writes a simulation's records as arrays; a plan wants
 only their measures. This is the one pass of ``measure`` over those arrays, in numba,
 for the records that twin writes (one environment; tasks queued, started and ended once
 each; replicas started, ready and stopped): the counts, the busy slot-seconds summed in
