@@ -13,6 +13,7 @@ by ``simulate`` with ``engine="python"``; either way its :class:`Outcome` is the
 the last bit (``tests/test_compiled.py``). A worker prepares each workload (its arrays)
 and each replication's cold starts (drawn ahead, in the order replicas start, the same for
 every candidate) once, and every candidate it runs reads them.
+
 Candidates are independent, so a sweep can run them in any order and anywhere; what each
 run sends back is small (its measures without the window, its replicas' spans and the
 target's percentile), never its trace. The charge over the common window (section "The

@@ -43,19 +43,24 @@ OK, ERR_FULL, ERR_NOT_FINITE, ERR_DRAWS, ERR_BROKEN = range(5)
 INF = math.inf
 
 
-def _compiled(fn):
+def _compiled(fn, **options):
     """``numba.njit``, cached on disk, without numba's reference counting (``_nrt=False``):
     nothing here allocates, and counting the references of every array of the state on
     each call between these functions would cost ten times the work itself. A numba that
     no longer takes the option compiles the same code with the counting."""
     try:
-        return njit(cache=True, _nrt=False)(fn)
+        return njit(cache=True, _nrt=False, **options)(fn)
     except (TypeError, KeyError, ValueError):
-        return njit(cache=True)(fn)
+        return njit(cache=True, **options)(fn)
+
+
+def _inlined(fn):
+    """:func:`_compiled`, inlined where called (``inline="always"``): each job's small steps."""
+    return _compiled(fn, inline="always")
 
 
 # ---------------------------------------------------------------------- records and heaps
-@_compiled
+@_inlined
 def _record(st, t, kind, rid, task, reason):
     k = st.si[N_REC]
     if k >= st.rec_t.shape[0]:
@@ -65,86 +70,88 @@ def _record(st, t, kind, rid, task, reason):
         st.si[N_REC] = k + 1
 
 
-@_compiled
-def _before(st, a, b):
-    """Whether event ``a`` comes before ``b``: ``(time, kind, seq)`` as the loop's tuples compare
-    (``ev_o`` holds ``kind`` and ``seq`` as one int: ``kind << 48 | seq``)."""
-    return st.ev_t[a] < st.ev_t[b] or (st.ev_t[a] == st.ev_t[b] and st.ev_o[a] < st.ev_o[b])
+@_inlined
+def _move(st, to, frm):
+    st.ev_t[to], st.ev_o[to], st.ev_x[to] = st.ev_t[frm], st.ev_o[frm], st.ev_x[frm]
 
 
-@_compiled
-def _swap(st, a, b):
-    st.ev_t[a], st.ev_t[b] = st.ev_t[b], st.ev_t[a]
-    st.ev_o[a], st.ev_o[b] = st.ev_o[b], st.ev_o[a]
-    st.ev_x[a], st.ev_x[b] = st.ev_x[b], st.ev_x[a]
-
-
-@_compiled
+@_inlined
 def _push(st, t, kind, x):
-    """``heappush(heap, (t, kind, seq, x))``; ``seq`` counts every push, as the loop's does."""
+    """``heappush(heap, (t, kind, seq, x))``, ordered as those tuples (``ev_o`` holds ``kind``
+    and ``seq`` as one int, ``kind << 48 | seq``); ``seq`` counts every push, as the loop's
+    does. The new event's place is found first and its parents moved down into the hole."""
     si = st.si
     k = si[N_EV]
     if not math.isfinite(t) or k >= st.ev_t.shape[0]:
         si[ERR] = ERR_FULL if math.isfinite(t) else ERR_NOT_FINITE
         return
-    st.ev_t[k], st.ev_o[k], st.ev_x[k] = t, (kind << 48) | si[SEQ], x
+    o = (kind << 48) | si[SEQ]
     si[SEQ] += 1
     si[N_EV] = k + 1
-    while k > 0 and _before(st, k, (k - 1) >> 1):
-        _swap(st, k, (k - 1) >> 1)
-        k = (k - 1) >> 1
+    while k > 0:
+        parent = (k - 1) >> 1
+        if st.ev_t[parent] < t or (st.ev_t[parent] == t and st.ev_o[parent] < o):
+            break
+        _move(st, k, parent)
+        k = parent
+    st.ev_t[k], st.ev_o[k], st.ev_x[k] = t, o, x
 
 
-@_compiled
+@_inlined
 def _pop(st):
-    """Take the first event off (read it at index 0 before)."""
+    """Take the first event off (read it at index 0 before): the last one goes down from the
+    top into its place, the smaller child moved up into the hole at each level."""
     n = st.si[N_EV] - 1
     st.si[N_EV] = n
-    _swap(st, 0, n)
+    t, o, x = st.ev_t[n], st.ev_o[n], st.ev_x[n]
     k = 0
     while 2 * k + 1 < n:
         child = 2 * k + 1
-        if child + 1 < n and _before(st, child + 1, child):
-            child += 1
-        if not _before(st, child, k):
+        right = child + 1
+        if right < n and (st.ev_t[right] < st.ev_t[child]
+                          or (st.ev_t[right] == st.ev_t[child] and st.ev_o[right] < st.ev_o[child])):
+            child = right
+        if t < st.ev_t[child] or (t == st.ev_t[child] and o < st.ev_o[child]):
             break
-        _swap(st, k, child)
+        _move(st, k, child)
         k = child
+    st.ev_t[k], st.ev_o[k], st.ev_x[k] = t, o, x
 
 
-@_compiled
+@_inlined
 def _sift_down(h, n, k):
+    v = h[k]
     while 2 * k + 1 < n:
         child = 2 * k + 1
         if child + 1 < n and h[child + 1] < h[child]:
             child += 1
-        if h[k] <= h[child]:
+        if v <= h[child]:
             break
-        h[k], h[child] = h[child], h[k]
+        h[k] = h[child]
         k = child
+    h[k] = v
 
 
-@_compiled
+@_inlined
 def _heap_push(h, n, v):
     """Push ``v`` on the int min-heap ``h[:n]`` (``open``, or ``ripe`` of negated ids); the new
     size, -1 when ``h`` is full."""
     if n >= h.shape[0]:
         return -1
-    h[n] = v
     k = n
-    while k > 0 and h[(k - 1) >> 1] > h[k]:
-        h[(k - 1) >> 1], h[k] = h[k], h[(k - 1) >> 1]
+    while k > 0 and h[(k - 1) >> 1] > v:
+        h[k] = h[(k - 1) >> 1]
         k = (k - 1) >> 1
+    h[k] = v
     return n + 1
 
 
-@_compiled
+@_inlined
 def _heap_pop(h, n):
     """Take ``h[0]`` off the int min-heap ``h[:n]``; the new size."""
-    n -= 1
-    h[0] = h[n]
-    _sift_down(h, n, 0)
-    return n
+    h[0] = h[n - 1]
+    _sift_down(h, n - 1, 0)
+    return n - 1
 
 
 @_compiled
@@ -153,7 +160,7 @@ def _heapify(h, n):
         _sift_down(h, n, k)
 
 
-@_compiled
+@_inlined
 def _open_push(st, rid):
     """``heappush(open, rid)``: ``rid`` has a free slot now."""
     n = _heap_push(st.open, st.si[N_OPEN_HEAP], rid)
@@ -164,7 +171,7 @@ def _open_push(st, rid):
         st.si[N_OPEN] += 1
 
 
-@_compiled
+@_inlined
 def _drop_stale_open(st):
     """``ReplicaSet.drop_stale_open``: pop removed replicas off the top of ``open``."""
     si, h, rep = st.si, st.open, st.rep
@@ -175,7 +182,7 @@ def _drop_stale_open(st):
 
 # ---------------------------------------------------------------------- the idle list (ReplicaSet.idle)
 # A ring through rep's PREV and NEXT, row 0 its head: rep[0, NEXT] is the longest idle (0: none).
-@_compiled
+@_inlined
 def _idle_append(st, rid, now):
     rep = st.rep
     st.idle_since[rid] = now
@@ -184,7 +191,7 @@ def _idle_append(st, rid, now):
     rep[last, NEXT] = rep[0, PREV] = rid
 
 
-@_compiled
+@_inlined
 def _idle_unlink(st, rid):
     rep = st.rep
     prev, nxt = rep[rid, PREV], rep[rid, NEXT]
@@ -192,7 +199,7 @@ def _idle_unlink(st, rid):
     rep[rid, WHERE] = NOWHERE
 
 
-@_compiled
+@_inlined
 def _leave_idle(st, rid):
     """An idle replica takes a task or stops: out of ``idle``, or one fewer ripe."""
     if st.rep[rid, WHERE] == IN_IDLE:
@@ -203,7 +210,7 @@ def _leave_idle(st, rid):
 
 
 # ---------------------------------------------------------------------- what the rules read
-@_compiled
+@_inlined
 def _scaledown_due(st):
     """``ReplicaSet.scaledown_due`` (paced) or ``PerReplicaSet.scaledown_due``; ``inf`` for None."""
     si, sf = st.si, st.sf
@@ -411,7 +418,7 @@ def _apply(st, now):
     sf[WAKEUP_AT] = wake
 
 
-@_compiled
+@_inlined
 def _finish(st, now, task, rid):
     """``Pool.finish`` of an attempt that ended well, with its shortcut (no rule can fire)."""
     si, sf, rep = st.si, st.sf, st.rep
