@@ -82,8 +82,9 @@ def main(argv=None) -> int:
     print(f"{n:,} jobs of bench_simulate.py's workload, instructions per job (valgrind cachegrind), "
           f"Python {sys.version.split()[0]}")
     per = {}
-    for side, label, start in (("reuse_ref", "simulate, compiled twin", loaded), ("python", "simulate, Python loop", base),
-                               ("simpy", "SimPy, same pool model", base)):
+    sides = (("reuse_ref", "simulate, compiled twin", loaded), ("python", "simulate, Python loop", base),
+             ("simpy", "SimPy, same pool model", base))
+    for side, label, start in sides:
         total, _ = count(side, args.jobs)
         per[side] = (total - start) / n
         print(f"  {label:<23} {per[side]:>9,.0f}")
