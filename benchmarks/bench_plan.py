@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import sys
 import time
 import warnings
@@ -94,11 +95,21 @@ def load() -> str:
     return "load " + " ".join(open("/proc/loadavg").read().split()[:3])
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (a sweep's workers)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(fn):
-    before = load()
+    """``fn()``, its wall time, and the load around it with the cores it used on average
+    (CPU seconds over wall seconds: below the workers' count, the machine's other work had the rest)."""
+    before, cpu = load(), cpu_seconds()
     t = time.perf_counter()
     out = fn()
-    return out, time.perf_counter() - t, f"{before} -> {load().split(' ', 1)[1]}"
+    wall = time.perf_counter() - t
+    used = (cpu_seconds() - cpu) / wall
+    return out, wall, f"{before} -> {load().split(' ', 1)[1]}; {used:.2f} cores used"
 
 
 def goal(met: bool) -> str:
