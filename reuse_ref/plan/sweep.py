@@ -29,8 +29,6 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-import numpy as np
-
 from ..trace import Measures, gc_paused, percentile
 from ..trace.measures import Spans, measure
 from ..trace.window import waits as window_waits
@@ -137,9 +135,8 @@ def run_one(run) -> Outcome:
                     twin, len(arrivals.ids), {env: policy}, {env: c.resources}, env)
             if c.since is None:
                 value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c.percentile]
-            else:  # the tasks first queued in [since, until) that started
-                value = compiled.nearest_rank(waits[(queued >= c.since) & (queued < c.until) & ~np.isnan(waits)],
-                                              (c.percentile,))[0]
+            else:
+                value = compiled.window_percentile(queued, waits, c.since, c.until, c.percentile)
             return Outcome(m, spans, last_end, value)
     return _simulated(policy, checked.jobs, rep.cold_start, scaledown, c)
 

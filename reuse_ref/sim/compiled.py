@@ -18,7 +18,9 @@ Here: the workload as arrays (:class:`Arrivals`, made once and reused by every c
 of a sweep), the cold starts drawn ahead in the order replicas start
 (:class:`ColdDraws`), one run with room grown until it fits (:func:`run`), its records as
 the rows a :class:`~reuse_ref.trace.trace.Trace` holds (:func:`rows`), and its measures
-as :func:`~reuse_ref.trace.measures.measure` makes them (:func:`measure`).
+as :func:`~reuse_ref.trace.measures.measure` makes them (:func:`measure`). numpy is imported
+by the functions that use it, as numba is: ``import reuse_ref`` (a replica's process, say)
+loads neither.
 """
 from __future__ import annotations
 
@@ -28,13 +30,11 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, List, NamedTuple, Optional, Tuple
 
-import numpy as np
-
 from ..core.records import KINDS
 from ..trace.measures import Measures, Spans, over_window
 
 __all__ = ["ENGINES", "AUTO_MIN_JOB_RUNS", "check_engine", "available", "use_twin", "covers", "Arrivals",
-           "ColdDraws", "State", "Twin", "run", "rows", "measure", "nearest_rank"]
+           "ColdDraws", "State", "Twin", "run", "rows", "measure", "nearest_rank", "window_percentile"]
 
 ENGINES = ("auto", "python", "compiled")
 """The values of ``engine``: the default first."""
@@ -115,6 +115,8 @@ class Arrivals:
     __slots__ = ("at", "dur", "ids", "room", "state")
 
     def __init__(self, jobs: List[Any]) -> None:
+        import numpy as np
+
         n = len(jobs)
         at = np.fromiter(map(_AT, jobs), np.float64, n)
         dur = np.fromiter(map(_DURATION, jobs), np.float64, n)
@@ -136,12 +138,16 @@ class ColdDraws:
     __slots__ = ("fixed", "_draw", "values")
 
     def __init__(self, cold_start: Any) -> None:
+        import numpy as np
+
         from .cold_starts import check_cold_start
 
         self.fixed, self._draw = check_cold_start(cold_start)
         self.values = np.zeros(0, np.float64)
 
     def at_least(self, count: int) -> Any:
+        import numpy as np
+
         if self._draw is not None and len(self.values) < count:
             more = [self._draw() for _ in range(count - len(self.values))]
             self.values = np.concatenate([self.values, np.array(more, np.float64)])
@@ -185,10 +191,12 @@ class Twin(NamedTuple):
     replicas: int
 
 
-def _state(arrivals: Arrivals, draws: np.ndarray, fixed: float, policy: Any, paced: bool, room: int) -> State:
+def _state(arrivals: Arrivals, draws: Any, fixed: float, policy: Any, paced: bool, room: int) -> State:
     """A fresh pool and loop for one run. The arrays of the arrivals' last run are used again
     when they have the room: the twin reads no slot of them before writing it, but the
     scalars and the idle list's head (row 0 of ``rep``), set here."""
+    import numpy as np
+
     k = _kernel()
     n = len(arrivals.at)
     last = arrivals.state
@@ -247,6 +255,8 @@ def run(arrivals: Arrivals, policy: Any, cold: ColdDraws, scaledown: str) -> Opt
 
 def rows(twin: Twin, ids: List[Any], env: str) -> List[tuple]:
     """The twin's records as a pool writes them: ``(time, kind, replica, task, reason, env)``."""
+    import numpy as np
+
     kinds = np.array(KINDS, dtype=object)[twin.kind]
     reasons = np.array(_kernel().REASONS, dtype=object)[twin.reason]
     replicas = np.array(list(range(twin.replicas)) + [None], dtype=object)[twin.replica]  # -1: the last, None
@@ -260,6 +270,8 @@ def nearest_rank(values: Any, ps: Tuple[float, ...]) -> List[float]:
     ``p`` of ``ps``: the value of rank ``ceil(p / 100 x n)`` in sorted order (0.0 for
     none), found without sorting them all. Most waits are 0 (a free slot): those ranks are
     0.0, and only the positive waits are partitioned, once for every rank."""
+    import numpy as np
+
     n = len(values)
     if not n:
         return [0.0 for _ in ps]
@@ -276,6 +288,8 @@ def measure(twin: Twin, n_tasks: int, policies: Any, resources: Any, env: str
     """What :func:`~reuse_ref.trace.measures.measure` makes of the twin's records (the measures
     until the last record, the spans, the last task's end), with each task's first
     ``task_queued`` and its queue wait (for a target in a time window)."""
+    import numpy as np
+
     if not len(twin.time):
         return Measures(), {}, 0.0, np.zeros(0), np.zeros(0)
     counts, busy, last_end, queued, waits, span_start, span_stop = _kernel(measures=True).measure_records(
@@ -298,3 +312,11 @@ def measure(twin: Twin, n_tasks: int, policies: Any, resources: Any, env: str
     end = float(twin.time[-1])
     return (over_window(m, spans, end, policies, resources), spans, 0.0 if math.isnan(last_end) else float(last_end),
             queued, waits)
+
+
+def window_percentile(queued: Any, waits: Any, since: float, until: float, p: float) -> float:
+    """:func:`reuse_ref.trace.window.waits` and its percentile ``p``, from :func:`measure`'s
+    arrays: the waits of the tasks first queued in ``[since, until)`` that started."""
+    import numpy as np
+
+    return nearest_rank(waits[(queued >= since) & (queued < until) & ~np.isnan(waits)], (p,))[0]
