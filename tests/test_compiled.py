@@ -174,3 +174,15 @@ def test_nearest_rank_is_the_reference_percentile():
         got = compiled.nearest_rank(np.array(values, dtype=float), (50, 95, 99))
         assert got == [percentile([float(v) for v in values], p) for p in (50, 95, 99)]
         assert all(isinstance(v, float) and not math.isnan(v) for v in got)
+
+
+def test_importing_the_package_loads_neither_numpy_nor_numba():
+    """A replica's process imports reuse_ref: the twin's libraries would add to its memory
+    (a replica's limit counts it) and to every start; they load when a simulation uses them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, reuse_ref, reuse_ref.plan, reuse_ref.sim.compiled; "
+            "print(sorted(m for m in ('numpy', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
