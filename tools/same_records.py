@@ -17,6 +17,12 @@ Run: ``python tools/same_records.py [--against REF] [--seeds N]`` (REF defaults 
 to 60: about 720 runs and a million records, 15 s). Exit status 1 at the first difference,
 with the seed and the policy that show it.
 
+``--engine compiled`` runs the working tree's workloads of one pool without crashes through
+the compiled twin of the simulator (``simulate(engine="compiled")``, numba), and the rest
+through its Python loop: the twin against the commit's Python loop. ``--engine python``
+runs every one through the working tree's Python loop; ``auto`` (the default) lets
+``simulate`` choose, which for workloads this small is the Python loop.
+
 ``--no-retried-parents`` gives the parents of the random call trees no retries (the rest
 of each workload is the same): for comparing with a commit before the simulator's retried
 parent called its children again (as the runtime's does), whose records differ exactly
@@ -120,6 +126,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", default="HEAD", help="the git commit to compare with (default HEAD)")
     parser.add_argument("--seeds", type=int, default=60, help="random seeds, six workloads each (default 60)")
+    parser.add_argument("--engine", choices=("auto", "python", "compiled"), default="auto",
+                        help="the working tree's engine for workloads of one pool without crashes (default auto)")
     parser.add_argument("--no-retried-parents", action="store_true",
                         help="no retries for the parents of the random call trees")
     args = parser.parse_args(argv)
@@ -133,8 +141,11 @@ def main(argv=None) -> int:
         except ValueError as e:
             parser.error(str(e))
         new = load(ROOT)
+        if args.engine == "compiled":  # the twin's modules, loaded while the working tree's package is the one imported
+            new[0].simulate(new[0].ReusePolicy(), [new[2].Job(0, 0.0, 1.0)], engine="compiled").measures()
+            importlib.import_module("reuse_ref.sim.compiled")._kernel(measures=True)
         old = load(tmp)
-        runs = records = 0
+        runs = records = twinned = 0
         broken: list = []
         both_raised: list = []
         for seed in range(args.seeds):
@@ -147,7 +158,10 @@ def main(argv=None) -> int:
             for a, b in pairs:
                 pn, po = new[0].ReusePolicy(**kw), old[0].ReusePolicy(**kw)
                 for crash in ([], crashes):
-                    ta = [tuple(r) for r in new[0].simulate(pn, a, cold_start=cold, crashes=crash, progress=False).records]
+                    plain = not crash and all(j.parent is None for j in a)  # what the twin covers
+                    engine = {"engine": "python" if args.engine == "compiled" and not plain else args.engine}
+                    ta = [tuple(r) for r in new[0].simulate(pn, a, cold_start=cold, crashes=crash, progress=False,
+                                                            **engine).records]
                     tb = [tuple(r) for r in old[0].simulate(po, b, cold_start=cold, crashes=crash, progress=False).records]
                     where = f"seed {seed}, ReusePolicy(**{kw}), cold_start={cold}, crashes={crash}"
                     if ta != tb:
@@ -159,6 +173,7 @@ def main(argv=None) -> int:
                         print(f"same records, different measures or series at {where}")
                         return 1
                     runs += 1
+                    twinned += plain
                     records += len(ta)
         for seed in range(args.seeds):
             rng = random.Random(seed)
@@ -199,7 +214,8 @@ def main(argv=None) -> int:
                 return 1
             runs += 1
             records += len(traces[0][0]) if not isinstance(traces[0], str) else 0
-    print(f"{runs} runs, {records:,} records: identical to {args.against}, and so are their measures and series")
+    print(f"{runs} runs, {records:,} records: identical to {args.against}, and so are their measures and series"
+          + (f" (engine={args.engine!r} for the {twinned} runs of independent jobs without crashes)" if args.engine != "auto" else ""))
     if both_raised:
         print(f"call trees of seeds {both_raised}: both raised the same error")
     if broken:

@@ -22,10 +22,11 @@ import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .readings import OtherReading, other_reading, runs
-from .sweep import Outcome, default_workers, run_all, run_on_ray
+from .sweep import Outcome, context_of, default_workers, run_all, run_on_ray
 from ..config.resources import as_resources
 from ..config.validation import bad, number, strict_int
 from ..sim.cold_starts import check_cold_start
+from ..sim.compiled import check_engine, covers, use_twin
 from ..sim.contention import check_cpu_bound
 from .candidates import Prices, Target, as_prices, as_target, candidate_policies, counts_text
 from ..config.policy import ReusePolicy
@@ -33,7 +34,7 @@ from ..core.pool import PACED, check_scaledown
 from ..config.resources import Resources
 from ..trace import Measures
 from ..trace.measures import over_window
-from ..sim.workloads import Job, check_jobs
+from ..sim.workloads import Job, check_jobs, check_workload
 
 __all__ = ["plan", "Plan", "Candidate", "front_table", "from_args", "tie_order"]
 
@@ -228,7 +229,7 @@ def tie_order(policy: ReusePolicy) -> tuple:
 def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, cold_start: float = 10.0,
          resources: Any = None, cpu_bound: float = 0.0, horizon: Optional[float] = None,
          workers: Any = None, progress: Optional[bool] = None, ray_address: Optional[str] = None,
-         scaledown: str = PACED) -> Plan:
+         scaledown: str = PACED, engine: str = "auto") -> Plan:
     """Simulate every candidate policy on ``workload`` and choose the cheapest that meets ``target``.
 
     * ``workload``: a list of :class:`~reuse_ref.sim.workloads.Job` (one environment).
@@ -260,6 +261,12 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
       ``"per_replica"``. Every plan also simulates the candidates under the other reading
       (those it can change: :mod:`reuse_ref.plan.readings`) and reports what its
       recommendation costs there and what that reading recommends (``Plan.other_reading``).
+    * ``engine``: how each candidate is simulated: ``"auto"`` (the default) by the compiled
+      twin of the simulator wherever it covers the candidate (one pool of independent jobs
+      without timeouts, ``cpu_bound=0``) when numba is installed and the sweep is large, by
+      ``simulate``'s Python loop otherwise; ``"python"``, always the loop; ``"compiled"``,
+      always the twin (a candidate it does not cover is a ``ValueError``). The plan is the
+      same every way (:mod:`reuse_ref.sim.compiled`).
 
     Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
     """
@@ -269,6 +276,7 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
     check_cold_start(cold_start)  # checked here; each candidate's simulation draws from it afresh
     cpu_bound = check_cpu_bound(cpu_bound)
     scaledown = check_scaledown(scaledown)
+    engine = check_engine(engine)
     if horizon is not None:
         horizon = number("horizon", horizon, minimum=0, allowed="a finite number of seconds >= 0, or None")
     n_workers = _workers(workers)
@@ -287,7 +295,10 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
         def bar():
             from tqdm import tqdm
             return tqdm(total=len(todo), unit="candidate", desc="plan, both readings", mininterval=0.5)
-    context = (jobs, cold_start, res, t.percentile, t.since, t.until, cpu_bound)
+    checked = check_workload(jobs)
+    twin = any([use_twin(engine, covers(p, checked, cpu_bound=cpu_bound), len(jobs) * len(todo)) for p in policies])
+    context = context_of(jobs, cold_start, res, t.percentile, t.since, t.until, cpu_bound,
+                         "auto" if twin else "python")
     if n_workers == "ray":
         outcomes = run_on_ray(todo, context, ray_address, bar)
     else:

@@ -1,7 +1,19 @@
 """Running a plan's candidates: each one simulated on its own, serially or in worker processes.
 
 A sweep runs *runs*: ``(policy, reading)`` pairs, a candidate under a reading of rule 3
-(``scaledown``; a plan asks for both readings, :mod:`reuse_ref.plan.readings`).
+(``scaledown``; a plan asks for both readings, :mod:`reuse_ref.plan.readings`), or
+``(policy, reading, k)`` triples: the candidate under its ``k``-th replication, one draw
+of its random inputs (:class:`Replication`: which of the sweep's workloads, which cold
+start). :func:`replicated` makes ``K`` runs of each run, for a plan with odds; every run,
+whatever its replication, goes through the same engine.
+
+Each run is simulated by the compiled twin where it covers the run (one pool of
+independent jobs, :mod:`reuse_ref.sim.compiled`) and by ``simulate`` otherwise, or always
+by ``simulate`` with ``engine="python"``; either way its :class:`Outcome` is the same, to
+the last bit (``tests/test_compiled.py``). A worker prepares each workload (its arrays)
+and each replication's cold starts (drawn ahead, in the order replicas start, the same for
+every candidate) once, and every candidate it runs reads them.
+
 Candidates are independent, so a sweep can run them in any order and anywhere; what each
 run sends back is small (its measures without the window, its replicas' spans and the
 target's percentile), never its trace. The charge over the common window (section "The
@@ -15,13 +27,14 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..trace import Measures, gc_paused, percentile
 from ..trace.measures import Spans, measure
 from ..trace.window import waits as window_waits
 
-__all__ = ["Outcome", "run_one", "run_all", "run_on_ray", "default_workers"]  # plan() is the interface
+__all__ = ["Outcome", "Replication", "SweepContext", "context_of", "replicated", "run_one", "run_all", "run_on_ray",
+           "default_workers"]  # plan() is the interface
 
 
 class Outcome(NamedTuple):
@@ -38,37 +51,118 @@ class Outcome(NamedTuple):
     value: float
 
 
-_CONTEXT: dict = {}
+class Replication(NamedTuple):
+    """One draw of a candidate's random inputs: the index of its workload among the sweep's
+    ``workloads`` (arrivals drawn again: another workload) and its ``cold_start`` (a number,
+    or a :class:`~reuse_ref.sim.cold_starts.ColdStart` seeded for this draw)."""
+
+    workload: int
+    cold_start: Any
 
 
-def _init(jobs, cold_start, resources, percentile_, since, until, cpu_bound=0.0) -> None:
-    _CONTEXT.update(jobs=jobs, cold_start=cold_start, resources=resources, p=percentile_,
-                    since=since, until=until, cpu_bound=cpu_bound)
+class SweepContext(NamedTuple):
+    """What every run of a sweep shares, sent once to each worker: the ``workloads`` (lists of
+    jobs), the ``replications`` (run ``(policy, reading, k)`` uses ``replications[k]``; a
+    pair uses ``replications[0]``), each replica's ``resources``, the target's ``percentile``
+    and time window (``since``, ``until``; ``None``: every task), ``cpu_bound``, and the
+    ``engine``: ``"python"`` (always ``simulate``'s loop) or ``"auto"`` (the compiled twin
+    wherever it covers a run)."""
+
+    workloads: Tuple[Any, ...]
+    replications: Tuple[Replication, ...]
+    resources: Any
+    percentile: int
+    since: Optional[float]
+    until: Optional[float]
+    cpu_bound: float = 0.0
+    engine: str = "auto"
+
+
+def context_of(jobs: Any, cold_start: Any, resources: Any, percentile_: int, since: Optional[float] = None,
+               until: Optional[float] = None, cpu_bound: float = 0.0, engine: str = "auto") -> SweepContext:
+    """The context of a sweep of one workload and one cold start (a single draw: ``K = 1``)."""
+    return SweepContext((jobs,), (Replication(0, cold_start),), resources, percentile_, since, until, cpu_bound,
+                        engine)
+
+
+def replicated(runs: Sequence[Any], k: int) -> List[Tuple[Any, str, int]]:
+    """Each run ``(policy, reading)`` ``k`` times, as ``(policy, reading, 0)`` ... ``(policy,
+    reading, k - 1)``: a candidate's ``k`` draws, each through the same engine, for a
+    context with ``k`` replications."""
+    return [(policy, reading, r) for policy, reading in runs for r in range(k)]
+
+
+_CONTEXT: dict = {}  # this process's sweep: its context and what it prepared from it
+
+
+def _init(context: SweepContext) -> None:
+    _CONTEXT.clear()
+    _CONTEXT.update(context=context, workloads={}, colds={})
+
+
+def _workload(index: int) -> tuple:
+    """The sweep's workload ``index``, checked, with its arrays for the twin and its environment's name."""
+    from ..sim import compiled
+    from ..sim.arguments import DEFAULT_NAME
+    from ..sim.workloads import check_workload
+
+    ready = _CONTEXT["workloads"].get(index)
+    if ready is None:
+        checked = check_workload(_CONTEXT["context"].workloads[index])
+        named = checked.envs - {None}
+        env = next(iter(named)) if len(named) == 1 else DEFAULT_NAME
+        ready = _CONTEXT["workloads"][index] = (checked, compiled.Arrivals(checked.jobs), env)
+    return ready
 
 
 def run_one(run) -> Outcome:
-    """Simulate one run, ``(policy, reading of rule 3)``, in this process, with the context ``_init`` set."""
+    """Simulate one run, ``(policy, reading of rule 3)`` or ``(policy, reading, k)``, in this
+    process, with the context ``_init`` set."""
+    from ..sim import compiled
+
+    policy, scaledown, k = run if len(run) == 3 else (run[0], run[1], 0)
+    c: SweepContext = _CONTEXT["context"]
+    rep = c.replications[k]
+    checked, arrivals, env = _workload(rep.workload)
+    if c.engine != "python" and compiled.covers(policy, checked, cpu_bound=c.cpu_bound):
+        cold = _CONTEXT["colds"].get(k)
+        if cold is None:
+            cold = _CONTEXT["colds"][k] = compiled.ColdDraws(rep.cold_start)
+        twin = compiled.run(arrivals, policy, cold, scaledown)
+        if twin is not None:  # None: a time is not finite, and simulate says why
+            with gc_paused():
+                m, spans, last_end, queued, waits = compiled.measure(
+                    twin, len(arrivals.ids), {env: policy}, {env: c.resources}, env)
+            if c.since is None:
+                value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c.percentile]
+            else:
+                value = compiled.window_percentile(queued, waits, c.since, c.until, c.percentile)
+            return Outcome(m, spans, last_end, value)
+    return _simulated(policy, checked.jobs, rep.cold_start, scaledown, c)
+
+
+def _simulated(policy: Any, jobs: Any, cold_start: Any, scaledown: str, c: SweepContext) -> Outcome:
+    """A run's :class:`Outcome` from ``simulate``'s Python loop and ``measure``: the reference."""
     from ..sim.event_loop import simulate
 
-    policy, scaledown = run
-    c = _CONTEXT
-    trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False,
-                     cpu_bound=c["cpu_bound"], scaledown=scaledown)
+    trace = simulate(policy, jobs, cold_start=cold_start, resources=c.resources, progress=False,
+                     cpu_bound=c.cpu_bound, scaledown=scaledown, engine="python")
     with gc_paused():
         m, spans, last_end = measure(trace.rows(), trace.policies, trace.resources)
-    if c["since"] is None:
-        value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c["p"]]
+    if c.since is None:
+        value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c.percentile]
     else:
-        value = percentile(window_waits(trace, since=c["since"], until=c["until"]), c["p"])
+        value = percentile(window_waits(trace, since=c.since, until=c.until), c.percentile)
     return Outcome(m, spans, last_end, value)
 
 
-def _worker_init(*context) -> None:
+def _worker_init(context: SweepContext) -> None:
     warnings.simplefilter("ignore")  # a policy's warnings were given, once, where it was built
-    _init(*context)
+    _init(context)
 
 
-def run_all(runs: Sequence[Any], context: tuple, workers: int, bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
+def run_all(runs: Sequence[Any], context: SweepContext, workers: int,
+            bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
     """Every run's :class:`Outcome`, in the order of ``runs`` (``(policy, reading)`` pairs).
 
     ``workers == 1`` runs them here, one after another; more starts that many processes
@@ -83,7 +177,7 @@ def run_all(runs: Sequence[Any], context: tuple, workers: int, bar: Optional[Cal
     try:
         if workers == 1:
             saved = dict(_CONTEXT)
-            _init(*context)
+            _init(context)
             shown = bar() if bar is not None else None
             try:
                 for run in runs:
@@ -95,7 +189,7 @@ def run_all(runs: Sequence[Any], context: tuple, workers: int, bar: Optional[Cal
                 _CONTEXT.update(saved)
             return out
         chunk = max(1, min(16, n // (workers * 4)))
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(context,)) as pool:
             results = pool.map(run_one, runs, chunksize=chunk)  # submits every chunk, starting the workers
             shown = bar() if bar is not None else None
             for outcome in results:
@@ -122,11 +216,11 @@ def _ray_chunk(holder: list, runs: list) -> List[Outcome]:
     if context is None:
         _RAY_CONTEXTS.clear()
         context = _RAY_CONTEXTS[key] = ray.get(ref)
-    _worker_init(*context)
+        _worker_init(context)
     return [run_one(run) for run in runs]
 
 
-def run_on_ray(runs: Sequence[Any], context: tuple, address: Optional[str] = None,
+def run_on_ray(runs: Sequence[Any], context: SweepContext, address: Optional[str] = None,
                bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
     """Every run's :class:`Outcome`, in the order of ``runs`` (``(policy, reading)`` pairs), from Ray tasks of a
     few candidates each, on the cluster at ``address`` (or the Ray this process is connected

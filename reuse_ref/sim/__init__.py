@@ -1,6 +1,7 @@
 """The virtual-clock driver: a workload through the core's pools, in virtual seconds.
 
 ``event_loop`` (``simulate``: the plain loop of one pool, and the event loop of the rest),
+``compiled`` (which engine runs a simulation, and the compiled twin of the plain loop),
 ``arguments`` (what ``simulate`` is given, checked and read), ``call_tree`` (parents and
 their children in a simulated run), ``run_scope`` (which run a job belongs to, and the
 pools of ``scope="run"`` environments), ``contention`` (processor sharing under

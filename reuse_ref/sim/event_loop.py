@@ -46,10 +46,12 @@ from ..core.pool import PACED, Pool, check_scaledown
 from ..core.pools import Decisions, Pools, new_pool
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace, gc_paused
+from . import compiled
 from .arguments import crash_events, environments, named_after, pool_names
 from .call_tree import SimulatedCallTree
 from .run_scope import RunScope, scoped_environments
 from .cold_starts import check_cold_start
+from .compiled import check_engine, use_twin
 from .contention import CoreSharing, check_cpu_bound, cores_of, env_cores
 from .workloads import Job, check_workload
 
@@ -66,7 +68,7 @@ _arrival = itemgetter(Job._fields.index("at"))  # job.at, as a sort key
 def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
              resources: Any = None, name: Optional[str] = None, progress: Optional[bool] = None,
              crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY, cpu_bound: float = 0.0,
-             scaledown: str = PACED) -> Trace:
+             scaledown: str = PACED, engine: str = "auto") -> Trace:
     """Run ``workload`` (a list of :class:`~reuse_ref.sim.workloads.Job`) through the pools of
     one or several environments on a virtual clock and return its :class:`~reuse_ref.trace.trace.Trace`.
 
@@ -99,6 +101,12 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
       (the default: at most one replica stops per ``scaledown_ttl`` period, the highest id
       first) or ``"per_replica"`` (each replica above ``min`` stops once it has been idle for
       ``scaledown_ttl``, several at once if they went idle together).
+    * ``engine``: ``"python"``, the plain loop over the core's pools, which is the
+      definition; ``"compiled"``, its compiled twin (numba, ``pip install 'reuse-ref[fast]'``),
+      which covers one pool of independent jobs without timeouts, crashes or ``cpu_bound``
+      and refuses anything else; ``"auto"`` (the default), the twin where it covers the
+      simulation of a large workload and numba is installed, the loop otherwise
+      (:mod:`reuse_ref.sim.compiled`). Every engine writes the same records.
 
     A job's ``timeout`` bounds each of its attempts, as the core decides for the runtime
     too: an async attempt over it is cancelled, a sync one (``sync=True``) costs its
@@ -126,6 +134,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     """
     envs = environments(policy, resources, name)
     scaledown = check_scaledown(scaledown)
+    engine = check_engine(engine)
     failure_policy = check_failure_policy(failure_policy)
     cold, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
     cpu_bound = check_cpu_bound(cpu_bound)
@@ -150,11 +159,19 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     reuses = next(iter(envs.values()))[0] is not None  # a pool under a policy (not tasks without reuse)
     plain = (pool_of is None and not related and not crash_list and cpu_bound == 0 and reuses
              and not checked.has_timeouts)
+    records = twin = None
+    if use_twin(engine, plain, len(jobs)):  # the compiled twin of run_plain; None: a time is not finite
+        arrivals = compiled.Arrivals(jobs)
+        twin = compiled.run(arrivals, pool.policy, compiled.ColdDraws(cold_start), scaledown)
     # The run allocates millions of small tuples (records, events) and no reference
     # cycles, so the cyclic garbage collector would only slow it down (by about a quarter).
     with gc_paused(long_lived=True):
         try:
-            if plain:
+            if twin is not None:
+                records, done = compiled.rows(twin, arrivals.ids, pool.name), twin.ended
+                if bar is not None:
+                    bar.update(done)
+            elif plain:
                 done = run_plain(pool, jobs, cold if draw_cold is None else None, draw, bar)
             else:
                 cores = cores_of(envs, pools) if cpu_bound > 0 else None
@@ -167,14 +184,15 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
                 bar.close()
     if done != len(jobs):  # a broken invariant, not bad input
         raise RuntimeError(f"simulation of {label!r} ended with {len(jobs) - done} job(s) that never ended")
-    if pools.records and not math.isfinite(pools.records[-1][0]):  # records come in time order
+    records = pools.records if records is None else records
+    if records and not math.isfinite(records[-1][0]):  # records come in time order
         raise ValueError(f"workload is not valid: each time is finite, but queued one after another its jobs' "
                          f"at and duration and the cold start add up past the largest float "
                          f"({sys.float_info.max:g} s), so the simulated times are not numbers; give smaller times")
     names = {n: n for n in envs}
     if scoped and not plain:  # every pool a run made, as the runtime's trace names them
         names.update(scope.names)
-    return Trace(pools.records, {n: envs[e][0] for n, e in names.items()}, {n: envs[e][1] for n, e in names.items()})
+    return Trace(records, {n: envs[e][0] for n, e in names.items()}, {n: envs[e][1] for n, e in names.items()})
 
 
 def run_plain(pool: Pool, jobs: List[Job], cold: Optional[float], draw: Callable[[], float], bar: Any) -> int:
