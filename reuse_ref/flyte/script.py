@@ -74,6 +74,12 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         raise ScriptError(f"FILE={path!r} is not valid: give an existing Python file (FILE.py)")
     if not time_scale > 0:
         raise ScriptError(f"--time-scale={time_scale!r} is not valid: a number > 0")
+    from ..runtime.runtime import check_clock
+
+    try:
+        check_clock(time_scale, cold_start)
+    except ValueError as e:
+        raise ScriptError("--" + str(e).replace("_", "-", 1)) from None
     from ..runtime.backends import BACKENDS
 
     if backend not in BACKENDS:

@@ -44,7 +44,13 @@ from .cache import ResultCache
 from .call_table import FAILURE_REASONS, USER_FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
 from .mailbox import Mailbox
 
-__all__ = ["Driver"]
+__all__ = ["Driver", "LONGEST_WAIT"]
+
+LONGEST_WAIT = 3600.0
+"""The longest the driver's thread sleeps in one wait, in wall seconds. A timer may be due
+much later (a TTL of 25 days, a cold start of 30 years: every duration a policy accepts
+must run), but the selectors under a backend's ``wait`` take at most about 24.8 days
+(2**31 ms) and refuse infinity: a later timer is reached in waits of this length."""
 
 
 class Driver:
@@ -118,7 +124,7 @@ class Driver:
             for h in ps.replicas.values():
                 for deadline, _, _ in h.cancelling.values():
                     t = min(t, deadline)
-        return None if t == math.inf else max(0.0, t - wall)
+        return None if t == math.inf else min(LONGEST_WAIT, max(0.0, t - wall))
 
     def _inbox(self) -> None:
         for command in self.mailbox.take():
