@@ -39,7 +39,7 @@ from .propagation import FAIL_IMMEDIATELY, CallTree, Node, check_failure_policy
 from .starvation import WaitForGraph
 from .unpooled import Unpooled
 
-__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT", "new_pool"]
+__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT", "MOST_MIN_REPLICAS", "new_pool", "check_min_replicas"]
 
 Decisions = Iterable[Tuple[Optional[str], List[Action]]]
 """What an event of :class:`Pools` decides: ``(pool name, actions)`` pairs, carried out in order."""
@@ -50,13 +50,32 @@ START_FAILURES_LIMIT = 3
 restarted for ever while its tasks wait."""
 
 
+MOST_MIN_REPLICAS = 100_000
+"""The largest ``min`` of a pool the drivers make. Rule 2 starts ``min`` replicas as soon as
+the environment starts, each a replica the driver holds (a process on the runtime; a few
+hundred bytes and its records in the simulator): ``replicas=10**22`` grew to 23.7 GB before
+the kernel killed it. A pool above ``min`` holds only the replicas its tasks made it start,
+so ``max`` has no such bound."""
+
+
 def new_pool(policy: Optional[ReusePolicy], name: str, first_replica_id: int = 1) -> Any:
     """The machine of one pool: a :class:`~reuse_ref.core.pool.Pool` under a reuse policy;
     for tasks without reuse (``policy`` None), an :class:`~reuse_ref.core.unpooled.Unpooled`
-    (no policy says "a fresh replica per attempt")."""
+    (no policy says "a fresh replica per attempt"). A policy whose ``min`` is above
+    :data:`MOST_MIN_REPLICAS` is refused (``ValueError``)."""
     if policy is None:
         return Unpooled(name, first_replica_id=first_replica_id)
+    check_min_replicas(policy, f"pool {name!r}")
     return Pool(policy, name=name, first_replica_id=first_replica_id)
+
+
+def check_min_replicas(policy: ReusePolicy, where: str) -> None:
+    """Refuse a policy whose pool would start more than :data:`MOST_MIN_REPLICAS` replicas at once."""
+    if policy.min_replicas > MOST_MIN_REPLICAS:
+        raise ValueError(
+            f"replicas={policy.replicas!r} is not valid for {where}: a pool starts its min replicas as soon as its "
+            f"environment starts, and at most {MOST_MIN_REPLICAS:,} of them; give a small min and a large max, "
+            f"replicas=(min, max): the pool starts only the replicas its tasks need")
 
 
 class Pools:

@@ -7,16 +7,12 @@ knows in a :class:`~reuse_ref.runtime.call_table.CallTable`; how a replica is st
 fed, watched and stopped is its backend's business (:mod:`reuse_ref.runtime.backends`).
 
 The thread is an event loop. It waits (the backend's ``wait``, which also watches the
-wakeup pipe) until a replica says something, a command arrives or a timer is due, then
-turns what happened into events of the core's :class:`~reuse_ref.core.pools.Pools`: a
-call into ``submit``, a replica's ``READY`` into ``replica_ready``, an attempt's result
-into ``finish``, a replica's end into ``replica_crashed``, the passing of time into
-``advance``, a replica's report that an attempt blocks on its calls into ``waiting``, a
-call's end for good into ``ended``, the end of a run into ``run_ended``. It carries out
-what the pools decide (start, stop, dispatch, fail, cancel, interrupt), and decides
-nothing about the lifecycle itself. Its own timers are mechanical: the pools' wake-up
-times, the end of a replica's ``cold_start``, and the grace given to an attempt asked to
-stop before its replica is killed.
+wakeup pipe) until a replica says something, a command arrives or a timer is due, and
+turns each into an event of the core's :class:`~reuse_ref.core.pools.Pools` (``submit``,
+``replica_ready``, ``finish``, ``replica_crashed``, ``advance``, ``waiting``, ``ended``,
+``run_ended``). It carries out what the pools decide and decides nothing about the
+lifecycle itself. Its own timers are mechanical: the pools' wake-up times, the end of a
+replica's ``cold_start``, and the grace of an attempt asked to stop.
 
 Time: the pools are fed policy seconds, ``(wall - start) / time_scale``, so the trace
 reads like the simulator's. A task's ``timeout`` is wall seconds (it bounds the task's
@@ -47,10 +43,8 @@ from .mailbox import Mailbox
 __all__ = ["Driver", "LONGEST_WAIT"]
 
 LONGEST_WAIT = 3600.0
-"""The longest the driver's thread sleeps in one wait, in wall seconds. A timer may be due
-much later (a TTL of 25 days, a cold start of 30 years: every duration a policy accepts
-must run), but the selectors under a backend's ``wait`` take at most about 24.8 days
-(2**31 ms) and refuse infinity: a later timer is reached in waits of this length."""
+"""The longest wait of the driver's thread (wall s): a selector takes at most 2**31 ms and
+refuses infinity, so a later timer (a TTL of 25 days) is reached in waits of this length."""
 
 
 class Driver:
@@ -268,7 +262,10 @@ class Driver:
                     self.pools.called(call.parent.call.node, call.node, call.parent.number)
                 return
         outside = call.node  # a follower whose leader failed takes its turn: it leaves the outside
-        ps, new = self.table.pool_for(task, call.run)
+        try:
+            ps, new = self.table.pool_for(task, call.run)
+        except ValueError as exc:  # no pool is made for its policy (a min past MOST_MIN_REPLICAS)
+            return self._complete(call, False, pickling.runtime_error(exc, f"task {task.name!r}"))
         if new:
             self.pools.add(ps.pool, call.run.id if ps.key[1] is not None else None)
         call.ps = ps

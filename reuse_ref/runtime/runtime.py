@@ -17,6 +17,7 @@ from typing import Any, List, Optional
 
 from ..config.environment import Task, warn_deprecated
 from ..config.validation import bad, number
+from ..core.pools import check_min_replicas
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace
 from . import pickling
@@ -170,6 +171,8 @@ class Runtime:
         policy = self.failure_policy if failure_policy is None else check_failure_policy(failure_policy)
         if type(task) is not Task and not isinstance(task, Task):
             check_task(task)
+        if task.reusable is not None:
+            check_min_replicas(task.reusable, f"task {task.name!r}")
         options = task.options
         if options.cache:
             key = cache_key(task, bind(task, args, kwargs))

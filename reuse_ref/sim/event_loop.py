@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 from ..core.actions import Dispatch, FailTask, Interrupt, StartReplica
 from ..core.pool import Pool
 from ..core.pools import Decisions, Pools, new_pool
+from ..config.validation import optional_flag
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace, gc_paused
 from .arguments import crash_events, environments, pool_names
@@ -112,6 +113,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     (3, 3, 50.0)
     """
     envs = environments(policy, resources, name)
+    progress = optional_flag("progress", progress, f"a bar past {_PROGRESS_AUTO:,} jobs")
     failure_policy = check_failure_policy(failure_policy)
     cold, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
     cpu_bound = check_cpu_bound(cpu_bound)

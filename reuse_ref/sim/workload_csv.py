@@ -11,7 +11,7 @@ import csv
 import math
 import os
 import re
-from typing import Iterable, List
+from typing import Iterable, List, Optional, Sequence
 
 from ..trace import parse_id
 from .workloads import Job, check_jobs
@@ -58,7 +58,7 @@ def _write_rows(jobs: List[Job], f) -> None:
         w.writerow(row + [_format(getattr(job, column)) for column in extra])
 
 
-def read_csv(path) -> List[Job]:
+def read_csv(path, envs: Optional[Sequence[str]] = None) -> List[Job]:
     """Read a workload file: a CSV header naming ``at`` and ``duration`` (required) and
     optionally ``id``, ``name``, ``parent``, ``retries``, ``env``, ``timeout`` and ``sync``,
     then one job per line.
@@ -68,14 +68,16 @@ def read_csv(path) -> List[Job]:
     ``parent``, ``env`` or ``timeout`` means none; ``retries`` defaults to 0; ``sync`` is
     ``True`` or ``False`` (empty: ``False``). Blank lines are skipped. Any problem
     raises ``ValueError`` naming the file and the line: ``jobs.csv, line 3: duration='-1'
-    is not valid: ...``.
+    is not valid: ...``. With ``envs``, the environments a simulation has, an ``env`` that is
+    none of them is refused the same way (the simulator, which never sees the file, could
+    only name the job's position).
     """
     if hasattr(path, "read"):
-        return _read_rows(path, getattr(path, "name", "<file>"))
+        return _read_rows(path, getattr(path, "name", "<file>"), envs)
     try:
         # utf-8-sig: a byte-order mark at the start (Excel's "CSV UTF-8") is not part of the header
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return _read_rows(f, os.fspath(path))
+            return _read_rows(f, os.fspath(path), envs)
     except UnicodeDecodeError as e:
         raise ValueError(f"{os.fspath(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
@@ -92,7 +94,7 @@ def csv_header(reader, label: str, needs: str) -> List[str]:
     return columns
 
 
-def _read_rows(f, label: str) -> List[Job]:
+def _read_rows(f, label: str, envs: Optional[Sequence[str]] = None) -> List[Job]:
     reader = csv.reader(f)
     try:
         columns = csv_header(reader, label, "a header naming at and duration")
@@ -135,8 +137,11 @@ def _read_rows(f, label: str) -> List[Job]:
             sync = values.get("sync") or "False"
             if sync not in ("True", "False"):
                 raise ValueError(f"{label}, line {line}: sync={sync!r} is not valid: True or False")
-            jobs.append(Job(jid, at, duration, name, parent, retries, values.get("env") or None, timeout,
-                            sync == "True"))
+            env = values.get("env") or None
+            if env is not None and envs is not None and env not in envs:
+                raise ValueError(f"{label}, line {line}: env={env!r} is not valid: the environment simulated, "
+                                 f"{' or '.join(map(repr, envs))}, or empty")
+            jobs.append(Job(jid, at, duration, name, parent, retries, env, timeout, sync == "True"))
             lines.append(line)
     except csv.Error as e:
         raise ValueError(f"{label}, line {reader.line_num}: not valid CSV ({e})") from None
