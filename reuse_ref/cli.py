@@ -127,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_cold_start(sim)
     sim.add_argument("--workload", required=True, metavar="FILE.csv",
                      help="CSV with columns at,duration and optionally id,name,parent,retries")
-    sim.add_argument("--name", default="env", help="the environment's name in the trace (default env)")
+    sim.add_argument("--name", help="the environment's name in the trace (default: the one environment the "
+                                    "workload names, as a recorded run does, else env)")
     size = sim.add_argument_group("replica size (for the footprint measures)")
     size.add_argument("--cpu", metavar="CORES", help='cores per replica, e.g. 2 or "500m"')
     size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
@@ -139,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="which figure --plot saves (default timeline)")
     _add_run_parser(commands)
     _plan_parser(commands)
+    _workload_parser(commands)
     return parser
 
 
@@ -158,6 +160,9 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--json", action="store_true", help="print one JSON object: result and environments")
     run.add_argument("--trace", metavar="FILE.csv", help="write the runtime's trace records as CSV")
     run.add_argument("--plot", metavar="FILE.png", help="save the timeline figure")
+    run.add_argument("--workload-out", metavar="FILE.csv",
+                     help="write every call of the run as a workload (at, duration, name, parent, env...), "
+                          "which simulate and plan read as it is")
     run.add_argument("--time-scale", type=_seconds, default=1.0, metavar="X",
                      help="every policy duration lasts X times as long on the wall clock (default 1)")
     run.add_argument("--cold-start", type=_seconds, default=0.0, metavar="SECONDS",
@@ -209,6 +214,47 @@ def _plan_parser(commands) -> None:
                      "the target's percentile for every candidate, the Pareto front and the recommendation")
 
 
+def _workload_parser(commands) -> None:
+    """``reuse-ref workload runs``: the options; the work is :func:`reuse_ref.sim.arrivals.from_args`."""
+    cmd = commands.add_parser("workload", allow_abbrev=False, help="build a workload file",
+                              description="Build a workload file for simulate and plan.")
+    kinds = cmd.add_subparsers(dest="workload_kind", metavar="KIND", required=True)
+    runs = kinds.add_parser(
+        "runs", allow_abbrev=False, help="runs arriving over time, each a copy of a recorded call tree",
+        description="Copy a recorded run (reuse-ref run --workload-out) once per run start: by a rate, an hourly "
+                    "profile, a file of start times or a burst. Run k's calls are named rk/<id>.")
+    runs.add_argument("--calls", required=True, metavar="FILE.csv", help="the call tree of one run, as "
+                      "reuse-ref run --workload-out writes it (any workload file)")
+    arrivals = runs.add_mutually_exclusive_group(required=True)
+    arrivals.add_argument("--rate", type=float, metavar="RUNS", help="runs per hour, a Poisson process")
+    arrivals.add_argument("--profile", metavar="R0,...,R23", help="runs per hour for each hour of the day "
+                          "(24 numbers, from 0:00), a Poisson process whose rate changes on the hour")
+    arrivals.add_argument("--starts", metavar="FILE.csv", help="the runs' start times: a CSV file with an at "
+                          "column, in seconds")
+    arrivals.add_argument("--burst", type=int, metavar="N", help="N runs at once, at --at")
+    runs.add_argument("--hours", type=float, default=24.0, metavar="H",
+                      help="how long --rate and --profile run, in hours (default 24)")
+    runs.add_argument("--at", type=float, default=0.0, metavar="SECONDS",
+                      help="when the first hour (--rate, --profile) or the burst starts (default 0)")
+    runs.add_argument("--seed", type=int, default=0, metavar="N", help="the seed of the draws (default 0)")
+    runs.add_argument("-o", "--output", required=True, metavar="FILE.csv", help="the workload file to write")
+
+
+def _workload(args) -> int:
+    from .sim.arrivals import from_args
+    from .sim.workload_csv import write_csv
+
+    check_outputs([("--output", args.output)], inputs=[("--calls", args.calls), ("--starts", args.starts)])
+    try:
+        jobs = from_args(args)
+    except ValueError as e:
+        raise _Fail(str(e)) from None
+    write_outputs([Output("--output", args.output, lambda path: write_csv(jobs, path))])
+    count = len({job.id.split("/", 1)[0] for job in jobs})  # run k's calls are rk/<id>
+    print(f"{PROG}: wrote {count} run(s), {len(jobs)} call(s), to {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``reuse-ref``; returns the exit status (0, or 2 for bad input)."""
     parser = _parser()
@@ -222,13 +268,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "workload":
+            return _workload(args)
         return _plan(args) if args.command == "plan" else _simulate(args)
     except (_Fail, OutputError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
 
-RUN_OPTIONS = ("--json", "--trace", "--plot", "--time-scale", "--cold-start", "--backend")
+RUN_OPTIONS = ("--json", "--trace", "--plot", "--workload-out", "--time-scale", "--cold-start", "--backend")
 
 
 def _run(args) -> int:
@@ -244,11 +292,12 @@ def _run(args) -> int:
                  f"{PROG} run {option} ... {args.file}" if option in RUN_OPTIONS
                  else "task arguments need a TASK before them: FILE.py TASK --NAME VALUE")
         raise _Fail(f"{program[0]!r} after FILE.py is not valid: {where}")
-    check_outputs([("--trace", args.trace), ("--plot", args.plot)], inputs=[("FILE.py", args.file)])
+    check_outputs([("--trace", args.trace), ("--plot", args.plot), ("--workload-out", args.workload_out)],
+                  inputs=[("FILE.py", args.file)])
     try:
         return run_script(args.file, task, program, as_json=args.json, trace_path=args.trace,
-                          plot_path=args.plot, time_scale=args.time_scale, cold_start=args.cold_start,
-                          backend=args.backend, run_options=RUN_OPTIONS)
+                          plot_path=args.plot, workload_path=args.workload_out, time_scale=args.time_scale,
+                          cold_start=args.cold_start, backend=args.backend, run_options=RUN_OPTIONS)
     except ScriptError as e:
         raise _Fail(str(e)) from None
 
@@ -323,7 +372,7 @@ def _simulate(args) -> int:
                     f"past the largest float ({sys.float_info.max:g} s); give smaller times")
     if args.json:
         cold = args.cold_start if isinstance(args.cold_start, float) else str(_cold(args))
-        out = {"env": args.name, "policy": json.loads(policy.model_dump_json()), "cold_start": cold}
+        out = {"env": trace.envs[0], "policy": json.loads(policy.model_dump_json()), "cold_start": cold}
         out.update(m.as_dict())
         text = json.dumps(out, allow_nan=False)  # never Infinity or NaN, which JSON does not have
     else:

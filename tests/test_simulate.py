@@ -299,7 +299,9 @@ def test_workload_csv_round_trip(tmp_path):
     jobs.append(Job("named", 1.0 / 3, 2.0, name="x, y", retries=2))
     path = tmp_path / "w.csv"
     write_csv(jobs, path)
-    assert path.read_text().splitlines()[0] == "id,at,duration,name,parent,retries"
+    first, header = path.read_text().splitlines()[:2]
+    assert first.startswith("# reuse-ref ") and first.endswith(", workload format 1")
+    assert header == "id,at,duration,name,parent,retries"
     assert read_csv(path) == jobs
 
 

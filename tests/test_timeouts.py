@@ -169,7 +169,7 @@ def test_timeouts_and_sync_survive_the_csv_round_trip():
     jobs = [Job(0, 0.0, 5.0, timeout=2.5), Job(1, 1.0, 5.0, sync=True), Job(2, 2.0, 5.0)]
     f = io.StringIO()
     write_csv(jobs, f)
-    assert f.getvalue().splitlines()[0] == "id,at,duration,name,parent,retries,timeout,sync"
+    assert f.getvalue().splitlines()[1] == "id,at,duration,name,parent,retries,timeout,sync"
     f.seek(0)
     assert read_csv(f) == jobs
 

@@ -98,7 +98,8 @@ class ProgramError(Exception):
 
 
 def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *, as_json: bool = False,
-               trace_path: Optional[str] = None, plot_path: Optional[str] = None, time_scale: float = 1.0,
+               trace_path: Optional[str] = None, plot_path: Optional[str] = None,
+               workload_path: Optional[str] = None, time_scale: float = 1.0,
                cold_start: float = 0.0, backend: str = "processes", run_options: Sequence[str] = ()) -> int:
     """Run the program; returns the exit status (0 ok, 1 the program failed). Bad input raises ScriptError.
 
@@ -159,7 +160,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         rt = session._runtime
         trace = rt.trace if rt is not None else None
         envs = environments(trace, pids_dir)
-        _write_outputs(trace, trace_path, plot_path)
+        _write_outputs(trace, trace_path, plot_path, workload_path)
     finally:
         session.close()
     if error is not None and not as_json:
@@ -226,9 +227,11 @@ def _jsonable(value: Any, path: str, non_finite: List[str]) -> Any:
         return repr(value)
 
 
-def _write_outputs(trace: Any, trace_path: Optional[str], plot_path: Optional[str]) -> None:
-    """The run's trace and figure, written as every command writes its outputs (the paths were
-    checked before the program ran); a write that fails is reported, the result still printed."""
+def _write_outputs(trace: Any, trace_path: Optional[str], plot_path: Optional[str],
+                   workload_path: Optional[str] = None) -> None:
+    """The run's trace, figure and workload (every call, :func:`reuse_ref.sim.recorded_workload`),
+    written as every command writes its outputs (the paths were checked before the program
+    ran); a write that fails is reported, the result still printed."""
     from ..output_files import Output, OutputError, write_outputs
 
     if trace is None:
@@ -238,6 +241,12 @@ def _write_outputs(trace: Any, trace_path: Optional[str], plot_path: Optional[st
         outputs.append(Output("--trace", trace_path, trace.to_csv))
     if plot_path:
         outputs.append(Output("--plot", plot_path, lambda path: _save_timeline(trace, path, plot_path)))
+    if workload_path:
+        from ..sim.recorded import recorded_workload
+        from ..sim.workload_csv import write_csv
+
+        jobs = recorded_workload(trace)
+        outputs.append(Output("--workload-out", workload_path, lambda path: write_csv(jobs, path)))
     try:
         write_outputs(outputs)
     except OutputError as e:

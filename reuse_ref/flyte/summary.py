@@ -34,7 +34,12 @@ def _pids(pids_dir: str) -> Dict[str, List[int]]:
 
 
 def environments(trace: Any, pids_dir: str) -> Dict[str, Dict[str, Any]]:
-    """``{environment: measures}`` with ``replica_pids``, for every environment that ran a task."""
+    """``{environment: measures}`` with ``replica_pids``, for every environment that ran a task.
+
+    ``cold_start_samples`` is every cold start the environment's replicas took, request to
+    ready (the process's start and the program's imports included), in policy seconds, as
+    ``samples:S1,S2,...``: the form ``--cold-start`` reads, to simulate with the cold starts
+    measured (``None`` when no replica became ready)."""
     pids = _pids(pids_dir)
     out: Dict[str, Dict[str, Any]] = {}
     pools = trace.envs if trace is not None else []
@@ -51,10 +56,13 @@ def environments(trace: Any, pids_dir: str) -> Dict[str, Dict[str, Any]]:
         env["peak_replicas"] = max(env["peak_replicas"], m.peak_replicas)
         env["starved"] += m.starved
         env["failed"] += m.failed
+        env.setdefault("measured", []).extend(trace.cold_start_seconds(pool))
         policy = trace.policies.get(pool)
         if env["policy"] is None and ":" not in pool:
             env["policy"] = repr(getattr(policy, "model", policy)) if policy is not None else "no reuse"
     for name, env in out.items():
+        measured = env.pop("measured")
+        env["cold_start_samples"] = "samples:" + ",".join(f"{round(s, 3):g}" for s in measured) if measured else None
         env["replica_pids"] = pids.get(name, [])
         env["distinct_replica_pids"] = len(env["replica_pids"])
         if env["policy"] is None:

@@ -63,7 +63,8 @@ call, attempt, replica and pool), ``mailbox`` (commands from user threads), ``ba
 (how a Ray is joined or started), ``replica`` (the code a replica runs), ``waiting`` (what
 a replica's suspended attempt waits on), ``wire`` (the messages), ``pickling`` (how user
 objects travel), ``arguments`` (a call's arguments against the task's signature),
-``cache`` (the task result cache).
+``cache`` (the task result cache), ``recording`` (who called whom, and how long parents waited:
+what a run's trace carries beside its records, to be replayed as a workload).
 
 Choices the public docs leave open, and how the runtime makes them:
 

@@ -28,6 +28,7 @@ from ..config.errors import (
 from ..core.pools import new_pool
 from ..core.propagation import FAIL_IMMEDIATELY
 from . import pickling
+from .recording import CallLog
 from .wire import Error, OneShot
 
 __all__ = ["CallTable", "Call", "Attempt", "RunState", "ReplicaHandle", "PoolState", "Waiter", "FAILURES",
@@ -204,6 +205,7 @@ class CallTable:
         self.functions: Dict[int, Tuple[int, Any, bytes]] = {}  # id(func) -> (function id, func, pickle)
         self.policies: Dict[str, Any] = {}  # every pool name ever made -> its policy, for the traces
         self.resources: Dict[str, Any] = {}  # ... and its replicas' resources
+        self.recording = CallLog()  # who called whom, and how long parents waited: what the records do not say
 
     # ------------------------------------------------------------------ pools
     def pool_for(self, task: Task, run: Optional[RunState]) -> Tuple[PoolState, bool]:
@@ -253,9 +255,20 @@ class CallTable:
 
     # ------------------------------------------------------------------ calls
     def key_for(self, call: Call) -> str:
-        """A new task id for ``call``, unique in the runtime: ``short_name#n``."""
+        """A new task id for ``call``, unique in the runtime: ``short_name#n``; a call given to a
+        pool is noted (:mod:`reuse_ref.runtime.recording`)."""
         call.key = f"{call.task.short_name}#{next(self.ids)}"
+        if call.ps is not None:
+            self.recording.submitted(call)
         return call.key
+
+    def attempt_done(self, aid: int, timing: tuple) -> Optional[Attempt]:
+        """The attempt ``aid`` said ``DONE`` (``None``: it was no longer running): it is
+        forgotten, and ``timing``, its replica's ``(load, run)``, noted."""
+        att = self.attempts.pop(aid, None)
+        if att is not None:
+            self.recording.ran(att.call.key, att.number, att.h.rid, timing)
+        return att
 
     def call_of(self, node: Tuple[Optional[str], str]) -> Optional[Call]:
         """The call a node of the pools names, if it has not ended."""

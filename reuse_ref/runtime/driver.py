@@ -35,16 +35,12 @@ from ..core.actions import CancelAttempt, Dispatch, FailTask, Interrupt, StartRe
 from ..core.pools import START_FAILURES_LIMIT, Decisions, Pools
 from . import pickling
 from . import wire as W
-from .backends import EXITED, ReplicaBackend
+from .backends import EXITED, LONGEST_WAIT, ReplicaBackend
 from .cache import ResultCache
 from .call_table import FAILURE_REASONS, USER_FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
 from .mailbox import Mailbox
 
-__all__ = ["Driver", "LONGEST_WAIT"]
-
-LONGEST_WAIT = 3600.0
-"""The longest wait of the driver's thread (wall s): a selector takes at most 2**31 ms and
-refuses infinity, so a later timer (a TTL of 25 days) is reached in waits of this length."""
+__all__ = ["Driver"]
 
 
 class Driver:
@@ -164,7 +160,7 @@ class Driver:
         """One message from a live replica, or its end (``EXITED``, added by the backend)."""
         kind = msg[0]
         if kind == W.DONE:
-            self._done(h, msg[1], msg[2], msg[3])
+            self._done(h, msg[1], msg[2], msg[3], msg[4:])
         elif kind == W.CALL:
             self._nested(h, msg)
         elif kind == W.WAITING:
@@ -189,8 +185,8 @@ class Driver:
         h.ready = True
         self._carry(self.pools.replica_ready(self.now(), h.ps.name, h.rid))
 
-    def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any) -> None:
-        att = self.table.attempts.pop(aid, None)
+    def _done(self, h: ReplicaHandle, aid: int, ok: bool, value: Any, timing: tuple = ()) -> None:
+        att = self.table.attempt_done(aid, timing)
         if att is None:
             self._stopped(h, aid)  # it was asked to stop and ended first: the same as stopping
             return
@@ -226,6 +222,7 @@ class Driver:
         att = self.table.attempts.get(aid)
         if att is None or att.call.key is None:
             return
+        self.table.recording.waiting(att.call.key, self.now(), bool(requests))
         on = [n for n in (self.table.wait_target(att.requests.get(r)) for r in requests) if n is not None]
         self._carry(self.pools.waiting(self.now(), att.call.node, on))
 

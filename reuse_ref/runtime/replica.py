@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import threading
+from time import perf_counter as clock
 from typing import Any, Callable, Dict, Optional
 
 from ..config.environment import current_caller, warn_deprecated
@@ -194,15 +195,17 @@ class ReplicaWorker:
 
     def run_sync(self, aid: int, fid: int, payload: bytes) -> None:
         current_attempt.set(aid)
+        t0 = t1 = clock()
         try:
             fn = self._function(fid)
+            t1 = clock()
             args, kwargs = pickling.loads(payload)
             out = (W.DONE, aid, True, _result_bytes(fn, fn(*args, **kwargs)))
         except BaseException as exc:  # SystemExit too: it is the task's failure, not the replica's
             out = (W.DONE, aid, False, pickling.dump_error(exc))
         finally:
             current_attempt.set(None)
-        self.send(out)
+        self.send(out + (t1 - t0, clock() - t1))
 
     def start_async(self, aid: int, fid: int, payload: bytes) -> None:
         self.running[aid] = self.loop.create_task(self._run_async(aid, fid, payload))
@@ -210,8 +213,10 @@ class ReplicaWorker:
     async def _run_async(self, aid: int, fid: int, payload: bytes) -> None:
         current_caller.set(self.caller)
         current_attempt.set(aid)
+        t0 = t1 = clock()
         try:
             fn = self._function(fid)
+            t1 = clock()
             args, kwargs = pickling.loads(payload)
             out = (W.DONE, aid, True, _result_bytes(fn, await fn(*args, **kwargs)))
         except asyncio.CancelledError as exc:
@@ -225,7 +230,7 @@ class ReplicaWorker:
             self.running.pop(aid, None)
             self.cancelled.discard(aid)
             self.blocked.pop(aid, None)
-        self.send(out)
+        self.send(out + (t1 - t0, clock() - t1) if out[0] == W.DONE else out)
 
     def _cancel(self, aid: int) -> None:
         task = self.running.get(aid)

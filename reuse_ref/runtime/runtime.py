@@ -41,19 +41,22 @@ class Run:
     """
 
     def __init__(self, task: Task, result: Any, driver: Any, start: int, end: int,
-                 wall_seconds: float, cached: bool) -> None:
+                 wall_seconds: float, cached: bool, run_id: Optional[int] = None) -> None:
         self.task = task
         self.result = result
         self.wall_seconds = wall_seconds
         self.cached = cached
-        self._source = (driver, start, end)
+        self._source = (driver, start, end, run_id)
         self._trace: Optional[Trace] = None
 
     @property
     def trace(self) -> Trace:
+        """The records of the run's span, and the notes of its own calls (``Trace.calls``:
+        who called whom, which ``reuse_ref.sim.recorded_workload`` turns into a workload)."""
         if self._trace is None:
-            c, start, end = self._source
-            self._trace = Trace(c.log[start:end], dict(c.table.policies), dict(c.table.resources))
+            c, start, end, run_id = self._source
+            self._trace = Trace(c.log[start:end], dict(c.table.policies), dict(c.table.resources),
+                                c.table.recording.notes(c.scale, run_id) if run_id is not None else ())
         return self._trace
 
     @property
@@ -208,7 +211,7 @@ class Runtime:
         wall = time.perf_counter() - start
         if not ok:
             raise pickling.load_error(value)
-        return Run(task, pickling.loads(value), c, run.start, run.end, wall, cached=run.call.ps is None)
+        return Run(task, pickling.loads(value), c, run.start, run.end, wall, cached=run.call.ps is None, run_id=run.id)
 
     def _reset(self) -> None:
         """Stop every replica and close every pool; the runtime stays usable (next calls start cold)."""
@@ -228,9 +231,10 @@ class Runtime:
 
     @property
     def trace(self) -> Trace:
-        """Every record of this runtime so far (policy seconds), with each pool's policy and resources."""
+        """Every record of this runtime so far (policy seconds), with each pool's policy and
+        resources, and the notes of every call (``Trace.calls``)."""
         c = self._c
-        return Trace(list(c.log), dict(c.table.policies), dict(c.table.resources))
+        return Trace(list(c.log), dict(c.table.policies), dict(c.table.resources), c.table.recording.notes(c.scale))
 
     @property
     def replica_pids(self) -> List[int]:

@@ -14,7 +14,10 @@ Driver to replica::
 Replica to driver::
 
     (READY, pid)                                         the cold start is over
-    (DONE, attempt_id, ok, result_bytes_or_error)
+    (DONE, attempt_id, ok, result_bytes_or_error, load_seconds, run_seconds)
+                                                         load: the function loaded (its module imported,
+                                                         on its first call there; about 0 after); run:
+                                                         the attempt itself (wall seconds, both)
     (CALL, parent_attempt_id, request_id, task_ref, task_bytes_or_None, payload, cache_key)
     (WAITING, attempt_id, request_ids)                   an async attempt now blocks on these calls
                                                          (an empty tuple: it runs again; rule 6)

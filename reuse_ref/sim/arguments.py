@@ -13,13 +13,18 @@ from ..config.resources import as_resources
 from ..config.validation import is_int, number
 from .workloads import CheckedWorkload, Job
 
-__all__ = ["environments", "pool_names", "crash_events"]
+__all__ = ["environments", "named_after", "pool_names", "crash_events", "DEFAULT_NAME"]
+
+DEFAULT_NAME = "env"
+"""The name of a single policy's environment when neither ``name`` nor the jobs give one."""
 
 
-def environments(policy: Any, resources: Any, name: str) -> Dict[str, tuple]:
+def environments(policy: Any, resources: Any, name: Optional[str]) -> Dict[str, tuple]:
     """``{environment name: (policy or None, resources)}``, in the order given, from ``simulate``'s
-    arguments (``None``: an environment without reuse)."""
+    arguments (``None``: an environment without reuse; a single policy without ``name`` is
+    called ``"env"`` until :func:`named_after` names it after the jobs)."""
     if isinstance(policy, ReusePolicy):
+        name = DEFAULT_NAME if name is None else name
         if not isinstance(name, str) or not name:
             raise ValueError(f"name={name!r} is not valid: the environment's name, a non-empty str")
         return {name: (policy, as_resources(resources))}
@@ -40,6 +45,16 @@ def environments(policy: Any, resources: Any, name: str) -> Dict[str, tuple]:
                              f"or None (or 'off') for an environment without reuse")
         out[env_name] = (env_policy, as_resources((resources or {}).get(env_name)))
     return out
+
+
+def named_after(envs: Dict[str, tuple], workload: CheckedWorkload) -> Dict[str, tuple]:
+    """A single policy given without a name takes the name of the one environment every job
+    that names one names (a recorded run of one environment): its trace reads as the
+    program does. Several environments, or none named, leave ``envs`` as they are."""
+    named = workload.envs - {None}
+    if len(envs) == 1 and DEFAULT_NAME in envs and len(named) == 1:
+        return {next(iter(named)): envs[DEFAULT_NAME]}
+    return envs
 
 
 def pool_names(workload: CheckedWorkload, envs: Dict[str, tuple]) -> Optional[Dict[Hashable, str]]:

@@ -47,7 +47,7 @@ from ..core.pools import Decisions, Pools, new_pool
 from ..config.validation import optional_flag
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace, gc_paused
-from .arguments import crash_events, environments, pool_names
+from .arguments import crash_events, environments, named_after, pool_names
 from .call_tree import SimulatedCallTree
 from .cold_starts import check_cold_start
 from .contention import CoreSharing, check_cpu_bound, cores_of
@@ -64,7 +64,7 @@ _arrival = itemgetter(Job._fields.index("at"))  # job.at, as a sort key
 
 
 def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
-             resources: Any = None, name: str = "env", progress: Optional[bool] = None,
+             resources: Any = None, name: Optional[str] = None, progress: Optional[bool] = None,
              crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY, cpu_bound: float = 0.0) -> Trace:
     """Run ``workload`` (a list of :class:`~reuse_ref.sim.workloads.Job`) through the pools of
     one or several environments on a virtual clock and return its :class:`~reuse_ref.trace.trace.Trace`.
@@ -81,7 +81,8 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     * ``resources``: what one replica holds (a ``Resources`` or a mapping of its fields),
       for the footprint measures; with several environments, a mapping of environment
       name to that.
-    * ``name``: the environment's name in the trace, when ``policy`` is a single policy.
+    * ``name``: the environment's name in the trace, when ``policy`` is a single policy; by
+      default the one environment the jobs name (a recorded run's, say), or ``"env"``.
     * ``progress``: show a tqdm bar of jobs ended; ``None`` shows one when the workload
       has more than 100,000 jobs.
     * ``crashes``: optional ``(time, replica)``, ``(time, replica, "oom")`` or ``(time,
@@ -118,6 +119,8 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     cold, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
     cpu_bound = check_cpu_bound(cpu_bound)
     checked = check_workload(workload)
+    if name is None:
+        envs = named_after(envs, checked)
     jobs, related = checked.jobs, checked.has_parents
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
@@ -125,7 +128,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     pool_of = pool_names(checked, envs)  # None: every job in the one pool
     crash_list = crash_events(crashes, envs)
     draw = (lambda: cold) if draw_cold is None else draw_cold
-    label = name if len(envs) == 1 else ", ".join(envs)
+    label = ", ".join(envs)
     bar = None
     if progress or (progress is None and len(jobs) > _PROGRESS_AUTO):
         from tqdm import tqdm

@@ -4,10 +4,17 @@
 ``timeout`` and ``sync`` are optional, and :func:`write_csv` writes the last three only
 when some job sets them. :func:`read_csv` reads back exactly what :func:`write_csv`
 wrote, and names the file and line of anything wrong.
+
+:func:`write_csv` starts the file with a line that says which reuse-ref wrote it and in
+which format (``# reuse-ref 0.1.0, workload format 1``): a file written in a format this
+reuse-ref does not know (by a later one, say) is refused with that said, rather than
+read wrongly. Lines starting with ``#`` before the header are comments; a file written by
+hand, or by pandas, needs none.
 """
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 import re
@@ -16,7 +23,13 @@ from typing import Iterable, List, Optional, Sequence
 from ..trace import parse_id
 from .workloads import Job, check_jobs
 
-__all__ = ["CSV_COLUMNS", "read_csv", "write_csv", "csv_header"]
+__all__ = ["CSV_COLUMNS", "read_csv", "write_csv", "csv_header", "FORMAT", "format_line"]
+
+FORMAT = 1
+"""The workload format this reuse-ref writes and reads (the columns below, times in seconds)."""
+
+_CLAIM = re.compile(r"#\s*reuse-ref\b.*\bformat\b")  # a line that means to say the format
+_FORMAT_LINE = re.compile(r"#\s*reuse-ref\s+(?P<version>\S+?),\s*workload format\s+(?P<format>\S+)\s*$")
 
 CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries", "env", "timeout", "sync")
 """The columns of a workload file; ``at`` and ``duration`` are required, the others optional
@@ -24,6 +37,18 @@ CSV_COLUMNS = ("id", "at", "duration", "name", "parent", "retries", "env", "time
 
 _OPTIONAL = (("env", lambda job: job.env is not None), ("timeout", lambda job: job.timeout is not None),
              ("sync", lambda job: job.sync))
+
+
+def format_line() -> str:
+    """The first line of every workload file reuse-ref writes: who wrote it, in which format."""
+    try:
+        from importlib.metadata import version
+
+        mine = version("reuse-ref")
+    except Exception:  # not installed (a source tree on sys.path): the format is what matters
+        mine = "(source)"
+    return f"# reuse-ref {mine}, workload format {FORMAT}"
+
 
 def _format(value) -> str:
     if value is None:
@@ -34,8 +59,9 @@ def _format(value) -> str:
 
 
 def write_csv(jobs: Iterable[Job], path) -> None:
-    """Write a workload as CSV with the header ``id,at,duration,name,parent,retries`` (then
-    ``env``, ``timeout`` and ``sync``, each when some job sets it).
+    """Write a workload as CSV: the :func:`format_line`, then the header
+    ``id,at,duration,name,parent,retries`` (then ``env``, ``timeout`` and ``sync``, each when
+    some job sets it), then one job a line.
 
     ``path`` is a path or an open text file. :func:`read_csv` reads it back to the same
     jobs (ids of type int or str; a str id that looks like an int reads back as the int).
@@ -49,6 +75,7 @@ def write_csv(jobs: Iterable[Job], path) -> None:
 
 
 def _write_rows(jobs: List[Job], f) -> None:
+    f.write(format_line() + "\n")
     w = csv.writer(f, lineterminator="\n")
     extra = [column for column, used in _OPTIONAL if any(map(used, jobs))]
     w.writerow(CSV_COLUMNS[:6] + tuple(extra))
@@ -66,11 +93,12 @@ def read_csv(path, envs: Optional[Sequence[str]] = None) -> List[Job]:
     ``at`` and ``duration`` are seconds (numbers >= 0); ``id`` defaults to the job's
     position (0, 1, ...) and reads as an int when it looks like one; an empty ``name``,
     ``parent``, ``env`` or ``timeout`` means none; ``retries`` defaults to 0; ``sync`` is
-    ``True`` or ``False`` (empty: ``False``). Blank lines are skipped. Any problem
-    raises ``ValueError`` naming the file and the line: ``jobs.csv, line 3: duration='-1'
-    is not valid: ...``. With ``envs``, the environments a simulation has, an ``env`` that is
-    none of them is refused the same way (the simulator, which never sees the file, could
-    only name the job's position).
+    ``True`` or ``False`` (empty: ``False``). Blank lines are skipped, and so are lines
+    starting with ``#`` before the header, but one saying that reuse-ref wrote the file in a
+    workload format other than :data:`FORMAT` is refused. Any problem raises ``ValueError``
+    naming the file and the line: ``jobs.csv, line 3: duration='-1' is not valid: ...``. With
+    ``envs``, the environments a simulation has, an ``env`` that is none of them is refused the
+    same way (the simulator, which never sees the file, could only name the job's position).
     """
     if hasattr(path, "read"):
         return _read_rows(path, getattr(path, "name", "<file>"), envs)
@@ -82,37 +110,62 @@ def read_csv(path, envs: Optional[Sequence[str]] = None) -> List[Job]:
         raise ValueError(f"{os.fspath(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
 
-def csv_header(reader, label: str, needs: str) -> List[str]:
-    """The column names of a CSV file's first line, stripped (a byte-order mark too, in a
-    file the caller opened); an empty file is refused, saying what it ``needs``."""
+def csv_header(reader, label: str, needs: str, first_line: int = 1) -> List[str]:
+    """The column names of a CSV file's first line (``first_line`` of the file), stripped (a
+    byte-order mark too, in a file the caller opened); an empty file is refused, saying
+    what it ``needs``."""
     header = next(reader, None)
     if header is None:
-        raise ValueError(f"{label}, line 1: the file is empty; it needs {needs}")
+        raise ValueError(f"{label}, line {first_line}: the file is empty; it needs {needs}")
     columns = [h.strip() for h in header]
     if columns and columns[0].startswith("\ufeff"):
         columns[0] = columns[0][1:].strip()
     return columns
 
 
+def _comments(f, label: str):
+    """Skip the lines starting with ``#`` before the header, refusing a reuse-ref format line of
+    another format; returns the lines to read as CSV (the header first) and how many were skipped."""
+    skipped = 0
+    while True:
+        text = f.readline()
+        stripped = text.lstrip("\ufeff").strip()
+        if not text:  # the end of the file
+            return iter(()), skipped
+        if not stripped.startswith("#"):
+            return itertools.chain([text], f), skipped
+        skipped += 1
+        match = _FORMAT_LINE.match(stripped)
+        if match is None and _CLAIM.match(stripped):
+            raise ValueError(f"{label}, line {skipped}: {stripped!r} is not a format line this reuse-ref reads: "
+                             f"it writes '{format_line()}'")
+        if match is not None and match["format"] != str(FORMAT):
+            raise ValueError(f"{label}, line {skipped}: written by reuse-ref {match['version']} in workload format "
+                             f"{match['format']}; this reuse-ref reads workload format {FORMAT} only: read the "
+                             f"file with the reuse-ref that wrote it, or record the run again with this one")
+
+
 def _read_rows(f, label: str, envs: Optional[Sequence[str]] = None) -> List[Job]:
-    reader = csv.reader(f)
+    lines_in, skipped = _comments(f, label)
+    reader = csv.reader(lines_in)
     try:
-        columns = csv_header(reader, label, "a header naming at and duration")
+        columns = csv_header(reader, label, "a header naming at and duration", first_line=1 + skipped)
+        head = f"{label}, line {1 + skipped}"
         unknown = [c for c in columns if c not in CSV_COLUMNS]
         if unknown:
-            raise ValueError(f"{label}, line 1: unknown column {unknown[0]!r}; the columns are {', '.join(CSV_COLUMNS)}")
+            raise ValueError(f"{head}: unknown column {unknown[0]!r}; the columns are {', '.join(CSV_COLUMNS)}")
         missing = [c for c in ("at", "duration") if c not in columns]
         if missing:
-            raise ValueError(f"{label}, line 1: the header must name the columns at and duration; "
+            raise ValueError(f"{head}: the header must name the columns at and duration; "
                              f"missing {' and '.join(missing)} (found {','.join(columns)})")
         dup = [c for c in columns if columns.count(c) > 1]
         if dup:
-            raise ValueError(f"{label}, line 1: column {dup[0]!r} is named twice")
+            raise ValueError(f"{head}: column {dup[0]!r} is named twice")
         pos = {c: k for k, c in enumerate(columns)}
         jobs: List[Job] = []
         lines: List[int] = []
         for row in reader:
-            line = reader.line_num
+            line = reader.line_num + skipped
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != len(columns):
@@ -144,7 +197,7 @@ def _read_rows(f, label: str, envs: Optional[Sequence[str]] = None) -> List[Job]
             jobs.append(Job(jid, at, duration, name, parent, retries, env, timeout, sync == "True"))
             lines.append(line)
     except csv.Error as e:
-        raise ValueError(f"{label}, line {reader.line_num}: not valid CSV ({e})") from None
+        raise ValueError(f"{label}, line {reader.line_num + skipped}: not valid CSV ({e})") from None
     return check_jobs(jobs, where=lambda i: f"{label}, line {lines[i]}: ")
 
 

@@ -20,6 +20,7 @@ from typing import Hashable, Iterator, List, NamedTuple, Optional
 
 from ..config.validation import number
 from ..core.records import KINDS, RETRYING, Row
+from .calls import CallNote
 from .measures import Measures, measure
 
 __all__ = ["Record", "Trace", "Series", "CSV_COLUMNS", "gc_paused", "parse_id"]
@@ -66,13 +67,18 @@ class Trace:
     rows a :class:`~reuse_ref.core.pool.Pool` writes). A trace is read-only. Records are kept
     in the order they happened. The measures are computed from the records
     alone (see :meth:`measures`), and so are the series, the CSV and the DataFrame.
+
+    A runtime's trace also has ``calls``: a :class:`~reuse_ref.trace.calls.CallNote` per
+    call, saying who called whom and how long each parent was blocked on its calls, which
+    the records do not (the CSV form leaves them out). A simulated trace has none.
     """
 
-    def __init__(self, records, policies=None, resources=None):
+    def __init__(self, records, policies=None, resources=None, calls=()):
         self._rows: List[Row] = list(records)
         self._records: Optional[List[Record]] = None
         self.policies = dict(policies or {})
         self.resources = dict(resources or {})
+        self.calls: List[CallNote] = list(calls)
 
     @property
     def records(self) -> List[Record]:
@@ -118,6 +124,29 @@ class Trace:
         if not all(map(operator.le, times, islice(times, 1, None))):
             records = sorted(records, key=_time)
         return records
+
+    def cold_start_seconds(self, env: Optional[str] = None) -> List[float]:
+        """Every cold start of ``env`` (or of every environment), in the order replicas were
+        asked for: seconds from a ``replica_start`` (the pool asks for a replica) to its
+        ``replica_ready``; on a runtime's trace, plus the time the replica then spent
+        importing its tasks' modules (their first calls there, ``CallNote.attempts``), which
+        the simulator counts as part of the cold start, not of a task. A replica that never
+        became ready is left out. ``ColdStart.samples(...)`` (or ``--cold-start
+        samples:...``) replays them in a simulation."""
+        imports: dict = {}  # (pool, replica) -> seconds its attempts spent loading their functions
+        for note in self.calls:
+            for _, replica, load, _ in note.attempts:
+                imports[(note.pool, replica)] = imports.get((note.pool, replica), 0.0) + load
+        asked = {}  # (pool, replica) -> its place in out, and when it was asked for
+        out: List[Optional[float]] = []
+        for time, kind, replica, _, _, name in self.rows(env):
+            if kind == "replica_start":
+                asked[(name, replica)] = (len(out), time)
+                out.append(None)
+            elif kind == "replica_ready" and (name, replica) in asked:
+                k, since = asked.pop((name, replica))
+                out[k] = time - since + imports.get((name, replica), 0.0)
+        return [t for t in out if t is not None]
 
     def concurrency(self, env: str) -> int:
         """The concurrency of ``env``'s policy (1 for an environment without reuse)."""
