@@ -352,7 +352,7 @@ def _simulate(args) -> int:
     resources = _resources(args)
     check_outputs([("--trace", args.trace), ("--plot", args.plot)], inputs=[("--workload", args.workload)])
     try:
-        jobs = read_csv(args.workload, envs=(args.name,))
+        jobs = read_csv(args.workload, envs=None if args.name is None else (args.name,), one_env=True)
     except OSError as e:
         raise _Fail(f"--workload {args.workload}: {e.strerror or e}") from None
     except ValueError as e:

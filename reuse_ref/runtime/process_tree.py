@@ -26,17 +26,29 @@ here needs privileges; a control group would hold the processes more tightly sti
 process may only make one where the machine delegates a cgroup v2 subtree to it, which is
 not the common case (a container, a CI runner), so the tree, the session and the tag are
 what this module relies on.
+
+The driver's side has the same problem one level up: a local Ray it started (its GCS,
+raylet and agents), the directories it made (``reuse-ref run``'s own, ``multiprocessing``'s
+``pymp-*``) must not outlive it, and a process killed with ``SIGKILL`` or ended with
+``os._exit`` runs no clean-up of its own. :func:`watchdog` starts, once per process, a
+small process of its own session that holds the read end of a pipe: when this process
+ends, however it ends, the pipe reaches end of file and the watchdog kills every process
+tagged as it was told (:meth:`Watchdog.kill_at_end`) and removes every directory it was
+told of (:meth:`Watchdog.remove_at_end`). It imports this module by its path, so its own
+start costs an interpreter and the standard library, not the package.
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import stat
 import sys
+import threading
 from typing import Dict, Iterable, Optional, Set, Tuple
 
-__all__ = ["TAG_VARIABLE", "adopt", "end", "end_descendants", "new_tag"]
+__all__ = ["TAG_VARIABLE", "adopt", "end", "end_descendants", "new_tag", "Watchdog", "watchdog", "watch"]
 
 TAG_VARIABLE = "REUSE_REF_REPLICA_TAG"
 """The environment variable that marks a replica and every process it starts."""
@@ -107,10 +119,11 @@ def _forget_machinery() -> None:
     _machinery.clear()
 
 
-def end(pid: Optional[int], tag: Optional[str]) -> None:
+def end(pid: Optional[int], tag: Optional[str], variable: str = TAG_VARIABLE) -> None:
     """Kill the replica ``pid`` (None: it has exited) with every process it started: its
-    descendants, its session and process group, and every process tagged ``tag``."""
-    _stop_then_kill(lambda: _members(pid, tag))
+    descendants, its session and process group, and every process tagged ``tag`` (whose
+    environment has ``variable=tag``)."""
+    _stop_then_kill(lambda: _members(pid, tag, variable))
     if pid is not None:  # where there is no /proc to look in, the group at least
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -146,11 +159,11 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def _members(pid: Optional[int], tag: Optional[str]) -> Set[int]:
+def _members(pid: Optional[int], tag: Optional[str], variable: str = TAG_VARIABLE) -> Set[int]:
     """The processes of the replica ``pid``: itself, its descendants, the members of its session
     and process group (both numbered by its pid), and those tagged ``tag``."""
     out: Set[int] = set()
-    marker = None if tag is None else f"{TAG_VARIABLE}={tag}".encode() + b"\0"
+    marker = None if tag is None else f"{variable}={tag}".encode() + b"\0"
     parents: Dict[int, int] = {}
     try:
         names = os.listdir("/proc")
@@ -186,9 +199,133 @@ def _members(pid: Optional[int], tag: Optional[str]) -> Set[int]:
     return out
 
 
+def _users(directory: str) -> Set[int]:
+    """The processes that name ``directory`` (ending in a separator) on their command line or
+    hold a file under it open."""
+    out: Set[int] = set()
+    mark = directory.encode()
+    try:
+        names = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return out
+    for name in names:
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if mark in f.read():
+                    out.add(int(name))
+                    continue
+            for fd in os.listdir(f"/proc/{name}/fd"):
+                if os.readlink(f"/proc/{name}/fd/{fd}").startswith(directory):
+                    out.add(int(name))
+                    break
+        except OSError:
+            continue
+    return out
+
+
 def _tagged(name: str, marker: bytes) -> bool:
     try:
         with open(f"/proc/{name}/environ", "rb") as f:
             return marker in f.read()
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------------- the driver's watchdog
+_WATCHDOG_CODE = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('reuse_ref_watchdog', "
+                  "sys.argv[1]); tree = importlib.util.module_from_spec(spec); spec.loader.exec_module(tree); "
+                  "tree.watch(0)")
+
+
+class Watchdog:
+    """This process's watchdog (see the module docstring); :func:`watchdog` makes the one."""
+
+    def __init__(self) -> None:
+        read, self._fd = os.pipe()  # both close-on-exec: no process started from here holds them
+        self._lock = threading.Lock()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("REUSE_REF_")}
+            self.pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", _WATCHDOG_CODE, __file__], env,
+                                      file_actions=[(os.POSIX_SPAWN_DUP2, read, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+                                                    (os.POSIX_SPAWN_DUP2, devnull, 2)],
+                                      setsid=True, setsigdef=(signal.SIGINT, signal.SIGTERM, signal.SIGPIPE))
+        finally:
+            os.close(read)
+            os.close(devnull)
+
+    def _order(self, kind: str, text: str) -> None:
+        if "\0" in text:
+            raise ValueError(f"{text!r} is not valid: no NUL character")
+        with self._lock:
+            if self._fd >= 0:
+                os.write(self._fd, (kind + text + "\0").encode("utf-8", "surrogateescape"))
+
+    def kill_at_end(self, variable: str, tag: str) -> None:
+        """When this process ends, kill every process whose environment has ``variable=tag``."""
+        self._order("T", f"{variable}={tag}")
+
+    def kill_users_at_end(self, directory: str) -> None:
+        """When this process ends, kill every process that names ``directory`` on its command line
+        or holds a file in it open (one that renamed itself, whose environment then reads as its
+        new name, is still found by its open log files)."""
+        self._order("U", os.path.join(os.path.abspath(directory), ""))
+
+    def remove_at_end(self, path: str) -> None:
+        """When this process ends, remove the directory ``path`` if it is still there."""
+        self._order("P", os.path.abspath(path))
+
+
+
+_watchdog: Optional[Watchdog] = None
+_watchdog_lock = threading.Lock()
+
+
+def watchdog() -> Watchdog:
+    """This process's :class:`Watchdog`, started on first use."""
+    global _watchdog
+    with _watchdog_lock:
+        if _watchdog is None:
+            _watchdog = Watchdog()
+        return _watchdog
+
+
+def _forget_watchdog() -> None:
+    """In a child forked from this process: its copy of the pipe must not keep the watchdog
+    waiting, and the watchdog is its parent's (the child starts its own if it needs one)."""
+    global _watchdog, _watchdog_lock
+    if _watchdog is not None:
+        try:
+            os.close(_watchdog._fd)
+        except OSError:
+            pass
+        _watchdog = None
+    _watchdog_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_watchdog)
+
+
+def watch(fd: int) -> None:
+    """The watchdog's own side: read orders until the end of the pipe ``fd``, then carry them out."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    orders = [item.decode("utf-8", "surrogateescape") for item in b"".join(chunks).split(b"\0") if item]
+    for order in orders:
+        if order[0] == "T":
+            variable, _, tag = order[1:].partition("=")
+            end(None, tag, variable)
+        elif order[0] == "U":
+            _stop_then_kill(lambda: _users(order[1:]))
+    for order in orders:
+        if order[0] == "P":
+            shutil.rmtree(order[1:], ignore_errors=True)
