@@ -14,6 +14,11 @@ FIFO written to as it is).
 Options are never abbreviated (``--c`` is not ``--cold-start``), and ``reuse-ref run``
 reads its own options before ``FILE``, as ``flyte run`` does: what follows ``FILE`` is the
 program's, the task's name and its arguments.
+
+An interrupted command cleans up as a failed one does (replicas stopped, temporary files and
+directories removed, no output half written) and says so in one line: Ctrl-C exits with
+status 130, ``SIGTERM`` with 143; a reader that closes the output early (``| head``) ends the
+command quietly with 141, as ``SIGPIPE`` ends other tools.
 """
 from __future__ import annotations
 
@@ -21,7 +26,10 @@ import argparse
 import contextlib
 import json
 import math
+import os
+import signal
 import sys
+import threading
 import warnings
 from typing import Optional, Sequence
 
@@ -34,6 +42,42 @@ EXIT_USAGE = 2
 
 class _Fail(Exception):
     """Bad input: print the message and exit with status 2."""
+
+
+class _Terminated(BaseException):
+    """``SIGTERM``, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``, so that
+    every clean-up on the way out runs (a ``BaseException``: a program's ``except Exception``
+    does not swallow it)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While the command runs, ``SIGTERM`` raises :class:`_Terminated` (in the main thread only,
+    where a handler can be set; the previous handler comes back after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout went away (``| head``): nothing more can reach it, and Python's
+    flush at exit must not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 def _replicas(text: str):
@@ -266,14 +310,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "workload":
-            return _workload(args)
-        return _plan(args) if args.command == "plan" else _simulate(args)
+        with _sigterm_raises():
+            if args.command == "run":
+                return _run(args)
+            if args.command == "workload":
+                return _workload(args)
+            return _plan(args) if args.command == "plan" else _simulate(args)
     except (_Fail, OutputError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except _Terminated:
+        print(f"{PROG}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except BrokenPipeError:
+        return _stdout_gone()
 
 
 RUN_OPTIONS = ("--json", "--trace", "--plot", "--workload-out", "--time-scale", "--cold-start", "--backend")

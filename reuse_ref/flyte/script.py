@@ -122,7 +122,20 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         raise ScriptError(f"--backend={backend!r} is not valid: one of {', '.join(BACKENDS)}")
     if task_name is None and task_argv:
         raise ScriptError(f"{task_argv[0]!r} is not valid without a TASK: task arguments need a task name")
+    from ..runtime.process_tree import watchdog
+
     work = tempfile.mkdtemp(prefix="reuse-ref-run-")  # the replica pids and the files of flyte.io, removed at the end
+    try:
+        watchdog().remove_at_end(work)  # however this process ends (SIGKILL, os._exit in the program)
+        return _run_in(work, path, task_name, task_argv, as_json, trace_path, plot_path, workload_path,
+                       time_scale, cold_start, backend, run_options)
+    finally:  # an error, Ctrl-C, SIGTERM (the command raises it), a closed stdout
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_in(work: str, path: str, task_name: Optional[str], task_argv: Sequence[str], as_json: bool,
+            trace_path: Optional[str], plot_path: Optional[str], workload_path: Optional[str], time_scale: float,
+            cold_start: float, backend: str, run_options: Sequence[str]) -> int:
     pids_dir = os.path.join(work, "pids")
     os.makedirs(pids_dir)
     os.environ.setdefault("REUSE_REF_FLYTE_STORE", os.path.join(work, "store"))
@@ -134,7 +147,11 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
     try:
         _prepare(path, time_scale, cold_start, pids_dir, backend)
         if task_name is not None:
-            task = _load_task(path, task_name)
+            try:
+                task = _load_task(path, task_name)
+            except ProgramError as e:
+                error = e
+        if task_name is not None and error is None:
             try:
                 kwargs = parse_task_args(task, task_argv, run_options=run_options)
             except ValueError as e:
@@ -143,7 +160,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
                 result = session.run(task, **kwargs).result
             except Exception as exc:
                 error = exc
-        else:
+        elif task_name is None:
             argv = sys.argv[:]
             sys.argv = [path]
             try:
@@ -164,9 +181,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
     finally:
         session.close()
     if error is not None and not as_json:
-        print(f"reuse-ref run: the program failed: {_describe(error)}", file=sys.stderr)
-        if not isinstance(error, SystemExit):
-            traceback.print_exception(error, file=sys.stderr)
+        _print_failure(error, path)
     if as_json:
         non_finite: List[str] = []
         out: Dict[str, Any] = {"result": _jsonable(result, "result", non_finite), "environments": envs,
@@ -183,8 +198,26 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         print_summary(envs)
         if recorded():
             print("accepted and recorded, not modelled: " + "; ".join(f for f, _ in recorded()))
-    shutil.rmtree(work, ignore_errors=True)
     return 0 if error is None else 1
+
+
+def _print_failure(error: BaseException, path: str) -> None:
+    """The program's failure: one line that says what failed, then the program's traceback (an
+    error raised while the file was imported: from its first line in the file, as ``python
+    FILE.py`` shows it, without the frames of reuse-ref's import)."""
+    if isinstance(error, ProgramError):
+        print(f"reuse-ref run: the program failed while {path} was imported: {_describe(error)}",
+              file=sys.stderr)
+        error = error.error
+        tb = error.__traceback__
+        target = os.path.abspath(path)
+        while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
+            tb = tb.tb_next
+        traceback.print_exception(type(error), error, tb or error.__traceback__, file=sys.stderr)
+        return
+    print(f"reuse-ref run: the program failed: {_describe(error)}", file=sys.stderr)
+    if not isinstance(error, SystemExit):
+        traceback.print_exception(error, file=sys.stderr)
 
 
 def _stdout_to_stderr() -> int:
@@ -197,6 +230,8 @@ def _stdout_to_stderr() -> int:
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, ProgramError):
+        error = error.error
     code = getattr(error, "code", None)
     name = type(error).__name__
     if isinstance(code, str) and code != name:

@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.forkserver
+import multiprocessing.util
 import os
 import selectors
 import time
@@ -82,6 +83,9 @@ class ProcessBackend(ReplicaBackend):
             # server's own start (about 0.2 s), and replicas of one burst are ready at
             # different times, which changes which one scales down first (rule 3).
             multiprocessing.forkserver.ensure_running()
+            # The server listens on a socket in multiprocessing's pymp-* directory, removed at
+            # the interpreter's exit: the watchdog removes it after a SIGKILL or os._exit too.
+            process_tree.watchdog().remove_at_end(multiprocessing.util.get_temp_dir())
         self.memory_poll = memory_poll
         self.stop_grace = stop_grace
         self.sel: Optional[selectors.BaseSelector] = None
