@@ -410,9 +410,15 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
     except OSError as e:
         raise ValueError(f"--workload {args.workload}: {e.strerror or e}") from None
     check_cpu_bound(args.cpu_bound, "--cpu-bound")
-    result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
-                  cpu_bound=args.cpu_bound, horizon=args.horizon, progress=True,
-                  workers="ray" if ray is not None else args.workers, ray_address=ray or None)
+    try:
+        result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
+                      cpu_bound=args.cpu_bound, horizon=args.horizon, progress=True,
+                      workers="ray" if ray is not None else args.workers, ray_address=ray or None)
+    except ValueError as e:  # a price the API names prices['replica_hour'] is --price-replica-hour here
+        text = str(e)
+        for option, key, _, _ in _PRICE_OPTIONS:
+            text = text.replace(f"prices[{key!r}]", "--" + option.replace("_", "-"))
+        raise ValueError(text) from None
     if args.json:
         text = json.dumps(result.to_dict(), allow_nan=False)
     else:
