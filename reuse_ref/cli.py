@@ -364,23 +364,10 @@ def _policy(args):
             policy = ReusePolicy(replicas=args.replicas, concurrency=args.concurrency,
                                  idle_ttl=args.idle_ttl, scaledown_ttl=args.scaledown_ttl)
         except ValueError as e:
-            raise _Fail(_policy_message(e)) from None
+            raise _Fail(str(e)) from None  # the model's one line
     for w in caught:
         print(f"{PROG}: warning: {w.message}", file=sys.stderr)
     return policy
-
-
-def _policy_message(error: ValueError) -> str:
-    """The policy's own message, without pydantic's framing."""
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        messages = []
-        for item in errors():
-            msg = str(item.get("msg", ""))
-            messages.append(msg[len("Value error, "):] if msg.startswith("Value error, ") else msg)
-        if messages:
-            return "; ".join(messages)
-    return str(error)
 
 
 def _resources(args):
@@ -394,7 +381,7 @@ def _resources(args):
     try:
         return Resources(**given)
     except ValueError as e:
-        raise _Fail("--" + _policy_message(e)) from None
+        raise _Fail("--" + str(e)) from None
 
 
 def _simulate(args) -> int:
