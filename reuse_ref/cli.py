@@ -131,6 +131,21 @@ def _cold_start(text: str):
                                          f"samples:S1,S2,... or lognormal:MEDIAN,P95") from None
 
 
+def _scaledown(text: str) -> str:
+    """``paced`` or ``per-replica`` (``per_replica`` too), as the Python keyword spells it."""
+    value = text.strip().lower().replace("-", "_")
+    if value not in ("paced", "per_replica"):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give paced or per-replica (the reading of "
+                                         f"rule 3 for scaledown_ttl)")
+    return value
+
+
+def _add_scaledown(parser) -> None:
+    parser.add_argument("--scaledown", type=_scaledown, default="paced", metavar="paced|per-replica",
+                        help="the reading of rule 3: paced (default; at most one replica stops per scaledown_ttl "
+                             "period) or per-replica (each replica above min stops once idle for scaledown_ttl)")
+
+
 def _add_cold_start(parser) -> None:
     parser.add_argument("--cold-start", type=_cold_start, default=10.0, metavar="SECONDS|DIST",
                         help="seconds from a replica's start to its first task (default 10), or a distribution "
@@ -169,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     policy.add_argument("--scaledown-ttl", type=_seconds_int, default=30, metavar="SECONDS",
                         help="idle time before one replica above min stops (default 30)")
     _add_cold_start(sim)
+    _add_scaledown(sim)
     sim.add_argument("--workload", required=True, metavar="FILE.csv",
                      help="CSV with columns at,duration and optionally id,name,parent,retries")
     sim.add_argument("--name", help="the environment's name in the trace (default: the one environment the "
@@ -214,6 +230,7 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--backend", default="processes", metavar="NAME",
                      help="where replicas run: processes (default), or ray (Ray actors on a local Ray "
                           "bound to 127.0.0.1; needs reuse-ref[ray])")
+    _add_scaledown(run)
 
 
 
@@ -243,6 +260,7 @@ def _plan_parser(commands) -> None:
     size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
     size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", help='GPUs per replica, e.g. 1 or "L4:1"')
     _add_cold_start(cmd)
+    _add_scaledown(cmd)
     cmd.add_argument("--cpu-bound", type=float, default=0.0, metavar="F",
                      help="the CPU share of each task's duration, 0 to 1, shared by the tasks of a replica "
                           "on its --cpu cores (default 0: tasks that wait on I/O)")
@@ -329,7 +347,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _stdout_gone()
 
 
-RUN_OPTIONS = ("--json", "--trace", "--plot", "--workload-out", "--time-scale", "--cold-start", "--backend")
+RUN_OPTIONS = ("--json", "--trace", "--plot", "--workload-out", "--time-scale", "--cold-start", "--backend",
+               "--scaledown")
 
 
 def _run(args) -> int:
@@ -350,7 +369,8 @@ def _run(args) -> int:
     try:
         return run_script(args.file, task, program, as_json=args.json, trace_path=args.trace,
                           plot_path=args.plot, workload_path=args.workload_out, time_scale=args.time_scale,
-                          cold_start=args.cold_start, backend=args.backend, run_options=RUN_OPTIONS)
+                          cold_start=args.cold_start, backend=args.backend, run_options=RUN_OPTIONS,
+                          scaledown=args.scaledown)
     except ScriptError as e:
         raise _Fail(str(e)) from None
 
@@ -398,7 +418,8 @@ def _simulate(args) -> int:
     except ValueError as e:
         raise _Fail(str(e)) from None
     try:
-        trace = simulate(policy, jobs, cold_start=_cold(args), resources=resources, name=args.name)
+        trace = simulate(policy, jobs, cold_start=_cold(args), resources=resources, name=args.name,
+                         scaledown=args.scaledown)
     except ValueError as e:
         raise _Fail(str(e)) from None
     try:  # before any output: a measure that is not a finite number cannot be printed as one
@@ -412,7 +433,8 @@ def _simulate(args) -> int:
                     f"past the largest float ({sys.float_info.max:g} s); give smaller times")
     if args.json:
         cold = args.cold_start if isinstance(args.cold_start, float) else str(_cold(args))
-        out = {"env": trace.envs[0], "policy": json.loads(policy.model_dump_json()), "cold_start": cold}
+        out = {"env": trace.envs[0], "policy": json.loads(policy.model_dump_json()), "cold_start": cold,
+               "scaledown": args.scaledown}
         out.update(m.as_dict())
         text = json.dumps(out, allow_nan=False)  # never Infinity or NaN, which JSON does not have
     else:

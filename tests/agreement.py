@@ -1,7 +1,7 @@
 """One workload, two drivers: the simulator and the runtime must tell the same story.
 
 A *case* is a workload (jobs with ``env``, ``parent`` and ``retries``), a policy per
-environment, and a failure policy. :func:`simulated` runs it on the virtual clock;
+environment, a failure policy and a reading of rule 3 (``scaledown``). :func:`simulated` runs it on the virtual clock;
 :func:`ran` runs it on real replica processes, each job a task that sleeps its duration
 (scaled), calls its children at their offsets, then awaits them, as the simulator's model
 of a parent says. A job named ``"crash"`` kills its replica at the end of its first
@@ -34,6 +34,7 @@ class Case(NamedTuple):
     jobs: List[Job]
     policies: Dict[str, Optional[ReusePolicy]]  # None: the environment does not reuse
     failure_policy: str = "FAIL_IMMEDIATELY"
+    scaledown: str = "paced"
 
 
 def policy(**kwargs: Any) -> ReusePolicy:
@@ -46,7 +47,7 @@ def policy(**kwargs: Any) -> ReusePolicy:
 def simulated(case: Case):
     crashes = _crashes(case)
     return simulate(case.policies, case.jobs, cold_start=COLD_START, crashes=crashes,
-                    failure_policy=case.failure_policy)
+                    failure_policy=case.failure_policy, scaledown=case.scaledown)
 
 
 def _crashes(case: Case) -> list:
@@ -54,7 +55,8 @@ def _crashes(case: Case) -> list:
     marked = {j.id for j in case.jobs if j.name == "crash"}
     if not marked:
         return []
-    calm = simulate(case.policies, case.jobs, cold_start=COLD_START, failure_policy=case.failure_policy)
+    calm = simulate(case.policies, case.jobs, cold_start=COLD_START, failure_policy=case.failure_policy,
+                    scaledown=case.scaledown)
     by_id = {j.id: j for j in case.jobs}
     out = []
     for r in calm.records:
@@ -171,7 +173,8 @@ def ran(case: Case, scale: float = 0.05):
             _SYNC_TASKS[env_name] = _sync_task(env_name, p)
     top = sorted((j for j in case.jobs if j.parent is None), key=lambda j: j.at)
     outcomes: List[Any] = []
-    with Runtime(time_scale=scale, cold_start=COLD_START, failure_policy=case.failure_policy) as rt:
+    with Runtime(time_scale=scale, cold_start=COLD_START, failure_policy=case.failure_policy,
+                 scaledown=case.scaledown) as rt:
         t0 = time.monotonic() + 0.2
 
         def submit(job: Job) -> None:

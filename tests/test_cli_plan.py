@@ -55,6 +55,8 @@ def test_json_is_the_plan_of_the_python_api(capsys, day_csv):
     assert [c["policy"] for c in data["front"]] == [repr(c.policy) for c in expected.front]
     assert len(data["candidates"]) == 2 * 5 * 2 * 2 * 2 and data["skipped"] == {}
     assert "candidate" in err  # the progress bar, on stderr
+    assert data["scaledown"] == "paced" and data["other_reading"] == expected.other_reading.as_dict()
+    assert data["other_reading"]["scaledown"] == "per_replica"
 
 
 def test_ray_gives_the_answer_of_one_worker(capsys, day_csv, ray_session):

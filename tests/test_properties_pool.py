@@ -6,7 +6,9 @@ while the environment is alive, a replica holding more than ``concurrency`` task
 starting out of FIFO order or on a replica that is not ready, a slot left free while a
 task waits, a replica stopped while busy, a scale-down that is not the highest-id replica
 idle for ``scaledown_ttl``, an ``idle_ttl`` stop before the pool was empty that long, a
-task ending twice or never.
+task ending twice or never. Rule 3 under each reading: *paced*, no two scale-downs closer
+than ``scaledown_ttl``; *per replica*, no replica above ``min`` left idle past its
+``scaledown_ttl``, not even for an instant, however many go at once.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 from reuse_ref import ReusePolicy, StarvationWarning
 from reuse_ref.core.pools import Pools
 from reuse_ref.core.actions import Dispatch, StartReplica
-from reuse_ref.core.pool import Pool
+from reuse_ref.core.pool import PACED, PER_REPLICA, SCALEDOWN_READINGS, Pool
 from reuse_ref.core.replica_set import READY
 from reuse_ref.sim import simulate
 from reuse_ref.trace import Trace
@@ -37,8 +39,9 @@ SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 300))
 class Replay:
     """Replays records of one environment and checks the rules as it goes."""
 
-    def __init__(self, policy: ReusePolicy):
+    def __init__(self, policy: ReusePolicy, scaledown: str = PACED):
         self.policy = policy
+        self.per_replica = scaledown == PER_REPLICA
         self.lo, self.hi = policy.replicas
         self.c = policy.concurrency
         self.sd = policy.scaledown_ttl.total_seconds()
@@ -60,10 +63,21 @@ class Replay:
     def busy(self) -> bool:
         return bool(self.queue) or any(self.running.values())
 
+    def overdue(self, t: float, strictly: bool):
+        """Replicas idle for ``scaledown_ttl`` at ``t`` (``strictly``: for longer), which rule 3
+        read per replica must have stopped while the pool is above min."""
+        if len(self.state) <= self.lo:
+            return []
+        return sorted(rid for rid, since in self.idle_since.items()
+                      if (since + self.sd < t if strictly else since + self.sd <= t))
+
     def check_instant(self) -> None:
         """What must hold once every record of an instant has been read."""
         assert not self.interrupted, f"crashed attempts never failed: {self.interrupted}"
         live = len(self.state)
+        if self.per_replica:
+            late = self.overdue(self.now, strictly=False)
+            assert not late, f"replicas {late} idle for scaledown_ttl above min {self.lo} at {self.now}, not stopped"
         assert live <= self.hi
         if self.alive:
             assert live >= self.lo, f"{live} live replicas below min {self.lo} at {self.now}"
@@ -80,6 +94,9 @@ class Replay:
             if self.now != -math.inf:
                 self.check_instant()
             assert r.time > self.now, "records must be in time order"
+            if self.per_replica:  # nothing fell due between two instants (no record then)
+                late = self.overdue(r.time, strictly=True)
+                assert not late, f"replicas {late} fell due after {self.now} and before {r.time}, not stopped then"
             self.now = r.time
         getattr(self, r.kind)(r)
 
@@ -159,7 +176,8 @@ class Replay:
             assert not self.running[r.replica], "only an idle replica is stopped by a TTL"
         if r.reason == "scaledown":
             assert len(self.state) > self.lo
-            assert r.time >= self.last_scaledown + self.sd, "one scale-down per scaledown_ttl"
+            if not self.per_replica:
+                assert r.time >= self.last_scaledown + self.sd, "one scale-down per scaledown_ttl"
             due = [rid for rid, since in self.idle_since.items() if r.time >= since + self.sd]
             assert due and r.replica == max(due), f"scaled down {r.replica}, expected the highest of {due}"
             self.last_scaledown = r.time
@@ -177,8 +195,15 @@ class Replay:
         assert all(len(tasks) == self.c for tasks in self.running.values())
 
 
-def replay(trace_or_records, policy) -> Replay:
-    checker = Replay(policy)
+def job_of(task):
+    """The workload job a task plays: itself, or ``7`` for ``"7~2"``, the job's second call (by a retried parent)."""
+    if isinstance(task, str) and "~" in task:
+        return int(task.rsplit("~", 1)[0])
+    return task
+
+
+def replay(trace_or_records, policy, scaledown: str = PACED) -> Replay:
+    checker = Replay(policy, scaledown)
     for r in trace_or_records:
         checker.feed(r)
     checker.finish()
@@ -216,12 +241,13 @@ def workloads(draw, max_jobs=60):
     return jobs
 
 
+readings = st.sampled_from(SCALEDOWN_READINGS)
 crashes = st.lists(st.tuples(times, st.integers(1, 10), st.sampled_from(["crashed", "oom"])), max_size=3)
 
 
 # ------------------------------------------------------------------------------ properties
 @SETTINGS
-@given(policy=policies(), jobs=workloads(), crash=crashes)
+@given(policy=policies(), jobs=workloads(), crash=crashes, scaledown=readings)
 # a parent cancelled by the very action that gave its child a slot: the child's own children
 # were once counted twice (never called, and then skipped when the stale dispatch called them)
 @example(policy=ReusePolicy(replicas=(0, 1), concurrency=2, scaledown_ttl=30, idle_ttl=None),
@@ -229,33 +255,46 @@ crashes = st.lists(st.tuples(times, st.integers(1, 10), st.sampled_from(["crashe
                Job(id=3, at=6.0, duration=0.0, parent=2), Job(id=4, at=0.0, duration=0.0, parent=2),
                Job(id=19, at=0.0, duration=0.0, parent=3), Job(id=30, at=0.0, duration=0.0, parent=0),
                Job(id=32, at=0.0, duration=0.0, parent=19)],
-         crash=[])
-def test_simulated_traces_keep_every_rule(policy, jobs, crash):
-    trace = simulate(policy, jobs, cold_start=10, crashes=crash)
-    checker = replay(trace.records, policy)
+         crash=[], scaledown=PACED)
+# five replicas idle together, min 1: per replica, four stop at one instant, the highest first
+@example(policy=ReusePolicy(replicas=(1, 5), concurrency=1, scaledown_ttl=30, idle_ttl=None),
+         jobs=[Job(k, 0.0, 10.0) for k in range(5)], crash=[], scaledown=PER_REPLICA)
+def test_simulated_traces_keep_every_rule(policy, jobs, crash, scaledown):
+    trace = simulate(policy, jobs, cold_start=10, crashes=crash, scaledown=scaledown)
+    checker = replay(trace.records, policy, scaledown)
     # every job that was called ends exactly once: done, failed or starved
     called = checker.queued_once
     assert set(checker.ended) == called
-    # a job is missing only if an ancestor failed before calling it
+    # a job is missing only if an ancestor failed, or was tried again, before calling it; a job
+    # called again (task "id~n") is the call of a retried ancestor's later attempt
     by_id = {j.id: j for j in jobs}
     outcome = {}
+    retried = set()
     for r in trace.records:
         if r.kind == "task_end":
             outcome[r.task] = "done"
-        elif r.kind == "task_failed" and not r.reason.endswith("(retrying)"):
+        elif r.kind == "task_failed" and r.reason.endswith("(retrying)"):
+            retried.add(job_of(r.task))
+        elif r.kind == "task_failed":
             outcome[r.task] = r.reason
+
+    def ancestors(job_id):
+        p = by_id[job_id].parent
+        while p is not None:
+            yield p
+            p = by_id[p].parent
+
     for job in jobs:
         if job.id not in called:
-            ancestors = []
-            p = job.parent
-            while p is not None:
-                ancestors.append(p)
-                p = by_id[p].parent
-            assert any(outcome.get(a, "done") != "done" for a in ancestors), f"job {job.id} never called"
-    # a parent that is done saw all its children done, and ended no earlier than they did
+            assert any(outcome.get(a, "done") != "done" or a in retried for a in ancestors(job.id)), \
+                f"job {job.id} never called"
+    for task in called:
+        if job_of(task) != task:
+            assert any(a in retried for a in ancestors(job_of(task))), f"{task} called again, but nothing was retried"
+    # a parent that is done, never tried again, saw all its children done, and ended no earlier
     end_time = {r.task: r.time for r in trace.records if r.kind == "task_end"}
     for job in jobs:
-        if job.parent is not None and outcome.get(job.parent) == "done":
+        if job.parent is not None and outcome.get(job.parent) == "done" and job.parent not in retried:
             assert outcome.get(job.id) == "done"
             assert end_time[job.parent] >= end_time[job.id]
     m = trace.measures()
@@ -265,9 +304,24 @@ def test_simulated_traces_keep_every_rule(policy, jobs, crash):
 
 
 @SETTINGS
+@given(policy=policies(), jobs=workloads(), crash=crashes, scaledown=readings)
+def test_same_input_same_trace(policy, jobs, crash, scaledown):
+    assert (simulate(policy, jobs, crashes=crash, scaledown=scaledown).records
+            == simulate(policy, list(jobs), crashes=crash, scaledown=scaledown).records)
+
+
+@SETTINGS
 @given(policy=policies(), jobs=workloads(), crash=crashes)
-def test_same_input_same_trace(policy, jobs, crash):
-    assert simulate(policy, jobs, crashes=crash).records == simulate(policy, list(jobs), crashes=crash).records
+def test_the_readings_agree_when_one_replica_at_most_is_above_min(policy, jobs, crash):
+    """With ``max - min <= 1`` rule 3 never has two replicas to choose from, and the pacing
+    never binds: a replica above min goes idle only after the last scale-down's pool grew
+    again, so after it. Both readings then write the same records, crashes and all."""
+    lo = min(policy.min_replicas, policy.max_replicas - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarvationWarning)
+        narrow = policy.model_copy(update={"replicas": (lo, lo + 1)})
+    paced = simulate(narrow, jobs, cold_start=10, crashes=crash, scaledown=PACED).records
+    assert simulate(narrow, jobs, cold_start=10, crashes=crash, scaledown=PER_REPLICA).records == paced
 
 
 @SETTINGS
@@ -286,7 +340,7 @@ def brute_force_wakeup(pool: Pool):
     idle = [r.idle_since for r in pool.replicas.values() if r.state == READY and not r.running]
     if pool.live > pool.min and idle:
         t = min(idle) + pool.scaledown_ttl
-        if pool._last_scaledown is not None:
+        if pool.scaledown == PACED and pool._last_scaledown is not None:
             t = max(t, pool._last_scaledown + pool.scaledown_ttl)
         times.append(t)
     if pool.alive and pool._empty_since is not None and pool.idle_ttl is not None:
@@ -340,11 +394,11 @@ events = st.lists(st.tuples(st.sampled_from(["submit", "ready", "finish", "fail"
 
 
 @SETTINGS
-@given(policy=policies(), script=events)
-def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, script):
+@given(policy=policies(), script=events, scaledown=readings)
+def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, script, scaledown):
     """Any sequence of legal events (the driver's choices made at random) keeps the pool's
     incremental bookkeeping equal to a scan and its records within the rules."""
-    pool = Pool(policy, name="random")
+    pool = Pool(policy, name="random", scaledown=scaledown)
     pools = Pools()
     pools.add(pool)
     now = 0.0
@@ -395,4 +449,4 @@ def test_pool_driven_by_random_events_keeps_its_bookkeeping_and_rules(policy, sc
         check_bookkeeping(pool)
         if pool.wakeup_at is not None:
             assert pool.wakeup_at > now, "the pool never asks to be woken in the past"
-    replay(Trace(pool.records).records, policy)
+    replay(Trace(pool.records).records, policy, scaledown)

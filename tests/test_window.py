@@ -10,7 +10,7 @@ import pytest
 
 from reuse_ref import ReusePolicy, Resources, simulate
 from reuse_ref.trace import Measures, Record as R, Trace, percentile
-from reuse_ref.trace.window import common_horizon, compare, last_task_end, waits
+from reuse_ref.trace.window import common_horizon, compare, counts, last_task_end, waits
 from reuse_ref.sim.workloads import burst, merge
 
 # Single-replica policies on purpose: their starvation warning is not what these tests look at.
@@ -97,3 +97,24 @@ def test_waits_within_a_time_window():
     late = waits(t, since=800)
     assert len(late) == 2 and late == sorted(late)
     assert percentile(waits(t), 95) == t.measures().wait_p95
+
+
+def test_counts_of_a_time_window():
+    # replica 1 lives 0..60 (starting 10 s), replica 2 starts at 25 and lives until 125
+    trace = Trace([R(0.0, "replica_start", 1, None, "", "a"), R(0.0, "task_queued", None, "t1", "", "a"),
+                   R(10.0, "replica_ready", 1, None, "", "a"), R(10.0, "task_start", 1, "t1", "cold", "a"),
+                   R(25.0, "task_queued", None, "t2", "", "a"), R(25.0, "replica_start", 2, None, "", "a"),
+                   R(30.0, "task_end", 1, "t1", "", "a"), R(30.0, "task_start", 1, "t2", "warm", "a"),
+                   R(50.0, "task_end", 1, "t2", "", "a"), R(60.0, "replica_stop", 1, None, "scaledown", "a"),
+                   R(35.0 + 90, "replica_stop", 2, None, "scaledown", "a")])
+    whole = counts(trace, 0.0, 200.0)
+    assert (whole.tasks, whole.cold_starts, whole.replica_seconds) == (2, 2, 60.0 + 100.0)
+    assert whole.cold_start_share == 1.0 and whole.mean_replicas == pytest.approx(160.0 / 200.0)
+    late = counts(trace, 20.0, 100.0)  # t2 and replica 2's start, replica 1 from 20 to 60, replica 2 from 25 to 100
+    assert (late.tasks, late.cold_starts, late.replica_seconds, late.seconds) == (1, 1, 40.0 + 75.0, 80.0)
+    # a replica still alive at the trace's end is alive until the window's end
+    open_ended = Trace([R(0.0, "replica_start", 1, None, "", "a")])
+    assert counts(open_ended, 10.0, 20.0).replica_seconds == 10.0 and counts(open_ended, 10.0, 20.0).tasks == 0
+    for since, until in ((5.0, 5.0), (0.0, float("inf")), (float("nan"), 1.0)):
+        with pytest.raises(ValueError, match="since="):
+            counts(trace, since, until)

@@ -11,7 +11,8 @@ by construction.
 
 After every event the rules run in order (``Pool._apply`` states them in full): first
 the attempts over their ``timeout``, then 1 dispatch, 2 scale up, 3 scale down, 4
-environment idle (rule 5, crash, is the ``replica_crashed`` event itself). Rules 6
+environment idle (rule 5, crash, is the ``replica_crashed`` event itself); rule 3 under
+either of its readings (:class:`Pool`). Rules 6
 (starvation) and 7 (failure propagation) need every pool of a run at once: they live in
 :mod:`reuse_ref.core.pools`, which calls :meth:`Pool.starve` and :meth:`Pool.cancel`.
 
@@ -50,9 +51,10 @@ from ..config.validation import number
 from .actions import Action, CancelAttempt, Dispatch, FailTask, Interrupt, StartReplica, StopReplica
 from .stopping import AttemptDeadlines, StoppingAttempts
 from .records import NEVER_RETRIED, RETRYING, Row
-from .replica_set import STARTING, ReplicaSet, ReplicaState
+from .replica_set import (PACED, PER_REPLICA, SCALEDOWN_READINGS, STARTING, PerReplicaSet, ReplicaSet, ReplicaState,
+                          check_scaledown)
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "PACED", "PER_REPLICA", "SCALEDOWN_READINGS", "check_scaledown"]
 
 # Builds a NamedTuple from a complete tuple of its fields, skipping the generated __new__
 # (and its defaults handling): the hot paths below make a Dispatch per task.
@@ -67,9 +69,15 @@ class Pool:
     [StartReplica(replica=1), StartReplica(replica=2)]
     >>> pool.replica_ready(10.0, 1)
     [Dispatch(task='t1', replica=1, attempt=1, warm=False)]
+
+    ``scaledown``, rule 3's reading (the public sources leave it open): ``"paced"`` (the
+    default) stops at most one replica per ``scaledown_ttl`` period, the highest id first;
+    ``"per_replica"`` stops each replica above ``min`` once it has been idle for
+    ``scaledown_ttl``, several at once (the highest ids first when ``min`` keeps some).
     """
 
-    def __init__(self, policy: ReusePolicy, name: str = "env", *, first_replica_id: int = 1) -> None:
+    def __init__(self, policy: ReusePolicy, name: str = "env", *, first_replica_id: int = 1,
+                 scaledown: str = PACED) -> None:
         self.policy = policy
         self.name = name
         self.concurrency = policy.concurrency
@@ -79,7 +87,10 @@ class Pool:
         self.idle_ttl = None if policy.idle_ttl is None else policy.idle_ttl.total_seconds()
         self.now = 0.0
         self.alive = False
-        self.replicas = ReplicaSet(self.concurrency)  # by id, in id order, with the rules' indexes
+        self.scaledown = check_scaledown(scaledown)
+        self._paced = scaledown == PACED
+        # by id, in id order, with the rules' indexes; its scaledown_due is rule 3's under the reading
+        self.replicas = (ReplicaSet if self._paced else PerReplicaSet)(self.concurrency)
         self.queue: deque = deque()
         self.running: Dict[Hashable, int] = {}  # task -> replica
         self.attempts: Dict[Hashable, int] = {}
@@ -352,8 +363,8 @@ class Pool:
             since = self._empty_since
             if since is None:
                 since = self._empty_since = now
-        # rule 3 is due once the longest-idle replica has been idle for scaledown_ttl and the
-        # last scale-down is scaledown_ttl ago
+        # rule 3 is due once the longest-idle replica has been idle for scaledown_ttl (and,
+        # paced, the last scale-down is scaledown_ttl ago)
         wake = replicas.scaledown_due(self.min, self.scaledown_ttl, self._last_scaledown)
         if wake is not None and now >= wake:
             self._scale_down(now, actions)
@@ -408,10 +419,11 @@ class Pool:
             actions.append(StartReplica(rid))
 
     def _scale_down(self, now: float, actions: List[Action]) -> None:
-        """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl, one per period."""
+        """Rule 3: above min, stop the highest-id replica idle for scaledown_ttl (paced: one per period)."""
         ttl = self.scaledown_ttl
+        paced = self._paced
         while len(self.replicas) > self.min:
-            if self._last_scaledown is not None and now < self._last_scaledown + ttl:
+            if paced and self._last_scaledown is not None and now < self._last_scaledown + ttl:
                 return
             victim = self.replicas.ripe_victim(now, ttl)
             if victim is None:

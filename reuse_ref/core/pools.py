@@ -14,7 +14,10 @@ a pool, so that the simulator and the runtime go through the same decisions:
   ``START_FAILURES_LIMIT`` times in a row closes, failing its tasks, rather than start
   replicas for ever (:meth:`Pools.replica_crashed`).
 * **Run scope**: the pools of an environment with ``scope="run"`` belong to one run and
-  close when it ends (:meth:`Pools.run_ended`).
+  close when it ends (:meth:`Pools.run_ended`). Each run's pool of such an environment
+  is named after it, ``env``, or ``env#2``, ``env#3``... while pools of that name are
+  alive (:func:`free_name`), and its replica ids go on from those of the last pool of the
+  same name, never used twice (:meth:`Pools.open_for_run`).
 
 Every event answers with *decisions*: ``(pool name, actions)`` pairs, to be carried out in
 order and to the end. Where rule 7 cancels several children, each child's cancel is
@@ -34,12 +37,13 @@ from typing import Any, Dict, Hashable, Iterable, Iterator, List, Optional, Tupl
 
 from ..config.policy import ReusePolicy
 from .actions import Action, FailTask
-from .pool import Pool
+from .pool import PACED, Pool, check_scaledown
 from .propagation import FAIL_IMMEDIATELY, CallTree, Node, check_failure_policy
 from .starvation import WaitForGraph
 from .unpooled import Unpooled
 
-__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT", "MOST_MIN_REPLICAS", "new_pool", "check_min_replicas"]
+__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT", "MOST_MIN_REPLICAS", "new_pool", "free_name",
+           "check_min_replicas"]
 
 Decisions = Iterable[Tuple[Optional[str], List[Action]]]
 """What an event of :class:`Pools` decides: ``(pool name, actions)`` pairs, carried out in order."""
@@ -58,15 +62,27 @@ the kernel killed it. A pool above ``min`` holds only the replicas its tasks mad
 so ``max`` has no such bound."""
 
 
-def new_pool(policy: Optional[ReusePolicy], name: str, first_replica_id: int = 1) -> Any:
-    """The machine of one pool: a :class:`~reuse_ref.core.pool.Pool` under a reuse policy;
-    for tasks without reuse (``policy`` None), an :class:`~reuse_ref.core.unpooled.Unpooled`
-    (no policy says "a fresh replica per attempt"). A policy whose ``min`` is above
+def new_pool(policy: Optional[ReusePolicy], name: str, first_replica_id: int = 1, scaledown: str = PACED) -> Any:
+    """The machine of one pool: a :class:`~reuse_ref.core.pool.Pool` under a reuse policy and
+    a reading of rule 3 (``scaledown``: ``"paced"`` or ``"per_replica"``); for tasks without
+    reuse (``policy`` None), an :class:`~reuse_ref.core.unpooled.Unpooled` (no policy says "a
+    fresh replica per attempt", and it never scales down). A policy whose ``min`` is above
     :data:`MOST_MIN_REPLICAS` is refused (``ValueError``)."""
     if policy is None:
+        check_scaledown(scaledown)
         return Unpooled(name, first_replica_id=first_replica_id)
     check_min_replicas(policy, f"pool {name!r}")
-    return Pool(policy, name=name, first_replica_id=first_replica_id)
+    return Pool(policy, name=name, first_replica_id=first_replica_id, scaledown=scaledown)
+
+
+def free_name(base: str, taken: Iterable[str]) -> str:
+    """A pool's name: ``base``, or while a pool of that name is alive, ``base#2``, ``base#3``...
+    (the first not in ``taken``): two runs of a ``scope="run"`` environment at once."""
+    taken = set(taken)
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}#{n}", n + 1
+    return name
 
 
 def check_min_replicas(policy: ReusePolicy, where: str) -> None:
@@ -101,6 +117,7 @@ class Pools:
         self.tree = CallTree(self.failure_policy)  # rule 7
         self.start_failures: Dict[str, int] = {}  # a pool -> replicas dead before ready, in a row
         self.scoped: Dict[Hashable, List[Any]] = {}  # a run -> its scope="run" pools
+        self.next_ids: Dict[str, int] = {}  # a pool name no longer alive -> the next replica id under it
 
     def add(self, pool: Any, run: Hashable = None) -> Any:
         """Make ``pool`` one of these pools; from now on it writes its records into ``records``.
@@ -115,9 +132,19 @@ class Pools:
         return pool
 
     def remove(self, name: str) -> None:
-        """Forget a pool that was closed (its name may be used again by a new pool)."""
-        self.pools.pop(name, None)
+        """Forget a pool that was closed (its name may be used again by a new pool, whose
+        replica ids go on from this one's)."""
+        pool = self.pools.pop(name, None)
+        if pool is not None:
+            self.next_ids[name] = pool._next_id  # the core's own bookkeeping, read within the core
         self.start_failures.pop(name, None)
+
+    def open_for_run(self, env: str, policy: ReusePolicy, run: Hashable, scaledown: str = PACED) -> Any:
+        """A new pool of ``env`` (whose ``policy`` has ``scope="run"``) for ``run``, named by
+        :func:`free_name`, its replica ids going on from the last pool of that name; it
+        closes when the run ends (:meth:`run_ended`)."""
+        name = free_name(env, self.pools)
+        return self.add(new_pool(policy, name, self.next_ids.get(name, 1), scaledown), run)
 
     # ------------------------------------------------------------------ queries
     def held(self, node: Node) -> bool:
@@ -237,7 +264,11 @@ class Pools:
         """The running attempts of ``name`` (on ``replica``, or of ``task``) that called children
         of their own: an event may end them."""
         out = []
-        for node, attempts in self.tree.attempt_callers.items():
+        callers = self.tree.attempt_callers
+        if task is not None:  # one task: a lookup, not a scan (an attempt ends per task; keep it O(1))
+            attempts = callers.get((name, task))
+            callers = {} if attempts is None else {(name, task): attempts}
+        for node, attempts in callers.items():
             if node[0] != name or (task is not None and node[1] != task):
                 continue
             rid = pool.running.get(node[1])
@@ -268,11 +299,17 @@ class Pools:
         self.graph.waiting(task, on)
         return self.graph.check(now)
 
-    def awaits_children(self, now: float, parent: Node) -> Decisions:
-        """``parent`` now awaits every child it called that has not ended: the call tree's own
-        record of them, which shrinks as they end, so that no event costs a pass over them."""
-        self.graph.awaits(parent, self.tree.children.get(parent, ()))
-        return self.graph.check(now)
+    def awaits_children(self, now: float, parent: Node, attempt: Optional[int] = None) -> Decisions:
+        """``parent`` now awaits every child it called that has not ended (with ``attempt``:
+        that attempt called; a retried parent awaits only its own attempt's calls). When every
+        pending child is its (the usual case: one attempt called them all), the graph is given
+        the call tree's own record of them, which shrinks as they end, so that no event costs
+        a pass over them (issue 26: a parent of a million children)."""
+        callers = self.tree.attempt_callers.get(parent)
+        if attempt is None or not callers or callers == {attempt}:
+            self.graph.awaits(parent, self.tree.children.get(parent, {}))
+            return self.graph.check(now)
+        return self.waiting(now, parent, self.tree.of_attempt(parent, attempt))
 
     def resumed(self, now: float, task: Node) -> Decisions:
         """``task`` has what it waited for and runs again."""

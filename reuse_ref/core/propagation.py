@@ -12,10 +12,10 @@ by :class:`~reuse_ref.core.pools.Pools`, which acts on it:
 * when a task ends for good, the children it still holds are cancelled (always when it
   ended well; under ``FAIL_IMMEDIATELY`` when it failed): no work runs for a parent that
   is gone;
-* a child is called either by one attempt of its parent (the runtime: a retried parent
-  calls its children again, so an attempt that ends takes its own children with it) or by
-  the parent task as a whole (the simulator's model: every attempt awaits the same
-  children, called once).
+* a child is called by one attempt of its parent (both drivers: a retried parent runs its
+  code again and calls its children again, so an attempt that ends takes its own
+  children with it), or, when a driver does not say which attempt, by the parent task as
+  a whole.
 """
 from __future__ import annotations
 

@@ -16,7 +16,11 @@ replicas costs per event what a pool of ten does (``benchmarks/bench_big_pool.py
 * ``ripe``: a heap of the negated ids of the replicas found idle for ``scaledown_ttl``,
   moved there from the front of ``idle`` by a scale-down. Rule 3 stops the highest id of
   those, the top; ``n_ripe`` counts them, and a replica that takes a task or stops
-  leaves a stale id, skipped when it comes to the top.
+  leaves a stale id, skipped when it comes to the top. Both readings of rule 3 use it:
+  *paced* stops one of them per ``scaledown_ttl`` period (:meth:`ReplicaSet.scaledown_due`),
+  *per_replica* every one of them while the pool is above ``min``
+  (:class:`PerReplicaSet`, which only answers ``scaledown_due`` differently); under
+  either, the ripe replicas left are the ones ``min`` keeps.
 
 The set knows nothing of tasks, queues or time beyond what a replica holds: the pool
 (:mod:`reuse_ref.core.pool`) decides, and tells the set what happened to a replica
@@ -29,12 +33,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from heapq import heapify, heappop, heappush
-from typing import Dict, Hashable, List, Optional
+from typing import Any, Dict, Hashable, List, Optional
 
-__all__ = ["ReplicaSet", "ReplicaState", "STARTING", "READY"]
+__all__ = ["ReplicaSet", "PerReplicaSet", "ReplicaState", "STARTING", "READY", "PACED", "PER_REPLICA",
+           "SCALEDOWN_READINGS", "check_scaledown"]
 
 STARTING = "starting"
 READY = "ready"
+
+PACED = "paced"
+PER_REPLICA = "per_replica"
+SCALEDOWN_READINGS = (PACED, PER_REPLICA)
+"""The two readings of rule 3 (``scaledown_ttl``), the first the default: :class:`ReplicaSet`
+answers rule 3's due time for the first, :class:`PerReplicaSet` for the second."""
+
+
+def check_scaledown(value: Any, param: str = "scaledown") -> str:
+    """``value`` as one of ``SCALEDOWN_READINGS`` (``"paced"``, ``"per_replica"``); the one
+    check of the ``scaledown`` keyword of ``simulate``, ``Runtime``, ``plan`` and the pools
+    themselves."""
+    if not isinstance(value, str) or value not in SCALEDOWN_READINGS:
+        raise ValueError(f"{param}={value!r} is not valid: the reading of rule 3, 'paced' (one replica stops per "
+                         f"scaledown_ttl period, the default) or 'per_replica' (each replica stops once it has "
+                         f"been idle for scaledown_ttl)")
+    return value
 
 
 class ReplicaState:
@@ -167,3 +189,29 @@ class ReplicaSet(dict):
         while open_ and open_[0] not in self:
             heappop(open_)
             self.open_stale -= 1
+
+
+class PerReplicaSet(ReplicaSet):
+    """The replicas of a pool whose rule 3 is read *per replica*: the same indexes, and the
+    one difference, when a scale-down is due (no pacing between two of them). A subclass,
+    so that the pool asks either reading the same way, ``replicas.scaledown_due(...)``, and
+    the paced reading's calls cost what they did before the other reading existed."""
+
+    __slots__ = ()
+
+    def scaledown_due(self, minimum: int, ttl: float, last_scaledown: Optional[float]) -> Optional[float]:
+        """When rule 3 read per replica may next stop a replica, or None while the pool is at
+        ``minimum`` or none is idle: the longest idle replica's own ``idle_since + ttl``, with
+        no pacing between two scale-downs (``last_scaledown`` only dates the ripe replicas).
+
+        Ripe replicas left by a scale-down are the ones ``minimum`` kept: they are due again
+        only once the pool is above ``minimum``, which rule 2 never brings about while one of
+        them is idle (a queued task takes an idle replica before any replica is started). If
+        it ever did, they would be due since ``last_scaledown``, when they were found."""
+        if len(self) <= minimum:
+            return None
+        if self.n_ripe:
+            return last_scaledown
+        if not self.idle:
+            return None
+        return next(iter(self.idle.values())).idle_since + ttl  # idle is in order of idle_since

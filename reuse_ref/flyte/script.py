@@ -34,10 +34,12 @@ class ScriptError(Exception):
     """Bad input for ``reuse-ref run`` (exit status 2)."""
 
 
-def _prepare(path: str, time_scale: float, cold_start: float, pids_dir: str, backend: str) -> None:
+def _prepare(path: str, time_scale: float, cold_start: float, pids_dir: str, backend: str,
+             scaledown: str = "paced") -> None:
     from . import _alias
 
     os.environ["REUSE_REF_BACKEND"] = backend
+    os.environ["REUSE_REF_SCALEDOWN"] = scaledown
     os.environ["REUSE_REF_TIME_SCALE"] = repr(time_scale)
     os.environ["REUSE_REF_COLD_START"] = repr(cold_start)
     os.environ["REUSE_REF_FLYTE_PIDS"] = pids_dir
@@ -100,7 +102,8 @@ class ProgramError(Exception):
 def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *, as_json: bool = False,
                trace_path: Optional[str] = None, plot_path: Optional[str] = None,
                workload_path: Optional[str] = None, time_scale: float = 1.0,
-               cold_start: float = 0.0, backend: str = "processes", run_options: Sequence[str] = ()) -> int:
+               cold_start: float = 0.0, backend: str = "processes", run_options: Sequence[str] = (),
+               scaledown: str = "paced") -> int:
     """Run the program; returns the exit status (0 ok, 1 the program failed). Bad input raises ScriptError.
 
     ``run_options`` are the command's own options: a task argument spelled as one of them,
@@ -120,6 +123,10 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
 
     if backend not in BACKENDS:
         raise ScriptError(f"--backend={backend!r} is not valid: one of {', '.join(BACKENDS)}")
+    from ..core.pool import SCALEDOWN_READINGS
+
+    if scaledown not in SCALEDOWN_READINGS:
+        raise ScriptError(f"--scaledown={scaledown!r} is not valid: paced or per-replica (the reading of rule 3)")
     if task_name is None and task_argv:
         raise ScriptError(f"{task_argv[0]!r} is not valid without a TASK: task arguments need a task name")
     from ..runtime.process_tree import watchdog
@@ -145,7 +152,7 @@ def _run_in(work: str, path: str, task_name: Optional[str], task_argv: Sequence[
     error: Optional[BaseException] = None
     json_out = _stdout_to_stderr() if as_json else None  # --json: stdout carries the one object only
     try:
-        _prepare(path, time_scale, cold_start, pids_dir, backend)
+        _prepare(path, time_scale, cold_start, pids_dir, backend, scaledown)
         if task_name is not None:
             try:
                 task = _load_task(path, task_name)

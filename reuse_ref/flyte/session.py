@@ -53,7 +53,8 @@ def runtime() -> Any:
 
             _runtime = Runtime(time_scale=_number("REUSE_REF_TIME_SCALE", 1.0),
                                cold_start=_number("REUSE_REF_COLD_START", 0.0),
-                               backend=os.environ.get("REUSE_REF_BACKEND") or "processes")
+                               backend=os.environ.get("REUSE_REF_BACKEND") or "processes",
+                               scaledown=os.environ.get("REUSE_REF_SCALEDOWN") or "paced")
         return _runtime
 
 

@@ -8,7 +8,9 @@ over the same window ``[0, horizon]`` (section "The trace and its measures"): a 
 never stops is charged until the window's end, as long as the others could have been,
 not only until its last task. Then it keeps the cheapest candidate whose queue wait
 meets the target, draws the Pareto front of cost against that wait, and says why every
-other candidate lost.
+other candidate lost. It also answers under the other reading of rule 3
+(:mod:`reuse_ref.plan.readings`): what its recommendation costs there, and what that
+reading would recommend, so that a reader sees whether the answer depends on it.
 
 Candidates are independent, so they run in worker processes (``concurrent.futures``)
 and come back in order: the answer does not depend on ``workers``.
@@ -21,6 +23,7 @@ import sys
 import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from .readings import OtherReading, other_reading, runs
 from .sweep import Outcome, default_workers, run_all, run_on_ray
 from ..config.resources import as_resources
 from ..config.validation import bad, number, optional_flag, strict_int
@@ -28,6 +31,7 @@ from ..sim.cold_starts import check_cold_start
 from ..sim.contention import check_cpu_bound
 from .candidates import Prices, Target, as_prices, as_target, candidate_policies, counts_text
 from ..config.policy import ReusePolicy
+from ..core.pool import PACED, check_scaledown
 from ..config.resources import Resources
 from ..trace import Measures
 from ..trace.measures import over_window
@@ -92,7 +96,12 @@ class Plan:
     * ``front``: the Pareto front of cost against the target's percentile (candidates no
       other one beats on both, starving ones left out), cheapest first;
     * ``skipped``: the combinations not simulated, counted by reason (``"min > max"``,
-      ``"idle_ttl < 30 s"``, ...).
+      ``"idle_ttl < 30 s"``, ...);
+    * ``scaledown``: the reading of rule 3 the candidates were simulated under;
+    * ``other_reading``: the same plan under the other reading
+      (:class:`~reuse_ref.plan.readings.OtherReading`): the recommendation's cost and
+      percentile there, and that reading's own recommendation; ``depends_on_reading``
+      says whether the two recommend different policies.
     """
 
     candidates: Tuple[Candidate, ...]
@@ -102,6 +111,13 @@ class Plan:
     target: Target
     prices: Prices
     horizon: float
+    scaledown: str = PACED
+    other_reading: Optional[OtherReading] = None
+
+    @property
+    def depends_on_reading(self) -> Optional[bool]:
+        """Whether the other reading of rule 3 recommends another policy (``None``: not asked)."""
+        return None if self.other_reading is None else not self.other_reading.same
 
     @property
     def rejected(self) -> Dict[str, int]:
@@ -114,7 +130,8 @@ class Plan:
 
     def to_dict(self) -> Dict[str, Any]:
         """The plan as one JSON-ready object: ``recommended``, ``front``, ``rejected``,
-        ``skipped``, ``candidates``, ``target``, ``horizon``."""
+        ``skipped``, ``candidates``, ``target``, ``horizon``, ``scaledown`` and
+        ``other_reading`` (:meth:`~reuse_ref.plan.readings.OtherReading.as_dict`)."""
         t = self.target
         return {
             "recommended": None if self.recommended is None else self.recommended.as_dict(),
@@ -125,6 +142,8 @@ class Plan:
             "target": {"percentile": t.percentile, "seconds": t.seconds, "since": t.since, "until": t.until},
             "prices": self.prices._asdict(),
             "horizon": self.horizon,
+            "scaledown": self.scaledown,
+            "other_reading": None if self.other_reading is None else self.other_reading.as_dict(),
         }
 
     def rows(self) -> List[Dict[str, Any]]:
@@ -157,7 +176,8 @@ class Plan:
         return pd.DataFrame(self.rows())
 
     def summary(self) -> str:
-        """The recommendation and why, the skipped and rejected counts, then the front as a table."""
+        """The recommendation and why, the other reading of rule 3 in one line, the skipped and
+        rejected counts, then the front as a table."""
         t = self.target
         lines = []
         r = self.recommended
@@ -168,6 +188,8 @@ class Plan:
             lines.append(f"  {r.reason}")
             if r.policy.idle_ttl is None:
                 lines.append(f"  note: {ALWAYS_ON_NOTE}")
+        if self.other_reading is not None:
+            lines.append(self.other_reading.line(t.measure))
         lines.append(f"{len(self.candidates)} candidate(s) simulated over the window [0, {self.horizon:g}] s; "
                      f"skipped: {counts_text(self.skipped)}; rejected: {counts_text(self.rejected)}")
         lines.append("")
@@ -207,7 +229,8 @@ def tie_order(policy: ReusePolicy) -> tuple:
 # ---------------------------------------------------------------------- the plan
 def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, cold_start: float = 10.0,
          resources: Any = None, cpu_bound: float = 0.0, horizon: Optional[float] = None,
-         workers: Any = None, progress: Optional[bool] = None, ray_address: Optional[str] = None) -> Plan:
+         workers: Any = None, progress: Optional[bool] = None, ray_address: Optional[str] = None,
+         scaledown: str = PACED) -> Plan:
     """Simulate every candidate policy on ``workload`` and choose the cheapest that meets ``target``.
 
     * ``workload``: a list of :class:`~reuse_ref.sim.workloads.Job` (one environment).
@@ -235,6 +258,10 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
       at ``ray_address`` (or the Ray this process is connected to, or a local instance
       started for the sweep, bound to 127.0.0.1). The answer is the same every way.
     * ``progress``: a tqdm bar over the candidates; ``None`` shows one past 100 of them.
+    * ``scaledown``: the reading of rule 3 to plan under, ``"paced"`` (default) or
+      ``"per_replica"``. Every plan also simulates the candidates under the other reading
+      (those it can change: :mod:`reuse_ref.plan.readings`) and reports what its
+      recommendation costs there and what that reading recommends (``Plan.other_reading``).
 
     Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
     """
@@ -244,6 +271,7 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
     price = as_prices(prices, res)
     check_cold_start(cold_start)  # checked here; each candidate's simulation draws from it afresh
     cpu_bound = check_cpu_bound(cpu_bound)
+    scaledown = check_scaledown(scaledown)
     if horizon is not None:
         horizon = number("horizon", horizon, minimum=0, allowed="a finite number of seconds >= 0, or None")
     n_workers = _workers(workers)
@@ -258,17 +286,24 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
         jobs = [job._replace(env=None) for job in jobs]
     policies, skipped = candidate_policies(candidates)
 
+    todo = runs(policies, scaledown)  # every candidate, then those the other reading can change
     bar = None
     if progress or (progress is None and len(policies) > _AUTO_BAR):
         def bar():
             from tqdm import tqdm
-            return tqdm(total=len(policies), unit="candidate", desc="plan", mininterval=0.5)
+            return tqdm(total=len(todo), unit="candidate", desc="plan, both readings", mininterval=0.5)
     context = (jobs, cold_start, res, t.percentile, t.since, t.until, cpu_bound)
     if n_workers == "ray":
-        outcomes = run_on_ray(policies, context, ray_address, bar)
+        outcomes = run_on_ray(todo, context, ray_address, bar)
     else:
-        outcomes = run_all(policies, context, n_workers, bar)
-    return _choose(policies, outcomes, skipped, t, price, res, horizon)
+        outcomes = run_all(todo, context, n_workers, bar)
+    n = len(policies)
+    main = _choose(policies, outcomes[:n], skipped, t, price, res, horizon)
+    at = next((k for k, c in enumerate(main.candidates) if c is main.recommended), None)
+    other = other_reading(policies, outcomes, scaledown,
+                          lambda there, window: _choose(policies, there, skipped, t, price, res, window),
+                          main.horizon, horizon is not None, at)
+    return dataclasses.replace(main, scaledown=scaledown, other_reading=other)
 
 
 def _window_horizon(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome]) -> float:
@@ -413,7 +448,8 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
     try:
         result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
                       cpu_bound=args.cpu_bound, horizon=args.horizon, progress=True,
-                      workers="ray" if ray is not None else args.workers, ray_address=ray or None)
+                      workers="ray" if ray is not None else args.workers, ray_address=ray or None,
+                      scaledown=getattr(args, "scaledown", PACED))
     except ValueError as e:  # a price the API names prices['replica_hour'] is --price-replica-hour here
         text = str(e)
         for option, key, _, _ in _PRICE_OPTIONS:

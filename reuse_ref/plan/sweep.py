@@ -1,5 +1,7 @@
 """Running a plan's candidates: each one simulated on its own, serially or in worker processes.
 
+A sweep runs *runs*: ``(policy, reading)`` pairs, a candidate under a reading of rule 3
+(``scaledown``; a plan asks for both readings, :mod:`reuse_ref.plan.readings`).
 Candidates are independent, so a sweep can run them in any order and anywhere; what each
 run sends back is small (its measures without the window, its replicas' spans and the
 target's percentile), never its trace. The charge over the common window (section "The
@@ -44,13 +46,14 @@ def _init(jobs, cold_start, resources, percentile_, since, until, cpu_bound=0.0)
                     since=since, until=until, cpu_bound=cpu_bound)
 
 
-def run_one(policy) -> Outcome:
-    """Simulate one candidate in this process, with the context ``_init`` set."""
+def run_one(run) -> Outcome:
+    """Simulate one run, ``(policy, reading of rule 3)``, in this process, with the context ``_init`` set."""
     from ..sim.event_loop import simulate
 
+    policy, scaledown = run
     c = _CONTEXT
     trace = simulate(policy, c["jobs"], cold_start=c["cold_start"], resources=c["resources"], progress=False,
-                     cpu_bound=c["cpu_bound"])
+                     cpu_bound=c["cpu_bound"], scaledown=scaledown)
     with gc_paused():
         m, spans, last_end = measure(trace.rows(), trace.policies, trace.resources)
     if c["since"] is None:
@@ -65,15 +68,15 @@ def _worker_init(*context) -> None:
     _init(*context)
 
 
-def run_all(policies: Sequence[Any], context: tuple, workers: int, bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
-    """Every candidate's :class:`Outcome`, in the order of ``policies``.
+def run_all(runs: Sequence[Any], context: tuple, workers: int, bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
+    """Every run's :class:`Outcome`, in the order of ``runs`` (``(policy, reading)`` pairs).
 
     ``workers == 1`` runs them here, one after another; more starts that many processes
     (never more than there are candidates), each given the workload once. ``bar`` makes
     a progress bar (with ``update`` and ``close``), after the processes have started:
     a bar's thread is never copied into a worker.
     """
-    n = len(policies)
+    n = len(runs)
     workers = max(1, min(workers, n))
     out: List[Outcome] = []
     shown = None
@@ -83,8 +86,8 @@ def run_all(policies: Sequence[Any], context: tuple, workers: int, bar: Optional
             _init(*context)
             shown = bar() if bar is not None else None
             try:
-                for policy in policies:
-                    out.append(run_one(policy))
+                for run in runs:
+                    out.append(run_one(run))
                     if shown is not None:
                         shown.update(1)
             finally:
@@ -93,7 +96,7 @@ def run_all(policies: Sequence[Any], context: tuple, workers: int, bar: Optional
             return out
         chunk = max(1, min(16, n // (workers * 4)))
         with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=context) as pool:
-            results = pool.map(run_one, policies, chunksize=chunk)  # submits every chunk, starting the workers
+            results = pool.map(run_one, runs, chunksize=chunk)  # submits every chunk, starting the workers
             shown = bar() if bar is not None else None
             for outcome in results:
                 out.append(outcome)
@@ -108,7 +111,7 @@ def run_all(policies: Sequence[Any], context: tuple, workers: int, bar: Optional
 _RAY_CONTEXTS: dict = {}  # in a Ray worker: the sweep's context, fetched once per sweep
 
 
-def _ray_chunk(holder: list, policies: list) -> List[Outcome]:
+def _ray_chunk(holder: list, runs: list) -> List[Outcome]:
     """A Ray task: some candidates, simulated with the sweep's context (``holder[0]``, an
     object ref inside a list so that Ray passes the ref and this worker fetches it once)."""
     import ray
@@ -120,12 +123,12 @@ def _ray_chunk(holder: list, policies: list) -> List[Outcome]:
         _RAY_CONTEXTS.clear()
         context = _RAY_CONTEXTS[key] = ray.get(ref)
     _worker_init(*context)
-    return [run_one(policy) for policy in policies]
+    return [run_one(run) for run in runs]
 
 
-def run_on_ray(policies: Sequence[Any], context: tuple, address: Optional[str] = None,
+def run_on_ray(runs: Sequence[Any], context: tuple, address: Optional[str] = None,
                bar: Optional[Callable[[], Any]] = None) -> List[Outcome]:
-    """Every candidate's :class:`Outcome`, in the order of ``policies``, from Ray tasks of a
+    """Every run's :class:`Outcome`, in the order of ``runs`` (``(policy, reading)`` pairs), from Ray tasks of a
     few candidates each, on the cluster at ``address`` (or the Ray this process is connected
     to, or a local instance started for the sweep and stopped after it)."""
     from ..runtime.ray_connection import connect
@@ -135,9 +138,9 @@ def run_on_ray(policies: Sequence[Any], context: tuple, address: Optional[str] =
     try:
         holder = [ray.put(context)]
         task = ray.remote(_ray_chunk)
-        n = len(policies)
+        n = len(runs)
         size = max(1, min(16, n // 32))
-        chunks = [list(policies[i:i + size]) for i in range(0, n, size)]
+        chunks = [list(runs[i:i + size]) for i in range(0, n, size)]
         refs = [task.remote(holder, chunk) for chunk in chunks]
         shown = bar() if bar is not None else None
         out: List[Outcome] = []

@@ -86,7 +86,9 @@ Choices the public docs leave open, and how the runtime makes them:
   policy seconds.
 * **Scale-down order on a real clock.** Replicas seldom go idle at the same instant, so
   the replica idle longest reaches ``scaledown_ttl`` first and stops first; the pool's
-  highest-id rule decides between replicas idle equally long (rule 3).
+  highest-id rule decides between replicas idle equally long (rule 3). Both readings of
+  rule 3 are the core's, so ``Runtime(scaledown="per_replica")`` behaves as
+  ``simulate(..., scaledown="per_replica")`` does.
 * **Timeouts** (decided in the core, as in the simulator). An async attempt is cancelled
   on its replica (``TaskTimeoutError``; the replica stays). It keeps its slot until the
   replica says the attempt stopped; a replica whose event loop does not come back within

@@ -25,7 +25,8 @@ from ..config.errors import (
     TaskCancelledError,
     TaskTimeoutError,
 )
-from ..core.pools import new_pool
+from ..core.pool import PACED
+from ..core.pools import free_name, new_pool
 from ..core.propagation import FAIL_IMMEDIATELY
 from . import pickling
 from .recording import CallLog
@@ -193,7 +194,8 @@ class PoolState:
 class CallTable:
     """Every pool, call, attempt and run the driver knows, by the names it looks them up by."""
 
-    def __init__(self) -> None:
+    def __init__(self, scaledown: str = PACED) -> None:
+        self.scaledown = scaledown  # the reading of rule 3 every pool made here follows
         self.ids = itertools.count(1)
         self.pools: Dict[Any, PoolState] = {}  # (pool key of the task, run id or None) -> its pool
         self.by_name: Dict[str, PoolState] = {}
@@ -219,7 +221,7 @@ class CallTable:
         if ps is not None:
             return ps, False
         name = self._name_for(task)
-        ps = self.pools[key] = PoolState(key, name, new_pool(policy, name, self.next_rid.get(name, 1)), task)
+        ps = self.pools[key] = PoolState(key, name, new_pool(policy, name, self.next_rid.get(name, 1), self.scaledown), task)
         self.by_name[name] = ps
         self.policies[name] = policy
         self.resources[name] = task.resources
@@ -237,11 +239,7 @@ class CallTable:
             if base is None:
                 k = 2 + sum(1 for (e, p) in self.variants if e == env.name and p is not None)
                 base = self.variants[(env.name, policy)] = f"{env.name}:{'off' if policy is None else k}"
-        live = {ps.name for ps in self.pools.values()}
-        name, n = base, 2
-        while name in live:
-            name, n = f"{base}#{n}", n + 1
-        return name
+        return free_name(base, (ps.name for ps in self.pools.values()))  # the core's rule, as the simulator's
 
     def forget(self, ps: PoolState) -> None:
         """The pools have closed ``ps``: calls no longer reach it (its name may be used again)."""

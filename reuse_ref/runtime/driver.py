@@ -46,7 +46,7 @@ __all__ = ["Driver"]
 class Driver:
     """Everything behind a :class:`~reuse_ref.runtime.runtime.Runtime`; all of it runs in the driver's thread."""
 
-    def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float) -> None:
+    def __init__(self, backend: ReplicaBackend, time_scale: float, cold_start: float, stop_grace: float, scaledown: str) -> None:
         self.backend = backend
         self.scale = time_scale
         self.cold_start_wall = cold_start * time_scale
@@ -56,7 +56,7 @@ class Driver:
         self.mailbox = Mailbox()
         backend.open(self.mailbox.read_fd)
         self.pools = Pools()  # every live pool, together: rules 6 and 7 are decided there
-        self.table = CallTable()
+        self.table = CallTable(scaledown)
         self.cache = ResultCache()
         self.log = self.pools.records  # every record of the runtime, in order
         self.ended: deque = deque()  # runs whose top-level call is over, their scope="run" pools to close

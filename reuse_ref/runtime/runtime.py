@@ -17,6 +17,7 @@ from typing import Any, List, Optional
 
 from ..config.environment import Task, warn_deprecated
 from ..config.validation import bad, number
+from ..core.pool import PACED, check_scaledown
 from ..core.pools import check_min_replicas
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace
@@ -122,6 +123,10 @@ class Runtime:
     * ``memory_poll``: seconds between two looks at the memory of replicas whose
       environment sets ``Resources(memory=...)``; one over its limit is killed (OOM).
     * ``stop_grace``: seconds a stopping replica has to exit before it is killed.
+    * ``scaledown``: the reading of rule 3 its pools follow, as in the simulator:
+      ``"paced"`` (default: at most one replica stops per ``scaledown_ttl`` period) or
+      ``"per_replica"`` (each replica above ``min`` stops once it has been idle for
+      ``scaledown_ttl``).
 
     Each replica is a real process: module globals survive between the calls it serves,
     ``os.getpid()`` tells which one ran a call, and the environment's ``env_vars`` and
@@ -133,11 +138,13 @@ class Runtime:
     def __init__(self, time_scale: float = 1.0, cold_start: float = 0.0, *,
                  backend: Any = "processes", start_method: Optional[str] = None, ray_address: Optional[str] = None,
                  memory_poll: float = 0.05, stop_grace: float = 2.0,
-                 failure_policy: Any = FAIL_IMMEDIATELY, backend_options: Optional[dict] = None) -> None:
+                 failure_policy: Any = FAIL_IMMEDIATELY, backend_options: Optional[dict] = None,
+                 scaledown: str = PACED) -> None:
         self.time_scale, self.cold_start = check_clock(time_scale, cold_start)
         memory_poll = number("memory_poll", memory_poll, above=0)
         stop_grace = number("stop_grace", stop_grace, minimum=0)
         self.failure_policy = check_failure_policy(failure_policy)
+        self.scaledown = check_scaledown(scaledown)
         options = {"memory_poll": memory_poll, "stop_grace": stop_grace}
         if start_method is not None:
             options["start_method"] = start_method
@@ -150,7 +157,7 @@ class Runtime:
             options.update(backend_options)
         self.backend = make_backend(backend, **options)
         self.start_method = getattr(self.backend, "start_method", None)
-        self._c = Driver(self.backend, self.time_scale, self.cold_start, stop_grace)
+        self._c = Driver(self.backend, self.time_scale, self.cold_start, stop_grace, self.scaledown)
         _drivers.add(self._c)
         self._thread = self._c.thread = threading.Thread(target=self._c.loop, name="reuse-ref-driver", daemon=True)
         self._thread.start()

@@ -13,6 +13,8 @@ from ..config.resources import as_resources
 from ..config.validation import is_int, number
 from .workloads import CheckedWorkload, Job
 
+_ID = Job._fields.index("id")
+
 __all__ = ["environments", "named_after", "pool_names", "crash_events", "DEFAULT_NAME"]
 
 DEFAULT_NAME = "env"
@@ -57,8 +59,10 @@ def named_after(envs: Dict[str, tuple], workload: CheckedWorkload) -> Dict[str, 
     return envs
 
 
-def pool_names(workload: CheckedWorkload, envs: Dict[str, tuple]) -> Optional[Dict[Hashable, str]]:
-    """Each job's environment (``None`` when there is one and no job names another).
+def pool_names(workload: CheckedWorkload, envs: Dict[str, tuple],
+               every_job: bool = False) -> Optional[Dict[Hashable, str]]:
+    """Each job's environment (``None`` when there is one and no job names another, unless
+    ``every_job``: a run-scoped environment, whose jobs the simulation routes to their run's pool).
 
     A child without ``env`` runs where its parent runs. A ``sync`` job (a plain ``def``)
     needs an environment with ``concurrency == 1``: only async tasks share a replica."""
@@ -67,7 +71,7 @@ def pool_names(workload: CheckedWorkload, envs: Dict[str, tuple]) -> Optional[Di
     if len(names) == 1 and workload.envs <= {None, names[0]}:
         if workload.has_sync:
             _check_sync(jobs, lambda job: names[0], envs)
-        return None
+        return dict.fromkeys((job[_ID] for job in jobs), names[0]) if every_job else None
     out: Dict[Hashable, str] = {}
     by_id = workload.by_id
     for k, job in enumerate(jobs):
@@ -125,7 +129,8 @@ def crash_events(crashes: Iterable, envs: Dict[str, tuple]) -> List[Tuple[float,
         if reason not in ("crashed", "oom"):
             raise ValueError(f"crashes item {c!r} is not valid: the reason is 'crashed' or 'oom'")
         env = c[3] if len(c) == 4 else names[0]
-        if env not in envs:
-            raise ValueError(f"crashes item {c!r} is not valid: the environment is one of {', '.join(map(repr, names))}")
+        if not isinstance(env, str) or env.partition("#")[0] not in envs:
+            raise ValueError(f"crashes item {c!r} is not valid: the environment is one of {', '.join(map(repr, names))}"
+                             f" (or the name of a run's pool of one, such as {names[0] + '#2'!r})")
         out.append((t, rid, reason, env))
     return out

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Hashable, List
 
 from ..config.validation import number
 
-__all__ = ["check_cpu_bound", "CoreSharing", "cores_of"]
+__all__ = ["check_cpu_bound", "CoreSharing", "cores_of", "env_cores"]
 _DONE = 1e-9  # core-seconds left that count as none (rounding in the shares)
 
 
@@ -118,10 +118,14 @@ class CoreSharing:
 
 def cores_of(envs: Dict[str, tuple], pools) -> Dict[Any, float]:
     """Each pool's cores per replica: its ``Resources.cpu`` (as parsed: ``cpu_cores``), at
-    least one (none set: one)."""
-    out = {}
-    for name, (_, res) in envs.items():
-        cpu = getattr(res, "cpu_cores", None) if res is not None else None
-        out[pools.pools[name]] = max(1.0, cpu or 1.0)
-    return out
+    least one (none set: one). A pool made later (a run's pool of a ``scope="run"``
+    environment) is added with :func:`env_cores`."""
+    return {pools.pools[name]: env_cores(envs, name) for name in envs if name in pools.pools}
+
+
+def env_cores(envs: Dict[str, tuple], name: str) -> float:
+    """The cores per replica of environment ``name`` (see :func:`cores_of`)."""
+    res = envs[name][1]
+    cpu = getattr(res, "cpu_cores", None) if res is not None else None
+    return max(1.0, cpu or 1.0)
 

@@ -42,15 +42,16 @@ from operator import itemgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from ..core.actions import Dispatch, FailTask, Interrupt, StartReplica
-from ..core.pool import Pool
+from ..core.pool import PACED, Pool, check_scaledown
 from ..core.pools import Decisions, Pools, new_pool
 from ..config.validation import optional_flag
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace, gc_paused
 from .arguments import crash_events, environments, named_after, pool_names
 from .call_tree import SimulatedCallTree
+from .run_scope import RunScope, scoped_environments
 from .cold_starts import check_cold_start
-from .contention import CoreSharing, check_cpu_bound, cores_of
+from .contention import CoreSharing, check_cpu_bound, cores_of, env_cores
 from .workloads import Job, check_workload
 
 __all__ = ["simulate", "EventLoop", "run_plain"]
@@ -65,7 +66,8 @@ _arrival = itemgetter(Job._fields.index("at"))  # job.at, as a sort key
 
 def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
              resources: Any = None, name: Optional[str] = None, progress: Optional[bool] = None,
-             crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY, cpu_bound: float = 0.0) -> Trace:
+             crashes: Iterable = (), failure_policy: Any = FAIL_IMMEDIATELY, cpu_bound: float = 0.0,
+             scaledown: str = PACED) -> Trace:
     """Run ``workload`` (a list of :class:`~reuse_ref.sim.workloads.Job`) through the pools of
     one or several environments on a virtual clock and return its :class:`~reuse_ref.trace.trace.Trace`.
 
@@ -94,11 +96,21 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
       (at least one) with the other attempts running there, by processor sharing, so
       concurrency costs speed (section "Planning" of the Concepts page). With 0 the records are
       those of a simulation without contention.
+    * ``scaledown``: the reading of rule 3, which the public sources leave open: ``"paced"``
+      (the default: at most one replica stops per ``scaledown_ttl`` period, the highest id
+      first) or ``"per_replica"`` (each replica above ``min`` stops once it has been idle for
+      ``scaledown_ttl``, several at once if they went idle together).
 
     A job's ``timeout`` bounds each of its attempts, as the core decides for the runtime
     too: an async attempt over it is cancelled, a sync one (``sync=True``) costs its
     replica (stopped, reason ``timeout``, and replaced by rule 2); either fails with
-    ``timeout`` and is retried while it has retries left.
+    ``timeout`` and is retried while it has retries left. A retried parent calls its
+    children again, as new tasks (:mod:`reuse_ref.sim.call_tree`), as the runtime's does.
+
+    Every top-level job is a run, with every job it calls: an environment whose policy
+    has ``scope="run"`` gets a pool per run, closed when the run's top-level job ends,
+    named ``env``, ``env#2``... while several are alive (:mod:`reuse_ref.sim.run_scope`);
+    the trace holds each of those names.
 
     The run continues after the last job until the pools' timers have nothing left to do,
     so the trace includes the idle tail that ``scaledown_ttl`` and ``idle_ttl`` cost. The
@@ -115,17 +127,20 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     """
     envs = environments(policy, resources, name)
     progress = optional_flag("progress", progress, f"a bar past {_PROGRESS_AUTO:,} jobs")
+    scaledown = check_scaledown(scaledown)
     failure_policy = check_failure_policy(failure_policy)
     cold, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
     cpu_bound = check_cpu_bound(cpu_bound)
     checked = check_workload(workload)
     if name is None:
         envs = named_after(envs, checked)
-    jobs, related = checked.jobs, checked.has_parents
+    scoped = scoped_environments(envs)  # scope="run": a pool per run, made when the run first calls it
+    jobs, related = checked.jobs, checked.has_parents or bool(scoped)
     pools = Pools(failure_policy)
     for env_name, (env_policy, _) in envs.items():
-        pools.add(new_pool(env_policy, env_name))
-    pool_of = pool_names(checked, envs)  # None: every job in the one pool
+        if env_name not in scoped:
+            pools.add(new_pool(env_policy, env_name, scaledown=scaledown))
+    pool_of = pool_names(checked, envs, every_job=bool(scoped))  # None: every job in the one pool
     crash_list = crash_events(crashes, envs)
     draw = (lambda: cold) if draw_cold is None else draw_cold
     label = ", ".join(envs)
@@ -133,7 +148,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     if progress or (progress is None and len(jobs) > _PROGRESS_AUTO):
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), unit="job", desc=f"simulate {label}", mininterval=0.5)
-    pool = next(iter(pools.pools.values()))
+    pool = next(iter(pools.pools.values()), None)
     reuses = next(iter(envs.values()))[0] is not None  # a pool under a policy (not tasks without reuse)
     plain = (pool_of is None and not related and not crash_list and cpu_bound == 0 and reuses
              and not checked.has_timeouts)
@@ -145,8 +160,10 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
                 done = run_plain(pool, jobs, cold if draw_cold is None else None, draw, bar)
             else:
                 cores = cores_of(envs, pools) if cpu_bound > 0 else None
+                new_pool_cores = None if cores is None else (lambda p, env: cores.__setitem__(p, env_cores(envs, env)))
+                scope = RunScope(pools, scoped, pool_of, checked.by_id, scaledown, new_pool_cores) if scoped else None
                 done = EventLoop(pools, jobs, checked.by_id, related, pool_of, draw, crash_list, cores, cpu_bound,
-                                 bar).run()
+                                 bar, scope).run()
         finally:
             if bar is not None:
                 bar.close()
@@ -156,7 +173,10 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
         raise ValueError(f"workload is not valid: each time is finite, but queued one after another its jobs' "
                          f"at and duration and the cold start add up past the largest float "
                          f"({sys.float_info.max:g} s), so the simulated times are not numbers; give smaller times")
-    return Trace(pools.records, {n: pol for n, (pol, _) in envs.items()}, {n: res for n, (_, res) in envs.items()})
+    names = {n: n for n in envs}
+    if scoped and not plain:  # every pool a run made, as the runtime's trace names them
+        names.update(scope.names)
+    return Trace(pools.records, {n: envs[e][0] for n, e in names.items()}, {n: envs[e][1] for n, e in names.items()})
 
 
 def run_plain(pool: Pool, jobs: List[Job], cold: Optional[float], draw: Callable[[], float], bar: Any) -> int:
@@ -255,11 +275,12 @@ class EventLoop:
 
     def __init__(self, pools: Pools, jobs: List[Job], by_id: Dict[Any, Job], related: bool,
                  pool_of: Optional[Dict[Any, str]], draw: Callable[[], float], crashes: list,
-                 cores: Optional[dict], cpu_bound: float, bar: Any) -> None:
+                 cores: Optional[dict], cpu_bound: float, bar: Any, scope: Any = None) -> None:
         self.pools = pools
         self.by_id = by_id
         self.pool_of = pool_of
-        self.only = next(iter(pools.pools))  # the pool's name, when there is one
+        self.scope = scope  # a RunScope, when some environment is run-scoped
+        self.only = next(iter(pools.pools), None)  # the pool's name, when there is one
         self.draw = draw
         self.bar = bar
         self.shown = 0
@@ -268,7 +289,7 @@ class EventLoop:
         self.wakes: List[float] = []  # pending wake-up times, each smaller than the one before
         self.next_wake = math.inf
         self.ended = 0  # jobs ended, when no job calls another (the call tree counts them otherwise)
-        self.calls = SimulatedCallTree(jobs, by_id, pools, pool_of, self.carry) if related else None
+        self.calls = SimulatedCallTree(jobs, by_id, pools, pool_of, self.carry, scope) if related else None
         self.cores = CoreSharing(cpu_bound, cores, self._push_cores) if cpu_bound > 0 else None
         for t, rid, reason, env in crashes:
             self.push(t, CRASH, rid, (reason, env))
@@ -286,7 +307,8 @@ class EventLoop:
         """Fire events until none is left; returns the jobs ended (called or not)."""
         while self.step():
             pass
-        done = self.ended if self.calls is None else self.calls.done + self.calls.skipped
+        calls = self.calls
+        done = self.ended if calls is None else calls.done + calls.skipped - calls.recalled
         if self.bar is not None:
             self.bar.update(done - self.shown)
         return done
@@ -320,6 +342,8 @@ class EventLoop:
     def arrive(self, job: Job) -> None:
         """A top-level job arrives in its pool."""
         now = job.at
+        if self.scope is not None:
+            self.scope.route(job.id)
         self.carry(self.pools.submit(now, self._node(job.id), job.retries, job.timeout, job.sync), now)
         if self.calls is not None:
             self.calls.settle(now)
@@ -328,9 +352,9 @@ class EventLoop:
         """An attempt's work is over, unless the attempt was lost meanwhile (a crash, a failed
         child, its timeout): then the event is stale."""
         name = self._node(task)[0]
-        p = self.pools.pools[name]
-        if p.running.get(task) is None or p.attempts[task] != attempt:
-            return
+        p = self.pools.pools.get(name)
+        if p is None or p.running.get(task) is None or p.attempts[task] != attempt:
+            return  # (its pool closed: a run-scoped pool whose run ended, or the start-failure limit)
         if self.calls is not None:
             self.calls.work_done(task, now)
             self.calls.settle(now)
@@ -343,8 +367,8 @@ class EventLoop:
         if self.calls is not None:
             self.calls.settle(now)
 
-    def children_called(self, now: float, kids: List[Job], _: Any) -> None:
-        self.calls.arrive(kids, now)
+    def children_called(self, now: float, call: tuple, _: Any) -> None:
+        self.calls.arrive(call, now)
         self.calls.settle(now)
 
     def wake(self, now: float, *_: Any) -> None:
@@ -365,6 +389,8 @@ class EventLoop:
 
     def crash(self, now: float, replica: int, how: tuple) -> None:
         reason, name = how
+        if name not in self.pools.pools:
+            return  # no pool of that name now: the replica is not alive
         if self.calls is not None:
             self.calls.crash(name, replica, reason, now)
             self.calls.settle(now)
@@ -385,8 +411,8 @@ class EventLoop:
                     else:
                         cores.start(now, self.pools.pools[name], a.replica, task, a.attempt, by_id[task].duration)
                     if calls is not None:
-                        for at, kids in calls.dispatched(task):
-                            self.push(now + at, ARRIVE, kids, None)
+                        for at, call in calls.dispatched(task, a.attempt):
+                            self.push(now + at, ARRIVE, call, None)
                 elif kind is StartReplica:
                     self.push(now + self.draw(), READY, a.replica, name)
                 elif kind is FailTask:

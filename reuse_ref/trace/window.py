@@ -12,17 +12,19 @@ still alive at a trace's end costs until ``horizon``.
   over the same window.
 * :func:`waits`: the queue waits of the tasks that arrived in a time window (a peak
   hour, say), for percentiles beyond the whole-trace ones.
+* :func:`counts`: the tasks, cold starts and replica-seconds of a time window, for
+  steady-state figures that leave out a run's start (the pool filling from empty).
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from ..core.records import RETRYING
 from .measures import Measures
 from .trace import Trace
 
-__all__ = ["last_task_end", "common_horizon", "compare", "waits"]
+__all__ = ["last_task_end", "common_horizon", "compare", "waits", "counts", "WindowCounts"]
 
 
 def last_task_end(trace: Trace) -> float:
@@ -98,3 +100,58 @@ def waits(trace: Trace, env: Optional[str] = None, since: float = 0.0, until: fl
             if since <= at < until:
                 out.append(time - at)
     return sorted(out)
+
+
+class WindowCounts(NamedTuple):
+    """What :func:`counts` finds in ``[since, until)``: ``tasks`` first queued there,
+    ``cold_starts`` (replicas started there), ``replica_seconds`` there and the window's
+    length, ``seconds``."""
+
+    tasks: int
+    cold_starts: int
+    replica_seconds: float
+    seconds: float
+
+    @property
+    def cold_start_share(self) -> float:
+        """Cold starts per task of the window (0.0 without tasks): the share of calls that met
+        a new replica, where each new replica is started for a call, as on a keep-alive
+        platform (in the reference a queued call takes the first slot that frees, which
+        may be another replica's)."""
+        return self.cold_starts / self.tasks if self.tasks else 0.0
+
+    @property
+    def mean_replicas(self) -> float:
+        """Live replicas (starting, busy or idle) averaged over the window."""
+        return self.replica_seconds / self.seconds
+
+
+def counts(trace: Trace, since: float, until: float, env: Optional[str] = None) -> WindowCounts:
+    """The tasks first queued, the replicas started and the replica-seconds lived in
+    ``[since, until)`` (finite, ``since < until``), over one environment or all of them.
+
+    A replica alive at the trace's end is counted as alive until ``until``, as the common
+    window charges it. Leaving a run's first hour out of such counts gives the figures of
+    a pool that has settled, which is what a long measurement of a real platform sees.
+    """
+    if not (math.isfinite(since) and math.isfinite(until) and since < until):
+        raise ValueError(f"since={since!r}, until={until!r} is not valid: a finite window with since < until")
+    tasks = cold = 0
+    seconds = 0.0
+    seen: set = set()
+    alive: Dict[tuple, float] = {}
+    for time, kind, replica, task, _, e in trace.rows(env):
+        if kind == "task_queued":
+            key = (e, task)
+            if key not in seen:
+                seen.add(key)
+                tasks += since <= time < until
+        elif kind == "replica_start":
+            alive[(e, replica)] = time
+            cold += since <= time < until
+        elif kind == "replica_stop":
+            start = alive.pop((e, replica), None)
+            if start is not None:
+                seconds += max(0.0, min(time, until) - max(start, since))
+    seconds += sum(max(0.0, until - max(start, since)) for start in alive.values())
+    return WindowCounts(tasks, cold, seconds, until - since)
