@@ -4,13 +4,14 @@
     already know (``concurrent.futures.ProcessPoolExecutor`` with spawn, loky's reusable
     executor), against a raw ``multiprocessing`` Pipe round trip to a child (the floor),
     and against the same task without reuse (``reusable="off"``: a fresh process per call,
-    started by the default forkserver or by spawn). Targets: warm no slower than
-    ProcessPoolExecutor, within 5x the raw pipe, and cold at least 100x the warm call.
+    started by the default forkserver or by spawn). Targets (issue 26): warm no slower than
+    ProcessPoolExecutor, within 2.5x the raw pipe, and a forkserver cold start at least 100x
+    the warm call.
 (b) Seed 003's fan-out: a parent gathers 500 async children that each sleep 50 ms, on
     ``ReusePolicy(replicas=2, concurrency=100)``. Ideal: every slot busy all the time.
     The pool has 2 x 100 = 200 slots and the parent holds one of them while it waits, so
     199 children run at once: ceil(500 / 199) = 3 waves of 50 ms = 150 ms. Target: at most
-    1.5x that once warm.
+    1.1x that once warm.
 (c) A task whose module loads a 200 MB stand-in for a model at import, called 20 times:
     with reuse the load is paid once per replica, without it on every call.
 (d) The Ray backend (``Runtime(backend="ray")``, one actor per replica), on a local Ray
@@ -19,8 +20,16 @@
     Targets: within 1.5x the raw actor call, and at most 1.5x the ideal fan-out once warm.
     ``--no-ray`` leaves it out.
 
-Run: ``python benchmarks/bench_runtime.py`` (about a minute on 2 cores). Medians over many
-iterations, ``time.perf_counter``; numbers vary by machine, the ratios are the point.
+(a) and (b) run twice in one run, side by side: on the machine **as found**, then **loaded**
+(one busy process per core added by the benchmark). A warm call pays every wake-up of a
+sleeping thread or process, which costs most when the machine is quiet, so the goals are
+for a quiet machine: each block prints ``/proc/loadavg`` before and after it, and the
+first is called idle only if the 1-minute load was below ``IDLE_LOAD`` per core; otherwise
+it says NOT idle (on a shared machine it rarely is: the ratios are then those of a loaded
+one, and say so).
+
+Run: ``python benchmarks/bench_runtime.py [--no-ray]`` (a few minutes on 2 cores). Medians
+over many iterations, ``time.perf_counter``; numbers vary by machine, the ratios are the point.
 """
 from __future__ import annotations
 
@@ -39,6 +48,7 @@ COLD_CALLS = 20
 FAN_OUT = 500
 FAN_SLEEP = 0.05
 MODEL_CALLS = 20
+IDLE_LOAD = 0.25  # 1-minute load per core below which the machine counts as idle
 
 warm_env = TaskEnvironment("bench_warm", reusable=ReusePolicy(replicas=2, concurrency=1))
 
@@ -186,33 +196,75 @@ def bench_ray() -> None:
     ray.shutdown()
 
 
+def _busy(stop) -> None:
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def warm_block(rt: Runtime, label: str) -> dict:
+    """(a) and (b) once, under the conditions ``label`` names; returns the ratios."""
+    before = loadavg()
+    print(f"\n=== {label}: /proc/loadavg before {before}")
+    rtt = bench_round_trip(rt)
+    for name, value in rtt.items():
+        print(f"    {name:32s} {us(value)}")
+    warm = rtt["reuse_ref warm replica"]
+    ratios = {"warm / ProcessPoolExecutor": warm / rtt["ProcessPoolExecutor (spawn)"],
+              "warm / raw Pipe": warm / rtt["raw multiprocessing Pipe"],
+              "off, forkserver / warm": rtt['reusable="off", forkserver'] / warm,
+              "off, spawn / warm": rtt['reusable="off", spawn'] / warm}
+    print(f"    warm / ProcessPoolExecutor   = {ratios['warm / ProcessPoolExecutor']:6.2f}x   (target <= 1)    "
+          f"{verdict(ratios['warm / ProcessPoolExecutor'] <= 1)}")
+    print(f"    warm / loky                  = {warm / rtt['loky reusable executor']:6.2f}x")
+    print(f"    warm / raw Pipe              = {ratios['warm / raw Pipe']:6.2f}x   (target <= 2.5)  "
+          f"{verdict(ratios['warm / raw Pipe'] <= 2.5)}")
+    print(f"    off, forkserver / warm       = {ratios['off, forkserver / warm']:6.0f}x   (target >= 100)  "
+          f"{verdict(ratios['off, forkserver / warm'] >= 100)}")
+    print(f"    off, spawn / warm            = {ratios['off, spawn / warm']:6.0f}x")
+    cold_wall, warm_wall, ideal, parallel = bench_fan_out(rt)
+    ratios["fan-out warm / ideal"] = warm_wall / ideal
+    print(f"    fan-out ({FAN_OUT} x {FAN_SLEEP * 1e3:.0f} ms, ideal {ms(ideal).strip()}): first {ms(cold_wall).strip()}, "
+          f"warm median of 5 {ms(warm_wall).strip()}")
+    print(f"    fan-out warm / ideal         = {warm_wall / ideal:6.2f}x   (target <= 1.1)  {verdict(warm_wall <= 1.1 * ideal)}")
+    print(f"    /proc/loadavg after {loadavg()}")
+    return ratios
+
+
 def main() -> None:
-    print(f"bench_runtime: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    cpus = os.cpu_count() or 1
+    print(f"bench_runtime: Python {sys.version.split()[0]}, {cpus} CPUs")
+    print(f"(a) no-op round trip, median of {ROUND_TRIPS} warm calls ({COLD_CALLS} cold ones); "
+          f"(b) fan-out, ReusePolicy(replicas=2, concurrency=100)")
+    print("    (spawn starts a fresh interpreter per call, as a new container does; the default")
+    print("     forkserver forks a server that has imported reuse_ref already, a cheaper cold start)")
+    found = float(loadavg().split()[0]) if loadavg() != "unknown" else math.inf
+    idle = found < IDLE_LOAD * cpus
+    first = (f"as found, IDLE (1-minute load {found:.2f} < {IDLE_LOAD} x {cpus} cores)" if idle else
+             f"as found, NOT idle (1-minute load {found:.2f} >= {IDLE_LOAD} x {cpus} cores: other work on the machine)")
     with Runtime(time_scale=1.0) as rt:
         rt.run(noop, 0)
-        print(f"(a) no-op round trip, median of {ROUND_TRIPS} warm calls ({COLD_CALLS} cold ones)")
-        rtt = bench_round_trip(rt)
-        for name, value in rtt.items():
-            print(f"    {name:32s} {us(value)}")
-        warm = rtt["reuse_ref warm replica"]
-        ppe = rtt["ProcessPoolExecutor (spawn)"]
-        pipe = rtt["raw multiprocessing Pipe"]
-        forked = rtt['reusable="off", forkserver']
-        fresh = rtt['reusable="off", spawn']
-        print(f"    warm / ProcessPoolExecutor   = {warm / ppe:6.2f}x   (target <= 1)    {verdict(warm <= ppe)}")
-        print(f"    warm / loky                  = {warm / rtt['loky reusable executor']:6.2f}x")
-        print(f"    warm / raw Pipe              = {warm / pipe:6.2f}x   (target <= 5)    {verdict(warm <= 5 * pipe)}")
-        print(f"    off, spawn / warm            = {fresh / warm:6.0f}x   (target >= 100)  {verdict(fresh >= 100 * warm)}")
-        print(f"    off, forkserver / warm       = {forked / warm:6.0f}x   (target >= 100)  {verdict(forked >= 100 * warm)}")
-        print("    (spawn starts a fresh interpreter per call, as a new container does; the default")
-        print("     forkserver forks a server that has imported reuse_ref already, a cheaper cold start)")
-
-        print(f"\n(b) fan-out: {FAN_OUT} async children sleeping {FAN_SLEEP * 1e3:.0f} ms, ReusePolicy(replicas=2, concurrency=100)")
-        cold_wall, warm_wall, ideal, parallel = bench_fan_out(rt)
-        print(f"    ideal (ceil({FAN_OUT}/{parallel} free slots) x {FAN_SLEEP * 1e3:.0f} ms) {ms(ideal)}")
-        print(f"    first run (cold replicas)    {ms(cold_wall)}")
-        print(f"    warm, median of 5            {ms(warm_wall)}")
-        print(f"    warm / ideal                 = {warm_wall / ideal:6.2f}x   (target <= 1.5)  {verdict(warm_wall <= 1.5 * ideal)}")
+        quiet = warm_block(rt, first)
+        stop = mp.get_context("spawn").Event()
+        burners = [mp.get_context("spawn").Process(target=_busy, args=(stop,), daemon=True) for _ in range(cpus)]
+        for b in burners:
+            b.start()
+        try:
+            loaded = warm_block(rt, f"loaded ({cpus} busy processes added by the benchmark)")
+        finally:
+            stop.set()
+            for b in burners:
+                b.join(10)
+    print("\n    side by side              " + f"{'as found':>12s} {'loaded':>12s}")
+    for key in quiet:
+        print(f"    {key:26s} {quiet[key]:11.2f}x {loaded[key]:11.2f}x")
 
     with Runtime(time_scale=1.0) as rt:
         print(f"\n(c) a 200 MB model loaded at import, {MODEL_CALLS} sequential calls")

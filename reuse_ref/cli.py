@@ -20,6 +20,11 @@ FIFO written to as it is).
 Options are never abbreviated (``--c`` is not ``--cold-start``), and ``reuse-ref run``
 reads its own options before ``FILE``, as ``flyte run`` does: what follows ``FILE`` is the
 program's, the task's name and its arguments.
+
+An interrupted command cleans up as a failed one does (replicas stopped, temporary files and
+directories removed, no output half written) and says so in one line: Ctrl-C exits with
+status 130, ``SIGTERM`` with 143; a reader that closes the output early (``| head``) ends the
+command quietly with 141, as ``SIGPIPE`` ends other tools.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import argparse
 import contextlib
 import json
 import math
+import signal
 import sys
 import warnings
 from typing import Optional, Sequence
@@ -34,6 +40,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .environment_options import (PerEnvironmentValue, add_env_option, add_reusable_option, check_environments,
                                   resources_of, sections, simulate_example, simulate_policies)
+from .interrupts import Terminated, sigterm_raises, stdout_gone
 from .output_files import Output, OutputError, check_outputs, figure_format, write_outputs
 
 PROG = "reuse-ref"
@@ -296,14 +303,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "workload":
-            return _workload(args)
-        return _plan(args) if args.command == "plan" else _simulate(args)
+        with sigterm_raises():
+            if args.command == "run":
+                return _run(args)
+            if args.command == "workload":
+                return _workload(args)
+            return _plan(args) if args.command == "plan" else _simulate(args)
     except (_Fail, OutputError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated:
+        print(f"{PROG}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except BrokenPipeError:
+        return stdout_gone()
 
 
 RUN_OPTIONS = ("--json", "--trace", "--plot", "--workload-out", "--time-scale", "--cold-start", "--backend",
@@ -348,7 +364,7 @@ def _simulate_policies(args):
         try:
             found = simulate_policies(args)
         except ValueError as e:
-            raise _Fail(str(e)) from None
+            raise _Fail(str(e)) from None  # the model's one line
     for w in caught:
         print(f"{PROG}: warning: {w.message}", file=sys.stderr)
     return found
@@ -361,7 +377,8 @@ def _simulate(args) -> int:
     policy, resources = _simulate_policies(args)
     check_outputs([("--trace", args.trace), ("--plot", args.plot)], inputs=[("--workload", args.workload)])
     try:
-        jobs = read_csv(args.workload)
+        # --name: a job of another env is refused with its line; several envs are check_environments'
+        jobs = read_csv(args.workload, envs=None if args.name is None else (args.name,))
     except OSError as e:
         raise _Fail(f"--workload {args.workload}: {e.strerror or e}") from None
     except ValueError as e:

@@ -117,7 +117,7 @@ def test_reusable_mapping_with_a_non_string_key_is_a_value_error():
 
 
 def test_unknown_environment_field_is_refused(rejects):
-    with rejects("reuseable", 1, "Extra inputs are not permitted"):
+    with rejects("reuseable", 1, "not a parameter of TaskEnvironment", "reusable"):
         TaskEnvironment("e", reuseable=1)
 
 
@@ -324,7 +324,7 @@ def test_task_options_json_writes_timeout_as_seconds():
 
 
 def test_unknown_task_option_is_refused(rejects, env):
-    with rejects("retry", 3, "Extra inputs are not permitted"):
+    with rejects("retry", 3, "not a parameter of TaskOptions", "retries"):
         env.task(retry=3)
 
 

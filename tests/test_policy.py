@@ -156,7 +156,7 @@ def test_scope_refused(rejects, value):
 # --- the model as a whole ---------------------------------------------------------------
 
 def test_unknown_field_is_refused(rejects):
-    with rejects("replica", 3, "Extra inputs are not permitted"):
+    with rejects("replica", 3, "not a parameter of ReusePolicy", "replicas, idle_ttl"):
         ReusePolicy(replica=3)
 
 
@@ -177,7 +177,8 @@ def test_every_bad_field_is_reported_together():
     with pytest.raises(ValueError) as info:
         ReusePolicy(replicas=0, concurrency=0, idle_ttl=1)
     message = str(info.value)
-    assert "3 validation errors" in message
+    assert type(info.value) is ValueError and "\n" not in message  # one line, as the command line prints it
+    assert message.count(" is not valid: ") == 3
     for field in ("replicas", "concurrency", "idle_ttl"):
         assert f"{field}=" in message
 

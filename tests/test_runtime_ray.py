@@ -21,6 +21,8 @@ import pytest
 from reuse_ref import ReusePolicy, Resources, Runtime, TaskEnvironment
 from reuse_ref.config.errors import ReplicaCrashedError
 
+from runtime_support import alive, wait_for
+
 pytestmark = pytest.mark.timeout(300)
 
 LOOPBACK = ("127.0.0.1", "::ffff:127.0.0.1")
@@ -196,3 +198,43 @@ def test_two_nodes_place_replicas_by_resources_and_survive_a_lost_node(tmp_path)
     assert "crashed" in out["small_stops"], "the replica on the lost node crashed (rule 5)"
     assert out["small_ends"] == 8
     assert all(r == "crashed (retrying)" for r in out["small_failed"]), out["small_failed"]
+
+
+LINGER = """
+import os, time
+import flyte
+
+env = flyte.TaskEnvironment("linger", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=None))
+
+
+@env.task
+def f(out: str) -> int:
+    with open(out + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.replace(out + ".tmp", out)
+    time.sleep(1000)
+    return 0
+"""
+
+
+def test_sigkill_of_the_driver_ends_its_local_ray_at_once(tmp_path):
+    """Issue 26, item 6: Ray's agents (ray::DashboardAgent, ray::RuntimeEnvAgent) outlived a
+    driver killed with SIGKILL by 16 to 36 s, still listening; now every process of the local
+    Ray the driver started ends the moment the driver does (its watchdog)."""
+    (tmp_path / "linger.py").write_text(LINGER)
+    out = tmp_path / "pid.txt"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "reuse_ref.cli", "run", "--backend", "ray", "linger.py", "f",
+                             "--out", str(out)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(out.exists, timeout=180), "the task never started"
+        ray_processes = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        names = {psutil.Process(p).name() for p in ray_processes if p in alive(ray_processes)}
+        assert int(out.read_text()) in ray_processes and {"raylet", "gcs_server"} <= names, names
+    finally:
+        proc.kill()
+        proc.wait(30)
+    # at once: Ray's own watch takes 16 s and more for its agents
+    assert wait_for(lambda: alive(ray_processes) == [], timeout=10), \
+        [(p, psutil.Process(p).name()) for p in alive(ray_processes)]

@@ -9,9 +9,9 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator, model_validator
 
-from .validation import as_seconds, bad, seconds, strict_int
+from .validation import Model, as_seconds, bad, seconds, strict_int
 from .errors import DeprecatedTaskWarning
 from .policy import ReusePolicy
 from .resources import Resources, as_resources
@@ -86,7 +86,7 @@ def _secrets(value: Any) -> Optional[Dict[str, Optional[str]]]:
     return secrets
 
 
-class TaskOptions(BaseModel):
+class TaskOptions(Model):
     """The per-task options of ``@env.task(...)`` and ``task.override(...)`` (flytekit's
     TaskMetadata).
 
@@ -168,7 +168,7 @@ class TaskOptions(BaseModel):
         return v
 
 
-class TaskEnvironment(BaseModel):
+class TaskEnvironment(Model):
     """A named set of tasks that share an image, resources, environment and reuse policy.
 
     ``reusable=ReusePolicy(...)`` keeps a pool of warm replicas for the environment's
@@ -242,6 +242,15 @@ class TaskEnvironment(BaseModel):
         if isinstance(v, str) or not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise bad("include", v, "a sequence of str paths (recorded: no code bundle is built)")
         return tuple(v)
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache(cls, v: Any) -> Any:
+        """The default ``cache`` of the environment's tasks: what ``TaskOptions.cache`` takes."""
+        if v is not None and not isinstance(v, bool) and v not in ("enable", "auto", "override", "disable"):
+            raise bad("cache", v, 'True, False, None, or one of "enable", "auto", "override", "disable" (the '
+                                  "default of the environment's tasks)")
+        return v
 
     @field_validator("queue", "service_account", mode="before")
     @classmethod

@@ -1,8 +1,8 @@
 """Errors and warnings raised by reuse_ref.
 
-Every error a user can trigger with bad input is a ``ValueError`` (pydantic's
-``ValidationError`` is one), whose message names the parameter, the value given and
-what is allowed. The classes below are the run-time failures of tasks and pools.
+Every error a user can trigger with bad input is a plain ``ValueError`` (the models raise
+one instead of pydantic's ``ValidationError``: :mod:`reuse_ref.config.validation`), whose
+one-line message names the parameter, the value given and what is allowed. The classes below are the run-time failures of tasks and pools.
 """
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ import warnings
 from datetime import timedelta
 from typing import Any, Literal, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 
-from .validation import as_seconds, bad, is_int, seconds, strict_int
+from .validation import Model, as_seconds, bad, is_int, seconds, strict_int
 from .errors import STARVATION_REMEDIES, StarvationWarning
 
 __all__ = ["ReusePolicy", "MIN_TTL_SECONDS"]
@@ -45,7 +45,7 @@ def _in_replica() -> bool:
 _REPLICAS_ALLOWED = "an int n >= 1, or a pair (min, max) of ints with 0 <= min <= max and max >= 1"
 
 
-class ReusePolicy(BaseModel):
+class ReusePolicy(Model):
     """Keep a pool of warm replicas for a ``TaskEnvironment`` and reuse them across task calls.
 
     Parameters:
@@ -134,7 +134,7 @@ class ReusePolicy(BaseModel):
                 f"for another task of the same environment holds the only slot. To avoid it, "
                 f"{STARVATION_REMEDIES}.",
                 StarvationWarning,
-                stacklevel=3,  # 1 this hook, 2 BaseModel.__init__ or model_validate*, 3 the caller
+                stacklevel=4,  # 1 this hook, 2 BaseModel.__init__ or model_validate*, 3 Model's own, 4 the caller
             )
 
     @field_serializer("idle_ttl", "scaledown_ttl", when_used="json")

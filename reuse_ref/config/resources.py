@@ -7,9 +7,9 @@ import operator
 import re
 from typing import Any, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from .validation import bad, is_int, is_number, number, strict_int
+from .validation import Model, bad, is_int, is_number, number, strict_int
 
 __all__ = ["Resources", "Quantity", "parse_cpu", "parse_bytes", "parse_gpu", "as_resources"]
 
@@ -140,7 +140,7 @@ def _check_pair(key: str, value: Any, parse: Any, allowed: str, given: Any) -> A
         raise bad(key, given, allowed + ", or a (request, limit) pair of them") from None
 
 
-class Resources(BaseModel):
+class Resources(Model):
     """What one replica holds: cpu, memory, GPUs, disk, shared memory.
 
     Input is what Flyte users write: ``cpu=1``, ``cpu="500m"``, ``memory="1Gi"``,

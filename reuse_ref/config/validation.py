@@ -4,6 +4,15 @@ The one place where "a number", "an int" and "seconds" are defined, so that ever
 refuses the same values with the same words: a ``bool`` is never a number here (``True``
 is not one replica, one core or one second), NaN and infinity are not numbers of seconds,
 and an int too large for a float is not a finite number either.
+
+The models users build (``ReusePolicy``, ``Resources``, ``TaskEnvironment``, ``TaskOptions``)
+are pydantic models, whose own error, ``pydantic.ValidationError``, wraps every message in
+a frame of its own ("1 validation error for ReusePolicy ... [type=value_error,
+input_value=...] ... https://errors.pydantic.dev"). They derive from :class:`Model`, which
+raises a plain ``ValueError`` with the one line the command line prints instead: the
+parameter, the value and what is allowed. Flyte's SDK builds these classes as dataclasses
+that raise plain ``ValueError``, so code written for it catches ``ValueError``, never
+pydantic's class.
 """
 from __future__ import annotations
 
@@ -12,12 +21,84 @@ import numbers
 from datetime import timedelta
 from typing import Any, Optional
 
-__all__ = ["bad", "is_int", "is_number", "number", "strict_int", "seconds", "as_seconds"]
+from pydantic import BaseModel, ValidationError
 
+__all__ = ["bad", "is_int", "is_number", "number", "optional_flag", "strict_int", "seconds", "as_seconds", "Model", "plain_error"]
 
 def bad(param: str, value: Any, allowed: str) -> ValueError:
     """The error of every bad input: ``param=value is not valid: what is allowed``."""
     return ValueError(f"{param}={value!r} is not valid: {allowed}")
+
+
+def plain_error(error: ValidationError, model: str, fields: Any = ()) -> ValueError:
+    """pydantic's ``error`` as one ``ValueError``: each problem as ``param=value is not valid:
+    what is allowed`` (the message of the model's own check as it is, after the name of the
+    field that holds it when it came from a model inside this one), joined by ``; ``."""
+    messages = []
+    for item in error.errors(include_url=False):
+        msg = str(item.get("msg", ""))
+        param = ".".join(str(part) for part in item.get("loc", ()))
+        kind = item.get("type")
+        given = item.get("input")
+        if kind in ("value_error", "assertion_error"):
+            text = msg.split(", ", 1)[1] if ", " in msg else msg
+            messages.append(text if not param or text.startswith(param + "=") else f"{param}={given!r}: {text}")
+        elif kind == "missing":
+            messages.append(f"{param} is missing: {model} needs it")
+        elif kind == "extra_forbidden":
+            known = ", ".join(fields)
+            messages.append(f"{param}={given!r} is not valid: not a parameter of {model}"
+                            + (f" (its parameters: {known})" if known else ""))
+        elif kind == "invalid_key":
+            messages.append(f"{given!r} is not valid as a parameter of {model}: parameter names are str")
+        elif kind == "frozen_instance":
+            messages.append(f"{param}={given!r} is not valid: a {model} is frozen, it cannot be changed once made; "
+                            f"make a new {model} with the value you want")
+        else:
+            messages.append(f"{param or model}={given!r} is not valid: {msg[:1].lower()}{msg[1:]}")
+    return ValueError("; ".join(messages) or str(error))
+
+
+class _PlainErrors(type(BaseModel)):  # type: ignore[misc]  # pydantic's metaclass, named without its internals
+    """Building a model (``ReusePolicy(...)``) raises :func:`plain_error`'s ``ValueError``."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as e:
+            raise plain_error(e, cls.__name__, cls.model_fields) from None
+
+
+class Model(BaseModel, metaclass=_PlainErrors):
+    """A pydantic model whose bad input is one plain ``ValueError`` (see the module docstring):
+    when it is built, validated from Python, JSON or strings, or has a field set."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Any:
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as e:
+            raise plain_error(e, cls.__name__, cls.model_fields) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, **options: Any) -> Any:
+        try:
+            return super().model_validate_json(json_data, **options)
+        except ValidationError as e:
+            raise plain_error(e, cls.__name__, cls.model_fields) from None
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, **options: Any) -> Any:
+        try:
+            return super().model_validate_strings(obj, **options)
+        except ValidationError as e:
+            raise plain_error(e, cls.__name__, cls.model_fields) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as e:
+            raise plain_error(e, type(self).__name__, type(self).model_fields) from None
 
 
 def is_int(value: Any) -> bool:
@@ -53,6 +134,14 @@ def number(param: str, value: Any, *, minimum: float = -math.inf, above: Optiona
             allowed = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
         raise bad(param, value, allowed)
     return float(value)
+
+
+def optional_flag(param: str, value: Any, none_means: str) -> Optional[bool]:
+    """``True``, ``False`` or ``None`` (``none_means`` says what ``None`` does), and nothing else:
+    any object is truthy, so a flag that took one would be on by accident."""
+    if value is not None and not isinstance(value, bool):
+        raise bad(param, value, f"True, False, or None ({none_means})")
+    return value
 
 
 def strict_int(param: str, value: Any, *, minimum: int | None = None, allowed: str | None = None) -> int:

@@ -42,7 +42,8 @@ from .propagation import FAIL_IMMEDIATELY, CallTree, Node, check_failure_policy
 from .starvation import WaitForGraph
 from .unpooled import Unpooled
 
-__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT", "new_pool", "free_name"]
+__all__ = ["Pools", "Decisions", "START_FAILURES_LIMIT", "MOST_MIN_REPLICAS", "new_pool", "free_name",
+           "check_min_replicas"]
 
 Decisions = Iterable[Tuple[Optional[str], List[Action]]]
 """What an event of :class:`Pools` decides: ``(pool name, actions)`` pairs, carried out in order."""
@@ -53,14 +54,24 @@ START_FAILURES_LIMIT = 3
 restarted for ever while its tasks wait."""
 
 
+MOST_MIN_REPLICAS = 100_000
+"""The largest ``min`` of a pool the drivers make. Rule 2 starts ``min`` replicas as soon as
+the environment starts, each a replica the driver holds (a process on the runtime; a few
+hundred bytes and its records in the simulator): ``replicas=10**22`` grew to 23.7 GB before
+the kernel killed it. A pool above ``min`` holds only the replicas its tasks made it start,
+so ``max`` has no such bound."""
+
+
 def new_pool(policy: Optional[ReusePolicy], name: str, first_replica_id: int = 1, scaledown: str = PACED) -> Any:
     """The machine of one pool: a :class:`~reuse_ref.core.pool.Pool` under a reuse policy and
     a reading of rule 3 (``scaledown``: ``"paced"`` or ``"per_replica"``); for tasks without
     reuse (``policy`` None), an :class:`~reuse_ref.core.unpooled.Unpooled` (no policy says "a
-    fresh replica per attempt", and it never scales down)."""
+    fresh replica per attempt", and it never scales down). A policy whose ``min`` is above
+    :data:`MOST_MIN_REPLICAS` is refused (``ValueError``)."""
     if policy is None:
         check_scaledown(scaledown)
         return Unpooled(name, first_replica_id=first_replica_id)
+    check_min_replicas(policy, f"pool {name!r}")
     return Pool(policy, name=name, first_replica_id=first_replica_id, scaledown=scaledown)
 
 
@@ -72,6 +83,15 @@ def free_name(base: str, taken: Iterable[str]) -> str:
     while name in taken:
         name, n = f"{base}#{n}", n + 1
     return name
+
+
+def check_min_replicas(policy: ReusePolicy, where: str) -> None:
+    """Refuse a policy whose pool would start more than :data:`MOST_MIN_REPLICAS` replicas at once."""
+    if policy.min_replicas > MOST_MIN_REPLICAS:
+        raise ValueError(
+            f"replicas={policy.replicas!r} is not valid for {where}: a pool starts its min replicas as soon as its "
+            f"environment starts, and at most {MOST_MIN_REPLICAS:,} of them; give a small min and a large max, "
+            f"replicas=(min, max): the pool starts only the replicas its tasks need")
 
 
 class Pools:
@@ -211,9 +231,8 @@ class Pools:
             yield from self._cancel_all(now, kids, f"its parent {node[1]!r} ended")
         parent = self.tree.ended(node)
         if parent is not None and parent in self.tree.held:
-            rest = self.tree.pending(parent)
-            if rest:
-                yield from self.waiting(now, parent, rest)
+            if self.tree.children.get(parent):
+                yield from self.awaits_children(now, parent)
             else:
                 yield from self._final_failure(now, parent)
 
@@ -221,7 +240,7 @@ class Pools:
         kids = self.tree.pending(node)
         if kids and not self.tree.cancels_on_failure(node):  # FAIL_AFTER_EXECUTABLE_NODES_COMPLETE
             self.tree.held[node] = (reason, message)
-            yield from self.waiting(now, node, kids)
+            yield from self.awaits_children(now, node)
             return
         yield from self._cancel_all(now, kids, f"its parent {node[1]!r} failed: {reason}")
         name, task = node
@@ -282,9 +301,15 @@ class Pools:
 
     def awaits_children(self, now: float, parent: Node, attempt: Optional[int] = None) -> Decisions:
         """``parent`` now awaits every child it called that has not ended (with ``attempt``:
-        that attempt called; a retried parent awaits only its own attempt's calls)."""
-        kids = self.tree.pending(parent) if attempt is None else self.tree.of_attempt(parent, attempt)
-        return self.waiting(now, parent, kids)
+        that attempt called; a retried parent awaits only its own attempt's calls). When every
+        pending child is its (the usual case: one attempt called them all), the graph is given
+        the call tree's own record of them, which shrinks as they end, so that no event costs
+        a pass over them (issue 26: a parent of a million children)."""
+        callers = self.tree.attempt_callers.get(parent)
+        if attempt is None or not callers or callers == {attempt}:
+            self.graph.awaits(parent, self.tree.children.get(parent, {}))
+            return self.graph.check(now)
+        return self.waiting(now, parent, self.tree.of_attempt(parent, attempt))
 
     def resumed(self, now: float, task: Node) -> Decisions:
         """``task`` has what it waited for and runs again."""

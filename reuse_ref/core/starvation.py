@@ -15,7 +15,7 @@ be used in two environments.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Set, Tuple
+from typing import Any, Collection, Dict, Iterable, List, Set, Tuple
 
 from ..config.errors import STARVATION_REMEDIES
 from .actions import Action
@@ -31,13 +31,25 @@ class WaitForGraph:
     def __init__(self, pools: Dict[str, Any], records: list) -> None:
         self.pools = pools
         self.records = records
-        self.waits: Dict[Node, Set[Node]] = {}  # a waiting task -> the tasks it waits on
+        # a waiting task -> the tasks it waits on: a set, or the live collection of a parent's
+        # pending children (see awaits), which may have become empty: then it waits on nothing
+        self.waits: Dict[Node, Collection[Node]] = {}
 
     def waiting(self, task: Node, on: Iterable[Node]) -> None:
         """``task`` now blocks on the results of ``on`` (an empty ``on``: it runs again)."""
         targets = set(on)
         if targets:
             self.waits[task] = targets
+        else:
+            self.waits.pop(task, None)
+
+    def awaits(self, task: Node, pending: Collection[Node]) -> None:
+        """``task`` blocks on ``pending``, a collection its owner keeps up to date (the call
+        tree's children of a parent that have not ended): kept as it is, not copied, so that
+        a parent awaiting a million children costs nothing per child that ends. Once it is
+        empty the task waits on nothing."""
+        if pending:
+            self.waits[task] = pending
         else:
             self.waits.pop(task, None)
 
@@ -49,14 +61,20 @@ class WaitForGraph:
         """Fail the queued tasks that can never start; ``[(pool name, actions)]`` of the pools
         that starved them. Cheap when nobody waits (the usual case): a deadlock needs a
         waiting task."""
-        if not self.waits:
+        waits = self.waits
+        if not waits:
             return []
         pools = self.pools
-        stuck = {name for name, p in pools.items() if p.queue and p.saturated}
+        # A pool can starve only when it is saturated and every task it runs waits: looked at
+        # first, one running task at a time, so that the usual answer (a task that runs its own
+        # code) costs nothing per queued task or waiting task (issue 26: a parent with a
+        # million children is checked after every child that ends).
+        stuck = {name for name, p in pools.items()
+                 if p.queue and p.saturated and all((name, t) in waits for t in p.running)}
         if not stuck:
             return []
         queued = {name: set(pools[name].queue) for name in stuck}
-        waiters = {w for w in self.waits if w[0] in pools and w[1] in pools[w[0]].running}
+        waiters = {w for w, on in waits.items() if on and w[0] in pools and w[1] in pools[w[0]].running}
         changed = True
         while changed:  # the greatest set closed under the rule: remove what can move, until nothing can
             changed = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import os
 import runpy
 import shutil
@@ -56,12 +57,46 @@ def _load_task(path: str, name: str) -> Any:
     module_name = os.path.splitext(os.path.basename(path))[0]
     if not module_name.isidentifier():
         raise ScriptError(f"FILE={path!r} is not valid with a TASK: its name must be a Python module name")
-    module = importlib.import_module(module_name)
+    if module_name in sys.stdlib_module_names:
+        raise ScriptError(f"FILE={path!r} is not valid with a TASK: it shadows the standard library's "
+                          f"{module_name} (the task is imported as the module {module_name!r}); rename the file")
+    module = _import(path, module_name)
     task = getattr(module, name, None)
     if not isinstance(task, Task):
         found = sorted(k for k, v in vars(module).items() if isinstance(v, Task))
         raise ScriptError(f"TASK={name!r} is not valid: not a task of {path}; its tasks are: {', '.join(found) or 'none'}")
     return task
+
+
+def _import(path: str, module_name: str) -> Any:
+    """The program as the module ``module_name``, imported as a replica will import it. A file
+    that does not compile is bad input (``ScriptError``); an error its code raises while it is
+    imported is the program's (:class:`ProgramError`); a module of that name imported already
+    from elsewhere (a package's) is refused, since the replicas would import that one."""
+    try:
+        module = importlib.import_module(module_name)
+    except (SyntaxError, ValueError) as e:
+        if isinstance(e, SyntaxError) or "null bytes" in str(e):  # ValueError: source code ... null bytes
+            where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+            raise ScriptError(f"FILE={path!r} is not valid: it is not Python that compiles{where}: "
+                              f"{type(e).__name__}: {getattr(e, 'msg', None) or e}") from None
+        raise ProgramError(e) from None
+    except Exception as e:  # noqa: BLE001 - the program's own error, raised while it is imported
+        raise ProgramError(e) from None
+    found = getattr(module, "__file__", None)
+    if found is None or not os.path.exists(found) or not os.path.samefile(found, path):
+        raise ScriptError(f"FILE={path!r} is not valid with a TASK: the module {module_name!r} is already "
+                          f"imported from {found or 'Python itself'}, so the task would be looked up there; "
+                          f"rename the file")
+    return module
+
+
+class ProgramError(Exception):
+    """The program raised ``error`` while it was imported (exit status 1, as any failure of it)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *, as_json: bool = False,
@@ -78,6 +113,12 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         raise ScriptError(f"FILE={path!r} is not valid: give an existing Python file (FILE.py)")
     if not time_scale > 0:
         raise ScriptError(f"--time-scale={time_scale!r} is not valid: a number > 0")
+    from ..runtime.runtime import check_clock
+
+    try:
+        check_clock(time_scale, cold_start)
+    except ValueError as e:
+        raise ScriptError("--" + str(e).replace("_", "-", 1)) from None
     from ..runtime.backends import BACKENDS
 
     if backend not in BACKENDS:
@@ -88,7 +129,20 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
         raise ScriptError(f"--scaledown={scaledown!r} is not valid: paced or per-replica (the reading of rule 3)")
     if task_name is None and task_argv:
         raise ScriptError(f"{task_argv[0]!r} is not valid without a TASK: task arguments need a task name")
+    from ..runtime.process_tree import watchdog
+
     work = tempfile.mkdtemp(prefix="reuse-ref-run-")  # the replica pids and the files of flyte.io, removed at the end
+    try:
+        watchdog().remove_at_end(work)  # however this process ends (SIGKILL, os._exit in the program)
+        return _run_in(work, path, task_name, task_argv, as_json, trace_path, plot_path, workload_path,
+                       time_scale, cold_start, backend, run_options)
+    finally:  # an error, Ctrl-C, SIGTERM (the command raises it), a closed stdout
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_in(work: str, path: str, task_name: Optional[str], task_argv: Sequence[str], as_json: bool,
+            trace_path: Optional[str], plot_path: Optional[str], workload_path: Optional[str], time_scale: float,
+            cold_start: float, backend: str, run_options: Sequence[str]) -> int:
     pids_dir = os.path.join(work, "pids")
     os.makedirs(pids_dir)
     os.environ.setdefault("REUSE_REF_FLYTE_STORE", os.path.join(work, "store"))
@@ -100,7 +154,11 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
     try:
         _prepare(path, time_scale, cold_start, pids_dir, backend, scaledown)
         if task_name is not None:
-            task = _load_task(path, task_name)
+            try:
+                task = _load_task(path, task_name)
+            except ProgramError as e:
+                error = e
+        if task_name is not None and error is None:
             try:
                 kwargs = parse_task_args(task, task_argv, run_options=run_options)
             except ValueError as e:
@@ -109,7 +167,7 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
                 result = session.run(task, **kwargs).result
             except Exception as exc:
                 error = exc
-        else:
+        elif task_name is None:
             argv = sys.argv[:]
             sys.argv = [path]
             try:
@@ -130,24 +188,43 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
     finally:
         session.close()
     if error is not None and not as_json:
-        print(f"reuse-ref run: the program failed: {_describe(error)}", file=sys.stderr)
-        if not isinstance(error, SystemExit):
-            traceback.print_exception(error, file=sys.stderr)
+        _print_failure(error, path)
     if as_json:
-        out: Dict[str, Any] = {"result": _jsonable(result), "environments": envs,
+        non_finite: List[str] = []
+        out: Dict[str, Any] = {"result": _jsonable(result, "result", non_finite), "environments": envs,
                                "recorded": [feature for feature, _ in recorded()]}
+        if non_finite:  # JSON has no infinity or NaN: they are written as strings, and named here
+            out["non_finite"] = non_finite
         if error is not None:
             out["error"] = _describe(error)
         with os.fdopen(json_out, "w") as f:
-            f.write(json.dumps(out) + "\n")
+            f.write(json.dumps(out, allow_nan=False) + "\n")
     else:
         if error is None:
             print(f"result: {result!r}")
         print_summary(envs)
         if recorded():
             print("accepted and recorded, not modelled: " + "; ".join(f for f, _ in recorded()))
-    shutil.rmtree(work, ignore_errors=True)
     return 0 if error is None else 1
+
+
+def _print_failure(error: BaseException, path: str) -> None:
+    """The program's failure: one line that says what failed, then the program's traceback (an
+    error raised while the file was imported: from its first line in the file, as ``python
+    FILE.py`` shows it, without the frames of reuse-ref's import)."""
+    if isinstance(error, ProgramError):
+        print(f"reuse-ref run: the program failed while {path} was imported: {_describe(error)}",
+              file=sys.stderr)
+        error = error.error
+        tb = error.__traceback__
+        target = os.path.abspath(path)
+        while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
+            tb = tb.tb_next
+        traceback.print_exception(type(error), error, tb or error.__traceback__, file=sys.stderr)
+        return
+    print(f"reuse-ref run: the program failed: {_describe(error)}", file=sys.stderr)
+    if not isinstance(error, SystemExit):
+        traceback.print_exception(error, file=sys.stderr)
 
 
 def _stdout_to_stderr() -> int:
@@ -160,6 +237,8 @@ def _stdout_to_stderr() -> int:
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, ProgramError):
+        error = error.error
     code = getattr(error, "code", None)
     name = type(error).__name__
     if isinstance(code, str) and code != name:
@@ -167,9 +246,24 @@ def _describe(error: BaseException) -> str:
     return f"{name}: {error}"
 
 
-def _jsonable(value: Any) -> Any:
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _jsonable(value: Any, path: str, non_finite: List[str]) -> Any:
+    """``value`` as JSON has it: a number that is not finite becomes the string ``"Infinity"``,
+    ``"-Infinity"`` or ``"NaN"`` (what ``float()`` and JavaScript's ``Number()`` read back), and
+    its path is added to ``non_finite``; what JSON cannot hold at all is its ``repr``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        non_finite.append(path)
+        return _NON_FINITE.get(value, "NaN")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{path}[{i}]", non_finite) for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(k is None or isinstance(k, (str, int, float)) for k in value):
+        # keys as json.dumps writes them (1 -> "1", True -> "true")
+        return {k if isinstance(k, str) else json.dumps(k): _jsonable(v, f"{path}[{k!r}]", non_finite)
+                for k, v in value.items()}
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
         return value
     except (TypeError, ValueError):
         return repr(value)

@@ -22,13 +22,28 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 from ..config.validation import bad, is_int, is_number, number
 from ..config.policy import MIN_TTL_SECONDS, ReusePolicy
 from ..config.resources import Resources
+from ..core.pools import check_min_replicas
 from ..trace import Measures
 
-__all__ = ["Target", "Prices", "KNOBS", "candidate_policies", "parse_values", "parse_target", "as_target", "as_prices",
+__all__ = ["Target", "Prices", "KNOBS", "MOST_CANDIDATES", "MOST_COMBINATIONS", "candidate_policies", "parse_values", "parse_target", "as_target", "as_prices",
            "counts_text"]
 
 KNOBS = ("min", "max", "concurrency", "scaledown_ttl", "idle_ttl")
 """The knobs a plan varies: ``replicas=(min, max)``, ``concurrency`` and the two TTLs."""
+
+MOST_CANDIDATES = 10_000
+"""The most candidate policies one plan simulates. Each is a whole simulation of the
+workload, and its measures and replicas' spans stay in memory until the plan is charged:
+a grid of a million (``--min 0..1000 --max 0..1000``) ran out of memory. Past it, a plan
+is refused before anything runs; a coarse grid first (``1,2,4,8,16``), then a finer one
+around its answer, finds the same policy."""
+
+MOST_COMBINATIONS = 10 * MOST_CANDIDATES
+"""The most combinations of knob values a plan looks at (the rules skip many: ``min >
+max``, a TTL under 30 s), and the most values one knob may have."""
+
+_NARROW = ("give fewer values per knob, such as 1,2,4,8,16 rather than 1..16, then plan again with a finer "
+           "grid around the answer")
 
 _DEFAULTS = {"min": (2,), "max": (2,), "concurrency": (1,), "scaledown_ttl": (MIN_TTL_SECONDS,),
              "idle_ttl": (MIN_TTL_SECONDS,)}
@@ -110,6 +125,8 @@ def parse_values(text: Any, param: str, none: bool = False) -> List[Any]:
             out.append(None)
         elif sep and re.fullmatch(r"[0-9]+", lo.strip()) and re.fullmatch(r"[0-9]+", hi.strip()) \
                 and int(lo) <= int(hi):
+            if int(hi) - int(lo) + 1 + len(out) > MOST_COMBINATIONS:  # refused before it is expanded
+                raise bad(param, text, f"at most {MOST_COMBINATIONS:,} values: {_NARROW}")
             out.extend(range(int(lo), int(hi) + 1))
         elif re.fullmatch(r"[0-9]+", part):
             out.append(int(part))
@@ -166,6 +183,13 @@ def as_prices(prices: Any, resources: Optional[Resources]) -> Prices:
 def _values(knob: str, value: Any) -> List[Any]:
     allowed = {"idle_ttl": "int seconds, timedelta or None", "scaledown_ttl": "int seconds or timedelta"}.get(
         knob, "an int")
+    if isinstance(value, (list, tuple, range)):
+        try:
+            count = len(value)
+        except OverflowError:  # a range too long for len()
+            count = MOST_COMBINATIONS + 1
+        if count > MOST_COMBINATIONS:
+            raise bad(f"candidates[{knob!r}]", value, f"at most {MOST_COMBINATIONS:,} values: {_NARROW}")
     values = list(value) if isinstance(value, (list, tuple, range)) else [value]
     if not values:
         raise bad(f"candidates[{knob!r}]", value, f"at least one value: {allowed}, or a list or range of them")
@@ -220,6 +244,11 @@ def candidate_policies(candidates: Any) -> Tuple[List[ReusePolicy], Dict[str, in
         if unknown:
             raise bad("candidates", unknown[0], f"a knob: one of {', '.join(KNOBS)}")
         lists = [_values(k, candidates[k]) if k in candidates else list(_DEFAULTS[k]) for k in KNOBS]
+        combinations = math.prod(map(len, lists))
+        if combinations > MOST_COMBINATIONS:
+            sizes = " x ".join(f"{len(v)} {k}" for k, v in zip(KNOBS, lists) if len(v) > 1)
+            raise bad("candidates", _summary(candidates), f"at most {MOST_COMBINATIONS:,} combinations of the knobs' "
+                      f"values; these make {combinations:,} ({sizes}): {_NARROW}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a policy that can starve shows it in its simulation
             for mn, mx, conc, sd, idle in itertools.product(*lists):
@@ -238,7 +267,24 @@ def candidate_policies(candidates: Any) -> Tuple[List[ReusePolicy], Dict[str, in
                   "or a non-empty list of ReusePolicy")
     if not out:
         raise bad("candidates", candidates, f"at least one valid combination (all were skipped: {counts_text(skipped)})")
+    for policy in out:  # refused now, rather than by each worker's simulation
+        check_min_replicas(policy, "a candidate of the plan")
+    if len(out) > MOST_CANDIDATES:
+        raise bad("candidates", _summary(candidates), f"at most {MOST_CANDIDATES:,} candidate policies, each a whole "
+                  f"simulation; these are {len(out):,}: {_NARROW}")
     return out, skipped
+
+
+def _summary(candidates: Any) -> Any:
+    """``candidates`` as an error shows it: a knob's long list of values by its ends and length."""
+    if not isinstance(candidates, Mapping):
+        return f"{len(candidates):,} policies" if isinstance(candidates, (list, tuple)) else candidates
+    out = {}
+    for knob, value in candidates.items():
+        if isinstance(value, (list, tuple)) and len(value) > 6:
+            value = f"[{value[0]!r}, ..., {value[-1]!r}] ({len(value):,} values)"
+        out[knob] = value
+    return out
 
 
 def counts_text(counts: Mapping[str, int]) -> str:

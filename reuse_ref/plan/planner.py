@@ -18,13 +18,15 @@ and come back in order: the answer does not depend on ``workers``.
 from __future__ import annotations
 
 import csv
+import math
+import sys
 import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .readings import OtherReading, other_reading, runs
 from .sweep import Outcome, context_of, default_workers, run_all, run_on_ray
 from ..config.resources import as_resources
-from ..config.validation import bad, number, strict_int
+from ..config.validation import bad, number, optional_flag, strict_int
 from ..sim.cold_starts import check_cold_start
 from ..sim.compiled import check_engine, covers, use_twin
 from ..sim.contention import check_cpu_bound
@@ -271,6 +273,7 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
     Returns a :class:`Plan`. Bad input raises ``ValueError`` naming the parameter.
     """
     t = as_target(target)
+    progress = optional_flag("progress", progress, f"a bar past {_AUTO_BAR} candidates")
     res = as_resources(resources)
     price = as_prices(prices, res)
     check_cold_start(cold_start)  # checked here; each candidate's simulation draws from it afresh
@@ -287,6 +290,8 @@ def plan(workload: Sequence[Job], candidates: Any, target: Any, prices: Any, col
         envs = sorted({job.env for job in jobs if job.env is not None})
         if len(envs) > 1:
             raise bad("workload", f"jobs in environments {envs}", "jobs of one environment")
+        # the one environment's name is a label here: each candidate is simulated as that environment
+        jobs = [job._replace(env=None) for job in jobs]
     policies, skipped = candidate_policies(candidates)
 
     todo = runs(policies, scaledown)  # every candidate, then those the other reading can change
@@ -318,6 +323,16 @@ def _window_horizon(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome]
     return end + max(ttls, default=0.0)
 
 
+def _overflowing(prices: Prices, m: Any, policy: ReusePolicy) -> ValueError:
+    """The error of prices whose cost of one candidate is past the largest float: every cost
+    would print as ``inf`` and every candidate tie."""
+    given = {k: v for k, v in prices._asdict().items() if v}
+    names = ", ".join(f"prices[{k!r}]={v!r}" for k, v in given.items())
+    return ValueError(f"{names} is not valid: the cost of {policy!r} ({m.replica_seconds / 3600:.6g} replica-hours "
+                      f"over the window) is past the largest float ({sys.float_info.max:g}), so no two costs "
+                      f"could be told apart; give the prices in a larger unit of money (thousands, millions)")
+
+
 def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skipped: Dict[str, int],
            target: Target, prices: Prices, resources: Optional[Resources], horizon: Optional[float]) -> Plan:
     """Charge every run over the common window, then pick, draw the front and give reasons."""
@@ -331,7 +346,10 @@ def _choose(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], skippe
     rows = []
     for p, o in zip(policies, outcomes):  # as Trace.measures(horizon=...) charges them
         m = over_window(o.measures, o.spans, horizon, {env: p for env in o.spans}, {env: resources for env in o.spans})
-        rows.append((p, m, o.value, prices.cost(m)))
+        cost = prices.cost(m)
+        if not math.isfinite(cost):
+            raise _overflowing(prices, m, p)
+        rows.append((p, m, o.value, cost))
 
     def order(r):  # cost, then the wait, then replica-hours, then the smaller policy: never a tie
         return (r[3], r[2], r[1].replica_seconds, tie_order(r[0]))
@@ -438,10 +456,16 @@ def from_args(args, resources: Optional[Resources]) -> Tuple[Plan, str]:
     except OSError as e:
         raise ValueError(f"--workload {args.workload}: {e.strerror or e}") from None
     check_cpu_bound(args.cpu_bound, "--cpu-bound")
-    result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
-                  cpu_bound=args.cpu_bound, horizon=args.horizon, progress=True,
-                  workers="ray" if ray is not None else args.workers, ray_address=ray or None,
-                  scaledown=getattr(args, "scaledown", PACED))
+    try:
+        result = plan(jobs, candidates, target, prices, cold_start=args.cold_start, resources=resources,
+                      cpu_bound=args.cpu_bound, horizon=args.horizon, progress=True,
+                      workers="ray" if ray is not None else args.workers, ray_address=ray or None,
+                      scaledown=getattr(args, "scaledown", PACED))
+    except ValueError as e:  # a price the API names prices['replica_hour'] is --price-replica-hour here
+        text = str(e)
+        for option, key, _, _ in _PRICE_OPTIONS:
+            text = text.replace(f"prices[{key!r}]", "--" + option.replace("_", "-"))
+        raise ValueError(text) from None
     if args.json:
         text = json.dumps(result.to_dict(), allow_nan=False)
     else:

@@ -7,16 +7,12 @@ knows in a :class:`~reuse_ref.runtime.call_table.CallTable`; how a replica is st
 fed, watched and stopped is its backend's business (:mod:`reuse_ref.runtime.backends`).
 
 The thread is an event loop. It waits (the backend's ``wait``, which also watches the
-wakeup pipe) until a replica says something, a command arrives or a timer is due, then
-turns what happened into events of the core's :class:`~reuse_ref.core.pools.Pools`: a
-call into ``submit``, a replica's ``READY`` into ``replica_ready``, an attempt's result
-into ``finish``, a replica's end into ``replica_crashed``, the passing of time into
-``advance``, a replica's report that an attempt blocks on its calls into ``waiting``, a
-call's end for good into ``ended``, the end of a run into ``run_ended``. It carries out
-what the pools decide (start, stop, dispatch, fail, cancel, interrupt), and decides
-nothing about the lifecycle itself. Its own timers are mechanical: the pools' wake-up
-times, the end of a replica's ``cold_start``, and the grace given to an attempt asked to
-stop before its replica is killed.
+wakeup pipe) until a replica says something, a command arrives or a timer is due, and
+turns each into an event of the core's :class:`~reuse_ref.core.pools.Pools` (``submit``,
+``replica_ready``, ``finish``, ``replica_crashed``, ``advance``, ``waiting``, ``ended``,
+``run_ended``). It carries out what the pools decide and decides nothing about the
+lifecycle itself. Its own timers are mechanical: the pools' wake-up times, the end of a
+replica's ``cold_start``, and the grace of an attempt asked to stop.
 
 Time: the pools are fed policy seconds, ``(wall - start) / time_scale``, so the trace
 reads like the simulator's. A task's ``timeout`` is wall seconds (it bounds the task's
@@ -39,7 +35,7 @@ from ..core.actions import CancelAttempt, Dispatch, FailTask, Interrupt, StartRe
 from ..core.pools import START_FAILURES_LIMIT, Decisions, Pools
 from . import pickling
 from . import wire as W
-from .backends import EXITED, ReplicaBackend
+from .backends import EXITED, LONGEST_WAIT, ReplicaBackend
 from .cache import ResultCache
 from .call_table import FAILURE_REASONS, USER_FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
 from .mailbox import Mailbox
@@ -118,7 +114,7 @@ class Driver:
             for h in ps.replicas.values():
                 for deadline, _, _ in h.cancelling.values():
                     t = min(t, deadline)
-        return None if t == math.inf else max(0.0, t - wall)
+        return None if t == math.inf else min(LONGEST_WAIT, max(0.0, t - wall))
 
     def _inbox(self) -> None:
         for command in self.mailbox.take():
@@ -263,7 +259,10 @@ class Driver:
                     self.pools.called(call.parent.call.node, call.node, call.parent.number)
                 return
         outside = call.node  # a follower whose leader failed takes its turn: it leaves the outside
-        ps, new = self.table.pool_for(task, call.run)
+        try:
+            ps, new = self.table.pool_for(task, call.run)
+        except ValueError as exc:  # no pool is made for its policy (a min past MOST_MIN_REPLICAS)
+            return self._complete(call, False, pickling.runtime_error(exc, f"task {task.name!r}"))
         if new:
             self.pools.add(ps.pool, call.run.id if ps.key[1] is not None else None)
         call.ps = ps

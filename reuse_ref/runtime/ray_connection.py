@@ -2,8 +2,13 @@
 
 Both the Ray backend (:mod:`reuse_ref.runtime.backends.ray`: replicas as actors) and a
 plan whose candidates run as Ray tasks (:mod:`reuse_ref.plan.sweep`) connect the same
-way, and a local instance they start binds 127.0.0.1 only. Importing this module needs
-no Ray; connecting does (``pip install 'reuse-ref[ray]'``).
+way, and a local instance they start binds 127.0.0.1 only and ends with the process that
+started it: Ray's node processes end with their driver only after a while (its agents, up to
+half a minute, still listening), and not at all if the driver is killed at the wrong moment,
+so every process of the instance is tagged (:data:`RAY_TAG_VARIABLE`) and this process's
+watchdog (:func:`reuse_ref.runtime.process_tree.watchdog`) kills them all the moment this
+process ends, however it ends. Importing this module needs no Ray; connecting does (``pip
+install 'reuse-ref[ray]'``).
 """
 from __future__ import annotations
 
@@ -11,10 +16,15 @@ import os
 import sys
 from typing import Any, Optional, Tuple
 
-__all__ = ["connect", "init_local", "LOOPBACK_VARIABLE"]
+from . import process_tree
+
+__all__ = ["connect", "init_local", "LOOPBACK_VARIABLE", "RAY_TAG_VARIABLE"]
 
 LOOPBACK_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to ``"0"`` before a local Ray starts, so that every node binds 127.0.0.1."""
+
+RAY_TAG_VARIABLE = "REUSE_REF_RAY_TAG"
+"""In the environment of every process of a local Ray this process started: its tag."""
 
 
 def _import_ray() -> Any:
@@ -44,8 +54,23 @@ def init_local(**options: Any) -> Any:
     options.setdefault("address", "local")
     options.setdefault("include_dashboard", False)
     options.setdefault("configure_logging", False)
+    tag = process_tree.new_tag("ray")
     options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": path}})
-    return ray.init(**options)
+    # The node's processes inherit this process's environment as ray.init starts them (its
+    # workers, the raylet's): the tag is there only while it does.
+    process_tree.watchdog().kill_at_end(RAY_TAG_VARIABLE, tag)
+    os.environ[RAY_TAG_VARIABLE] = tag
+    try:
+        context = ray.init(**options)
+    finally:
+        if os.environ.get(RAY_TAG_VARIABLE) == tag:
+            del os.environ[RAY_TAG_VARIABLE]
+    # Its agents rename themselves ("ray::DashboardAgent"), which hides their environment, but
+    # they keep their logs open in the instance's session directory
+    node = getattr(getattr(ray, "_private", None) and ray._private.worker, "_global_node", None)
+    if node is not None:
+        process_tree.watchdog().kill_users_at_end(node.get_session_dir_path())
+    return context
 
 
 def connect(address: Optional[str] = None) -> Tuple[Any, bool]:

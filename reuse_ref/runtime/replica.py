@@ -37,7 +37,7 @@ from time import perf_counter as clock
 from typing import Any, Callable, Dict, Optional
 
 from ..config.environment import current_caller, warn_deprecated
-from . import pickling
+from . import pickling, process_tree
 from . import wire as W
 from .arguments import bind, check_args
 from .cache import cache_key
@@ -56,13 +56,10 @@ def main(conn: Any, alive: Any, env: Dict[str, str]) -> None:
     and secrets).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the driver, which stops us
-    try:  # a process group of our own: stopping the replica stops what its tasks started, too
-        os.setpgid(0, 0)
-    except OSError:
-        pass
-    threading.Thread(target=_watchdog, args=(alive,), name="reuse-replica-watchdog", daemon=True).start()
+    process_tree.adopt()  # what our tasks start stays ours, and ends with us
     os.environ.clear()
     os.environ.update(env)
+    threading.Thread(target=_watchdog, args=(alive,), name="reuse-replica-watchdog", daemon=True).start()
     os.environ["REUSE_REF_REPLICA"] = "1"  # the user's module, imported here, does not warn again
     replica = ReplicaWorker(conn)
     replica.serve()
@@ -73,24 +70,20 @@ def _watchdog(alive: Any) -> None:
         alive.poll(None)  # nothing is ever written: it returns at end of file
     except Exception:
         pass
-    # The driver is gone, and nobody is left to stop what our tasks started: take our
-    # whole process group down with us (our own exit status no longer matters to anyone).
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    if os.getpgid(0) == os.getpid():
-        os.killpg(os.getpid(), signal.SIGKILL)
+    # The driver is gone, and nobody is left to stop what our tasks started: take it all
+    # down with us (our own exit status no longer matters to anyone).
     _exit_now(0)
 
 
 def _exit_now(code: int = 0) -> None:
+    """Exit now, and end every process our tasks started (the driver stopped us, or is gone)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
+    if os.environ.get(process_tree.TAG_VARIABLE):  # a replica of the processes backend (not a Ray actor)
+        process_tree.end_descendants(os.environ[process_tree.TAG_VARIABLE])
     os._exit(code)
 
 

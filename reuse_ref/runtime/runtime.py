@@ -16,8 +16,9 @@ import weakref
 from typing import Any, List, Optional
 
 from ..config.environment import Task, warn_deprecated
-from ..config.validation import number
+from ..config.validation import bad, number
 from ..core.pool import PACED, check_scaledown
+from ..core.pools import check_min_replicas
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace
 from . import pickling
@@ -27,7 +28,7 @@ from .cache import cache_key
 from .call_table import Call, RunState, Waiter
 from .driver import Driver
 
-__all__ = ["Runtime", "Run", "run", "default_runtime"]
+__all__ = ["Runtime", "Run", "run", "default_runtime", "check_clock", "LONGEST_COLD_START"]
 
 
 class Run:
@@ -68,6 +69,24 @@ class Run:
         return f"Run({self.task.name}, result={self.result!r}, records={len(self.trace)}, wall={self.wall_seconds:.3f}s)"
 
 
+LONGEST_COLD_START = 86400.0
+"""The longest wall time a new replica may wait for its ``cold_start`` (``cold_start x
+time_scale``): a day. Every call waits that long for its first replica, so a longer one is
+a run that hangs; timers (TTLs, timeouts) have no such bound, since no run waits for them."""
+
+
+def check_clock(time_scale: Any, cold_start: Any) -> tuple:
+    """``(time_scale, cold_start)`` as floats, or ``ValueError``: both finite, the scale above 0,
+    and the cold start at most :data:`LONGEST_COLD_START` wall seconds."""
+    time_scale = number("time_scale", time_scale, above=0)
+    cold_start = number("cold_start", cold_start, minimum=0)
+    if not cold_start * time_scale <= LONGEST_COLD_START:
+        raise bad("cold_start", cold_start, f"seconds whose wall time, cold_start x time_scale ({time_scale:g}), is "
+                  f"at most a day ({LONGEST_COLD_START:g} s): every call would wait that long for a replica; give a "
+                  f"smaller cold_start or time_scale (the simulator takes a cold start of any size)")
+    return time_scale, cold_start
+
+
 _drivers: "weakref.WeakSet[Driver]" = weakref.WeakSet()
 _run_ids = itertools.count(1)
 
@@ -86,7 +105,8 @@ class Runtime:
     * ``cold_start``: policy seconds from the moment a pool asks for a replica until it
       is ready, as in the simulator. The real start of the replica's process is inside
       that time, not added to it; a start that takes longer makes the replica ready once
-      it is up.
+      it is up. Its wall time, ``cold_start x time_scale``, is at most a day
+      (:data:`LONGEST_COLD_START`). TTLs and timeouts of any size the models accept run.
     * ``backend``: where replicas run. ``"processes"`` (default): local processes.
       ``"ray"``: one Ray actor per replica, placed by the environment's ``Resources``
       (``pip install 'reuse-ref[ray]'``); ``ray_address`` joins a running cluster (left
@@ -120,8 +140,7 @@ class Runtime:
                  memory_poll: float = 0.05, stop_grace: float = 2.0,
                  failure_policy: Any = FAIL_IMMEDIATELY, backend_options: Optional[dict] = None,
                  scaledown: str = PACED) -> None:
-        self.time_scale = number("time_scale", time_scale, above=0)
-        self.cold_start = number("cold_start", cold_start, minimum=0)
+        self.time_scale, self.cold_start = check_clock(time_scale, cold_start)
         memory_poll = number("memory_poll", memory_poll, above=0)
         stop_grace = number("stop_grace", stop_grace, minimum=0)
         self.failure_policy = check_failure_policy(failure_policy)
@@ -162,6 +181,8 @@ class Runtime:
         policy = self.failure_policy if failure_policy is None else check_failure_policy(failure_policy)
         if type(task) is not Task and not isinstance(task, Task):
             check_task(task)
+        if task.reusable is not None:
+            check_min_replicas(task.reusable, f"task {task.name!r}")
         options = task.options
         if options.cache:
             key = cache_key(task, bind(task, args, kwargs))

@@ -109,6 +109,12 @@ def _check_sync(jobs: List[Job], env_of: Any, envs: Dict[str, tuple]) -> None:
 
 def crash_events(crashes: Iterable, envs: Dict[str, tuple]) -> List[Tuple[float, int, str, str]]:
     """``(time, replica, reason, environment)`` of each crash given."""
+    try:
+        items = iter(crashes)
+    except TypeError:  # not iterable
+        raise ValueError(f"crashes={crashes!r} is not valid: a list of (time, replica), (time, replica, reason) "
+                         f"or (time, replica, reason, env) items") from None
+    crashes = list(items)
     out = []
     names = list(envs)
     for c in crashes:

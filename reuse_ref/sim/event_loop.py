@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 from ..core.actions import Dispatch, FailTask, Interrupt, StartReplica
 from ..core.pool import PACED, Pool, check_scaledown
 from ..core.pools import Decisions, Pools, new_pool
+from ..config.validation import optional_flag
 from ..core.propagation import FAIL_IMMEDIATELY, check_failure_policy
 from ..trace import Trace, gc_paused
 from . import compiled
@@ -133,6 +134,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     (3, 3, 50.0)
     """
     envs = environments(policy, resources, name)
+    progress = optional_flag("progress", progress, f"a bar past {_PROGRESS_AUTO:,} jobs")
     scaledown = check_scaledown(scaledown)
     engine = check_engine(engine)
     failure_policy = check_failure_policy(failure_policy)

@@ -38,7 +38,8 @@ LLM_TRACE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 _TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?")
 _TIMESTAMP_ALLOWED = "a time such as '2023-11-16 18:17:03.9799600' (UTC, no zone suffix)"
-_TOKENS_ALLOWED = "a whole number of tokens >= 0"
+_MOST_TOKENS = 2**53  # a count a float holds exactly, so that every duration is a finite number
+_TOKENS_ALLOWED = f"a whole number of tokens >= 0 and below 2**53 ({_MOST_TOKENS:,})"
 
 
 class LLMRequest(NamedTuple):
@@ -73,7 +74,8 @@ def request_seconds(context_tokens: int, generated_tokens: int, *, prefill_token
     """
     prefill, decode, overhead = _rates(prefill_tokens_per_s, decode_tokens_per_s, overhead_s)
     for param, value in (("context_tokens", context_tokens), ("generated_tokens", generated_tokens)):
-        strict_int(param, value, minimum=0, allowed=_TOKENS_ALLOWED)
+        if strict_int(param, value, minimum=0, allowed=_TOKENS_ALLOWED) >= _MOST_TOKENS:
+            raise bad(param, value, _TOKENS_ALLOWED)
     return overhead + context_tokens / prefill + generated_tokens / decode
 
 
@@ -182,6 +184,6 @@ def _stamp(label: str, line: int, text: str) -> tuple:
 
 
 def _tokens(label: str, line: int, column: str, text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text):
+    if not re.fullmatch(r"[0-9]+", text) or len(text) > 16 or int(text) >= _MOST_TOKENS:
         raise ValueError(f"{label}, line {line}, column {column}: {column}={text!r} is not valid: {_TOKENS_ALLOWED}")
     return int(text)

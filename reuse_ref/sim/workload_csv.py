@@ -18,7 +18,7 @@ import itertools
 import math
 import os
 import re
-from typing import Iterable, List
+from typing import Iterable, List, Optional, Sequence
 
 from ..trace import parse_id
 from .workloads import Job, check_jobs
@@ -85,7 +85,7 @@ def _write_rows(jobs: List[Job], f) -> None:
         w.writerow(row + [_format(getattr(job, column)) for column in extra])
 
 
-def read_csv(path) -> List[Job]:
+def read_csv(path, envs: Optional[Sequence[str]] = None, one_env: bool = False) -> List[Job]:
     """Read a workload file: a CSV header naming ``at`` and ``duration`` (required) and
     optionally ``id``, ``name``, ``parent``, ``retries``, ``env``, ``timeout`` and ``sync``,
     then one job per line.
@@ -96,14 +96,18 @@ def read_csv(path) -> List[Job]:
     ``True`` or ``False`` (empty: ``False``). Blank lines are skipped, and so are lines
     starting with ``#`` before the header, but one saying that reuse-ref wrote the file in a
     workload format other than :data:`FORMAT` is refused. Any problem raises ``ValueError``
-    naming the file and the line: ``jobs.csv, line 3: duration='-1' is not valid: ...``.
+    naming the file and the line: ``jobs.csv, line 3: duration='-1' is not valid: ...``. With
+    ``envs``, the environments a simulation has, an ``env`` that is none of them is refused the
+    same way (the simulator, which never sees the file, could only name the job's position);
+    with ``one_env``, an ``env`` other than the first one the file names is (a single policy
+    simulates one environment, named after the one its jobs name).
     """
     if hasattr(path, "read"):
-        return _read_rows(path, getattr(path, "name", "<file>"))
+        return _read_rows(path, getattr(path, "name", "<file>"), envs, one_env)
     try:
         # utf-8-sig: a byte-order mark at the start (Excel's "CSV UTF-8") is not part of the header
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return _read_rows(f, os.fspath(path))
+            return _read_rows(f, os.fspath(path), envs, one_env)
     except UnicodeDecodeError as e:
         raise ValueError(f"{os.fspath(path)}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
@@ -143,7 +147,7 @@ def _comments(f, label: str):
                              f"file with the reuse-ref that wrote it, or record the run again with this one")
 
 
-def _read_rows(f, label: str) -> List[Job]:
+def _read_rows(f, label: str, envs: Optional[Sequence[str]] = None, one_env: bool = False) -> List[Job]:
     lines_in, skipped = _comments(f, label)
     reader = csv.reader(lines_in)
     try:
@@ -162,6 +166,7 @@ def _read_rows(f, label: str) -> List[Job]:
         pos = {c: k for k, c in enumerate(columns)}
         jobs: List[Job] = []
         lines: List[int] = []
+        first_env = None  # (env, line): the first env named, with one_env
         for row in reader:
             line = reader.line_num + skipped
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -188,8 +193,17 @@ def _read_rows(f, label: str) -> List[Job]:
             sync = values.get("sync") or "False"
             if sync not in ("True", "False"):
                 raise ValueError(f"{label}, line {line}: sync={sync!r} is not valid: True or False")
-            jobs.append(Job(jid, at, duration, name, parent, retries, values.get("env") or None, timeout,
-                            sync == "True"))
+            env = values.get("env") or None
+            if env is not None and envs is not None and env not in envs:
+                raise ValueError(f"{label}, line {line}: env={env!r} is not valid: the environment simulated, "
+                                 f"{' or '.join(map(repr, envs))}, or empty")
+            if env is not None and one_env:
+                first_env = first_env or (env, line)
+                if env != first_env[0]:
+                    raise ValueError(f"{label}, line {line}: env={env!r} is not valid: one policy simulates one "
+                                     f"environment, and line {first_env[1]} names {first_env[0]!r}; give "
+                                     f"{first_env[0]!r} or leave it empty")
+            jobs.append(Job(jid, at, duration, name, parent, retries, env, timeout, sync == "True"))
             lines.append(line)
     except csv.Error as e:
         raise ValueError(f"{label}, line {reader.line_num + skipped}: not valid CSV ({e})") from None

@@ -100,7 +100,11 @@ class CheckedWorkload:
 def check_workload(jobs: Sequence, where: Optional[Callable[[int], str]] = None) -> CheckedWorkload:
     """:func:`check_jobs`, also returning the jobs by id and what else a simulation asks of
     them (:class:`CheckedWorkload`), worked out in the same passes over the list."""
-    jobs = list(jobs)
+    try:
+        items = iter(jobs)
+    except TypeError:  # not iterable
+        raise ValueError(f"workload={jobs!r} is not valid: a list (or another iterable) of reuse_ref.Job") from None
+    jobs = list(items)
     checked = _fast_check(jobs)
     if checked is None:  # something is wrong (or unusual): find it item by item
         by_id = _slow_check(jobs, where)

@@ -23,10 +23,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ...config.resources import Resources
 
-__all__ = ["ReplicaBackend", "BACKENDS", "EXITED", "make_backend"]
+__all__ = ["ReplicaBackend", "BACKENDS", "EXITED", "LONGEST_WAIT", "make_backend"]
 
 EXITED = "exited"
 """The message a backend adds for a replica that has ended by itself: ``(EXITED, reason, detail)``."""
+
+LONGEST_WAIT = 3600.0
+"""The longest timeout the driver gives :meth:`ReplicaBackend.wait` (wall s): a selector takes at
+most 2**31 ms and refuses infinity, so a later timer (a TTL of 25 days) is reached in steps."""
 
 BACKENDS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 """The backends of this package: each module is one, named after it."""

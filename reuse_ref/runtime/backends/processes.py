@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.forkserver
+import multiprocessing.util
 import os
 import selectors
 import time
@@ -23,6 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import psutil
 
 from ...config.resources import Resources
+from .. import process_tree
 from .. import wire as W
 from .. import replica as _replica_module
 from . import EXITED, ReplicaBackend
@@ -45,13 +47,14 @@ def _mib(n: float) -> str:
 class ProcessHandle:
     """A replica process as this backend sees it."""
 
-    __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready")
+    __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready", "tag")
 
-    def __init__(self, replica: Any, process: Any, conn: Any, limit: Optional[int]) -> None:
+    def __init__(self, replica: Any, process: Any, conn: Any, limit: Optional[int], tag: str) -> None:
         self.replica = replica
         self.process = process
         self.conn = conn
         self.limit = limit
+        self.tag = tag  # in the environment of the replica and of every process it starts
         self.proc: Optional[psutil.Process] = None
         self.kill_at = math.inf
         self.reaped = False
@@ -80,6 +83,9 @@ class ProcessBackend(ReplicaBackend):
             # server's own start (about 0.2 s), and replicas of one burst are ready at
             # different times, which changes which one scales down first (rule 3).
             multiprocessing.forkserver.ensure_running()
+            # The server listens on a socket in multiprocessing's pymp-* directory, removed at
+            # the interpreter's exit: the watchdog removes it after a SIGKILL or os._exit too.
+            process_tree.watchdog().remove_at_end(multiprocessing.util.get_temp_dir())
         self.memory_poll = memory_poll
         self.stop_grace = stop_grace
         self.sel: Optional[selectors.BaseSelector] = None
@@ -106,6 +112,7 @@ class ProcessBackend(ReplicaBackend):
         # server's environment, frozen when it started), then the environment's own
         environ = dict(os.environ)
         environ.update(env)
+        tag = environ[process_tree.TAG_VARIABLE] = process_tree.new_tag(replica.ps.name, replica.rid)
         parent, child = self.ctx.Pipe()
         process = self.ctx.Process(target=_replica_module.main, args=(child, self.alive, environ),
                                    name=f"reuse-replica-{replica.ps.name}-{replica.rid}", daemon=True)
@@ -116,7 +123,7 @@ class ProcessBackend(ReplicaBackend):
             child.close()
             raise
         child.close()
-        p = replica.io = ProcessHandle(replica, process, parent, limit)
+        p = replica.io = ProcessHandle(replica, process, parent, limit, tag)
         replica.pid = process.pid
         self.live[p] = None
         self.sel.register(parent, selectors.EVENT_READ, p)
@@ -246,8 +253,9 @@ class ProcessBackend(ReplicaBackend):
         return out
 
     def _kill(self, p: ProcessHandle) -> None:
-        """Kill the replica and every process its tasks started (its own process group)."""
-        _kill_group(p.process.pid)
+        """Kill the replica and every process its tasks started (:func:`~reuse_ref.runtime.process_tree.end`)."""
+        if not p.reaped:  # until it is reaped its pid is its own
+            process_tree.end(p.process.pid, p.tag)
         try:
             p.process.kill()
         except Exception:
@@ -263,6 +271,7 @@ class ProcessBackend(ReplicaBackend):
             pass
         p.reaped = True
         _kill_group(p.process.pid)  # what its tasks started and left behind goes with it
+        process_tree.end(None, p.tag)  # and what left its group: found by the tag they inherited
         if p in self.retiring:
             self.retiring.remove(p)
         self.live.pop(p, None)
