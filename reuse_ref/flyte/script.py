@@ -135,14 +135,14 @@ def run_script(path: str, task_name: Optional[str], task_argv: Sequence[str], *,
     try:
         watchdog().remove_at_end(work)  # however this process ends (SIGKILL, os._exit in the program)
         return _run_in(work, path, task_name, task_argv, as_json, trace_path, plot_path, workload_path,
-                       time_scale, cold_start, backend, run_options)
+                       time_scale, cold_start, backend, run_options, scaledown)
     finally:  # an error, Ctrl-C, SIGTERM (the command raises it), a closed stdout
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _run_in(work: str, path: str, task_name: Optional[str], task_argv: Sequence[str], as_json: bool,
             trace_path: Optional[str], plot_path: Optional[str], workload_path: Optional[str], time_scale: float,
-            cold_start: float, backend: str, run_options: Sequence[str]) -> int:
+            cold_start: float, backend: str, run_options: Sequence[str], scaledown: str) -> int:
     pids_dir = os.path.join(work, "pids")
     os.makedirs(pids_dir)
     os.environ.setdefault("REUSE_REF_FLYTE_STORE", os.path.join(work, "store"))
