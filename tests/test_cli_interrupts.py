@@ -10,9 +10,12 @@ own, so that whatever it leaves there is seen (the machine's /tmp is shared). Ct
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import psutil
 import pytest
@@ -54,12 +57,15 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def place(tmp_path):
-    """(the working directory, with the program in it; the command's TMPDIR)."""
-    work, tmp = tmp_path / "work", tmp_path / "tmp"
+    """(the working directory, with the program in it; the command's TMPDIR). The TMPDIR is
+    short, beside the machine's /tmp: the forkserver's socket lives there, and a socket's path
+    has at most 107 bytes (pytest's tmp_path under xdist is longer)."""
+    work = tmp_path / "work"
     work.mkdir()
-    tmp.mkdir()
     (work / "prog.py").write_text(PROGRAM)
-    return work, tmp
+    tmp = Path(tempfile.mkdtemp(prefix="rr26-"))
+    yield work, tmp
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def start(place, *argv, code=COMMAND, **options):
