@@ -226,3 +226,38 @@ def test_a_run_left_alone_succeeds_and_leaves_nothing(place):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "result: 1" in out, err
     assert wait_for(lambda: left_in(tmp) == [], timeout=10), left_in(tmp)
+
+
+@pytest.mark.parametrize("sig, status, line", [
+    (signal.SIGINT, 130, "reuse-ref: interrupted (Ctrl-C)"),
+    (signal.SIGTERM, 143, "reuse-ref: terminated (SIGTERM)"),
+])
+def test_a_signal_during_a_plan_with_workers_stops_it_in_one_line_and_leaves_nothing(place, sig, status, line):
+    """``plan --workers 2`` is a parent and a pool of worker processes in one process group: Ctrl-C
+    reaches them all. The sweep has thousands of candidates, so it is still running when its
+    workers are seen; the command must end at once, with no worker's traceback, no worker left
+    and no CSV half written."""
+    work, tmp = place
+    rows = "".join(f"{i * 0.5:.1f},{1 + i % 5}\n" for i in range(20_000))
+    (work / "day.csv").write_text("at,duration\n" + rows)
+    proc = start(place, "plan", "--workload", "day.csv", "--min", "0..3", "--max", "4..60", "--concurrency", "1..4",
+                 "--idle-ttl", "10,30,60", "--target", "p95<=5", "--price-replica-hour", "1", "--workers", "2",
+                 "--csv", "plan.csv")
+    try:
+        assert wait_for(lambda: len(psutil.Process(proc.pid).children(recursive=True)) >= 2, timeout=90), \
+            "the sweep's workers never started"
+        workers = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == status, err
+    assert err.replace("\r", "\n").strip().splitlines()[-1] == line, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert out == "" and sorted(os.listdir(work)) == ["day.csv", "prog.py"]
+    assert wait_for(lambda: alive(workers) == [], timeout=20), alive(workers)
+    assert wait_for(lambda: left_in(tmp) == [], timeout=10), left_in(tmp)

@@ -24,7 +24,10 @@ parallel sweep gives exactly the answer of a serial one.
 """
 from __future__ import annotations
 
+import contextlib
+import multiprocessing as mp
 import os
+import signal
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
@@ -157,8 +160,53 @@ def _simulated(policy: Any, jobs: Any, cold_start: Any, scaledown: str, c: Sweep
 
 
 def _worker_init(context: SweepContext) -> None:
+    # Ctrl-C reaches the whole process group, and the sweep's own process decides what happens
+    # (it ends the workers, _end_now): a worker ignores it. The worker was forked with the
+    # signals held (_starting), so none could arrive before this line; they pass again after.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     warnings.simplefilter("ignore")  # a policy's warnings were given, once, where it was built
     _init(context)
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _starting():
+    """Hold Ctrl-C and ``SIGTERM`` while a pool starts its workers. A worker forked now copies
+    the held signal mask, so a Ctrl-C between its fork and its initializer cannot make it
+    print a traceback; the threads the pool starts copy it too; and in this process neither
+    signal lands inside a fork's own callbacks, where Python would print the exception and
+    go on as if nothing had happened (seen: a SIGTERM in ``logging``'s fork hook). Held, the
+    signal waits for the main thread, which takes it as soon as the work is submitted, and
+    the pool is ended."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _end_now(pool: ProcessPoolExecutor, before: set) -> None:
+    """End a pool whose sweep was interrupted (Ctrl-C, ``SIGTERM``, an error), without waiting.
+
+    ``with ProcessPoolExecutor()`` would wait for every candidate already submitted: minutes,
+    or forever when the interrupt landed while the pool was still starting its workers (seen
+    under ``reuse-ref plan --workers 2``). Nothing a worker computes is wanted any more, so
+    the workers are killed first: the pool then finds itself broken, its own thread ends,
+    and the shutdown that follows cancels what is pending without waiting on any candidate.
+    The workers are the processes this process started since the pool was made (``before``:
+    its children then), which also finds one interrupted between its start and its entry in
+    the pool's own table.
+    """
+    workers = [p for p in mp.active_children() if p.pid not in before]
+    for process in workers:
+        if process.is_alive():
+            process.kill()
+    for process in workers:
+        process.join(timeout=10)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_all(runs: Sequence[Any], context: SweepContext, workers: int,
@@ -189,13 +237,20 @@ def run_all(runs: Sequence[Any], context: SweepContext, workers: int,
                 _CONTEXT.update(saved)
             return out
         chunk = max(1, min(16, n // (workers * 4)))
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(context,)) as pool:
-            results = pool.map(run_one, runs, chunksize=chunk)  # submits every chunk, starting the workers
+        before = {p.pid for p in mp.active_children()}
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(context,))
+        try:
+            with _starting():
+                results = pool.map(run_one, runs, chunksize=chunk)  # submits every chunk, starting the workers
             shown = bar() if bar is not None else None
             for outcome in results:
                 out.append(outcome)
                 if shown is not None:
                     shown.update(1)
+        except BaseException:
+            _end_now(pool, before)
+            raise
+        pool.shutdown(wait=True)
         return out
     finally:
         if shown is not None:
