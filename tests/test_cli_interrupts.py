@@ -228,6 +228,20 @@ def test_a_run_left_alone_succeeds_and_leaves_nothing(place):
     assert wait_for(lambda: left_in(tmp) == [], timeout=10), left_in(tmp)
 
 
+def start_plan(place):
+    """``plan --workers 2`` on a day of 20,000 tasks and thousands of candidates (still running when
+    its workers are seen), and the workers' pids once they are."""
+    work, tmp = place
+    rows = "".join(f"{i * 0.5:.1f},{1 + i % 5}\n" for i in range(20_000))
+    (work / "day.csv").write_text("at,duration\n" + rows)
+    proc = start(place, "plan", "--workload", "day.csv", "--min", "0..3", "--max", "4..60", "--concurrency", "1..4",
+                 "--idle-ttl", "10,30,60", "--target", "p95<=5", "--price-replica-hour", "1", "--workers", "2",
+                 "--csv", "plan.csv")
+    assert wait_for(lambda: len(psutil.Process(proc.pid).children(recursive=True)) >= 2, timeout=90), \
+        "the sweep's workers never started"
+    return proc, [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+
+
 @pytest.mark.parametrize("sig, status, line", [
     (signal.SIGINT, 130, "reuse-ref: interrupted (Ctrl-C)"),
     (signal.SIGTERM, 143, "reuse-ref: terminated (SIGTERM)"),
@@ -238,15 +252,8 @@ def test_a_signal_during_a_plan_with_workers_stops_it_in_one_line_and_leaves_not
     workers are seen; the command must end at once, with no worker's traceback, no worker left
     and no CSV half written."""
     work, tmp = place
-    rows = "".join(f"{i * 0.5:.1f},{1 + i % 5}\n" for i in range(20_000))
-    (work / "day.csv").write_text("at,duration\n" + rows)
-    proc = start(place, "plan", "--workload", "day.csv", "--min", "0..3", "--max", "4..60", "--concurrency", "1..4",
-                 "--idle-ttl", "10,30,60", "--target", "p95<=5", "--price-replica-hour", "1", "--workers", "2",
-                 "--csv", "plan.csv")
+    proc, workers = start_plan(place)
     try:
-        assert wait_for(lambda: len(psutil.Process(proc.pid).children(recursive=True)) >= 2, timeout=90), \
-            "the sweep's workers never started"
-        workers = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         if sig == signal.SIGINT:
             os.killpg(proc.pid, sig)
         else:
@@ -259,5 +266,16 @@ def test_a_signal_during_a_plan_with_workers_stops_it_in_one_line_and_leaves_not
     assert err.replace("\r", "\n").strip().splitlines()[-1] == line, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert out == "" and sorted(os.listdir(work)) == ["day.csv", "prog.py"]
+    assert wait_for(lambda: alive(workers) == [], timeout=20), alive(workers)
+    assert wait_for(lambda: left_in(tmp) == [], timeout=10), left_in(tmp)
+
+
+def test_a_plan_killed_with_sigkill_leaves_no_worker(place):
+    """No clean-up of the command runs: each worker must see its parent gone on its own (it
+    waits for work on a pipe it holds both ends of, so nothing else would wake it)."""
+    work, tmp = place
+    proc, workers = start_plan(place)
+    proc.kill()
+    proc.communicate(timeout=30)
     assert wait_for(lambda: alive(workers) == [], timeout=20), alive(workers)
     assert wait_for(lambda: left_in(tmp) == [], timeout=10), left_in(tmp)

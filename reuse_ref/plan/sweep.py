@@ -25,9 +25,11 @@ parallel sweep gives exactly the answer of a serial one.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
@@ -159,14 +161,39 @@ def _simulated(policy: Any, jobs: Any, cold_start: Any, scaledown: str, c: Sweep
     return Outcome(m, spans, last_end, value)
 
 
-def _worker_init(context: SweepContext) -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with(parent: int) -> None:
+    """Make this worker end when the sweep's process ends, however it ends. A pool's worker
+    waits for work on a pipe whose other end it holds itself (a forked copy), so a sweep
+    killed with ``SIGKILL`` left its workers waiting for good. Linux sends this process
+    ``SIGKILL`` when its parent goes; elsewhere nothing is set. A parent that went before
+    the request was made is seen by the parent's pid having changed."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _prepare(context: SweepContext) -> None:
+    """A worker's start of a sweep (a pool's process, or a Ray worker's first chunk)."""
+    warnings.simplefilter("ignore")  # a policy's warnings were given, once, where it was built
+    _init(context)
+
+
+def _worker_init(context: SweepContext, parent: int) -> None:
+    """A pool's process: it ends with the sweep's process, and leaves Ctrl-C to it."""
+    _die_with(parent)
     # Ctrl-C reaches the whole process group, and the sweep's own process decides what happens
     # (it ends the workers, _end_now): a worker ignores it. The worker was forked with the
     # signals held (_starting), so none could arrive before this line; they pass again after.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
-    warnings.simplefilter("ignore")  # a policy's warnings were given, once, where it was built
-    _init(context)
+    _prepare(context)
 
 
 _HELD = {signal.SIGINT, signal.SIGTERM}
@@ -194,8 +221,8 @@ def _end_now(pool: ProcessPoolExecutor, before: set) -> None:
     ``with ProcessPoolExecutor()`` would wait for every candidate already submitted: minutes,
     or forever when the interrupt landed while the pool was still starting its workers (seen
     under ``reuse-ref plan --workers 2``). Nothing a worker computes is wanted any more, so
-    the workers are killed first: the pool then finds itself broken, its own thread ends,
-    and the shutdown that follows cancels what is pending without waiting on any candidate.
+    the workers are killed first: the pool then finds itself broken, marks every pending
+    future so and its own thread ends; the shutdown that follows waits on no candidate.
     The workers are the processes this process started since the pool was made (``before``:
     its children then), which also finds one interrupted between its start and its entry in
     the pool's own table.
@@ -207,6 +234,14 @@ def _end_now(pool: ProcessPoolExecutor, before: set) -> None:
     for process in workers:
         process.join(timeout=10)
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_chunk(runs: Sequence[Any]) -> List[Outcome]:
+    """A worker's share of a sweep: a few runs, one after another. The sweep submits these
+    itself, not through ``Executor.map``, whose iterator cancels the pending work as an
+    interrupt passes through it, while the pool's own thread, finding its workers killed,
+    marks the same work broken: two threads finishing one future, and a traceback."""
+    return [run_one(run) for run in runs]
 
 
 def run_all(runs: Sequence[Any], context: SweepContext, workers: int,
@@ -238,15 +273,17 @@ def run_all(runs: Sequence[Any], context: SweepContext, workers: int,
             return out
         chunk = max(1, min(16, n // (workers * 4)))
         before = {p.pid for p in mp.active_children()}
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(context,))
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                   initargs=(context, os.getpid()))
         try:
-            with _starting():
-                results = pool.map(run_one, runs, chunksize=chunk)  # submits every chunk, starting the workers
+            with _starting():  # the first submit starts the workers
+                futures = [pool.submit(_run_chunk, runs[i:i + chunk]) for i in range(0, n, chunk)]
             shown = bar() if bar is not None else None
-            for outcome in results:
-                out.append(outcome)
+            for future in futures:
+                done = future.result()
+                out.extend(done)
                 if shown is not None:
-                    shown.update(1)
+                    shown.update(len(done))
         except BaseException:
             _end_now(pool, before)
             raise
@@ -271,7 +308,7 @@ def _ray_chunk(holder: list, runs: list) -> List[Outcome]:
     if context is None:
         _RAY_CONTEXTS.clear()
         context = _RAY_CONTEXTS[key] = ray.get(ref)
-        _worker_init(context)
+        _prepare(context)
     return [run_one(run) for run in runs]
 
 
