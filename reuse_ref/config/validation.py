@@ -33,7 +33,7 @@ def bad(param: str, value: Any, allowed: str) -> ValueError:
 def plain_error(error: ValidationError, model: str, fields: Any = ()) -> ValueError:
     """pydantic's ``error`` as one ``ValueError``: each problem as ``param=value is not valid:
     what is allowed`` (the message of the model's own check as it is, after the name of the
-    field that holds it when it came from a model inside this one), joined by ``; ``."""
+    field that holds it when it came from a model inside this one), joined by semicolons."""
     messages = []
     for item in error.errors(include_url=False):
         msg = str(item.get("msg", ""))
