@@ -209,8 +209,9 @@ class Runtime:
         run = RunState(next(_run_ids), waiter, policy)
         run.call = Call(task, payload, key, waiter, None, run)
         start = time.perf_counter()
-        c.post(("run", run))
         try:
+            if not c.direct.run(run):  # a plain warm call: this thread carries it out
+                c.post(("run", run))
             ok, value = waiter.result(self._thread.is_alive)
         except BaseException:  # an interrupt: no replica may go on running this run's work
             self._reset()
