@@ -134,3 +134,23 @@ def test_calls_from_several_threads_each_end_once():
     assert errors == []
     assert sorted(out) == sorted(100 * k + i for k in range(4) for i in range(25))
     assert len(finished) == 101  # the first call and the 100 of the threads, each once
+
+
+def test_the_end_of_an_idle_replica_whose_answers_its_callers_read_is_seen_at_once():
+    # After warm calls read by their callers, the replica's pipe is out of the driver's select
+    # (parked); its process's end must still reach the pools without any new call.
+    import os
+    import signal
+
+    from runtime_support import records, wait_for
+
+    with Runtime() as rt:
+        pids = {rt.run(where, i).result[1] for i in range(5)}
+        victim = pids.pop()
+        os.kill(victim, signal.SIGKILL)
+        stops = wait_for(lambda: [r for r in records(rt.trace, "direct_pair", "replica_stop") if r.reason == "crashed"], 10)
+        assert len(stops) == 1, "the pool heard of its replica's end"
+        starts = wait_for(lambda: len(records(rt.trace, "direct_pair", "replica_start")) >= 3, 10)
+        assert starts, "and replaced it (min is 2)"
+        assert [rt.run(where, i).result[0] for i in range(5)] == list(range(5))
+    assert alive(rt.replica_pids) == []

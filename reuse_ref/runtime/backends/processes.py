@@ -10,9 +10,12 @@ environment sets ``Resources(memory=...)`` has its RSS read every ``memory_poll`
 is reported ``oom`` over the limit.
 
 A caller's thread may read a replica's answer itself (:meth:`ProcessBackend.lend`, for
-:mod:`reuse_ref.runtime.direct`): the replica's pipe then leaves the ``select`` until it
-is given back, and a lent pipe is never closed under its reader (a replica stopped
-meanwhile is killed, and its pipe closed when it comes back).
+:mod:`reuse_ref.runtime.direct`): the replica's pipe then leaves the ``select``, and its
+process's sentinel takes its place, so that its end is still seen. A lent pipe is never
+closed under its reader (a replica stopped meanwhile is killed, and its pipe closed when it
+comes back). An idle replica whose answer came that way stays *parked* (its pipe out of
+the ``select``, nothing to read) until the driver next sends to it or lends it again: back
+to back warm calls then change nothing in the ``select``.
 """
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ def _mib(n: float) -> str:
 class ProcessHandle:
     """A replica process as this backend sees it."""
 
-    __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready", "tag", "lent", "poller")
+    __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready", "tag", "lent", "poller",
+                 "in_select", "gone_watch")
 
     def __init__(self, replica: Any, process: Any, conn: Any, limit: Optional[int], tag: str) -> None:
         self.replica = replica
@@ -66,6 +70,8 @@ class ProcessHandle:
         self.reaped = False
         self.ready = False
         self.lent = False  # its pipe is read by a caller's thread, not by wait()
+        self.in_select = True  # its pipe is in the select (else it is lent or parked)
+        self.gone_watch = False  # its sentinel is in the select, to see its end while lent or parked
         self.poller: Any = None  # select.poll on its pipe, made on its first lending
 
 
@@ -145,8 +151,11 @@ class ProcessBackend(ReplicaBackend):
                 pass
 
     def send(self, replica: Any, message: tuple) -> None:
+        p = replica.io
+        if not p.in_select and not p.lent and not p.conn.closed:  # parked: its answer is for wait() to read
+            self._watch(p)
         try:
-            replica.io.conn.send_bytes(W.encode(message))
+            p.conn.send_bytes(W.encode(message))
         except (OSError, ValueError):
             pass  # it died: its end of file is on the way
 
@@ -159,6 +168,7 @@ class ProcessBackend(ReplicaBackend):
             self.sel.unregister(p.conn)
         except (KeyError, ValueError):
             pass
+        self._forget_gone(p)
         if not p.lent:  # a lent pipe is closed when it comes back (give_back)
             p.conn.close()
         if kill:
@@ -193,6 +203,12 @@ class ProcessBackend(ReplicaBackend):
             elif type(data) is ProcessHandle:
                 if not data.lent:  # lent since select returned: its reader sees this end itself
                     events.append(self._read(data))
+            elif data[0] == "gone":  # the sentinel of a lent or parked replica: it has ended
+                p = data[1]
+                if p.gone_watch:  # (not stopped since select returned)
+                    self._forget_gone(p)
+                    if not p.lent and not p.in_select:  # a lent one's reader sees its end itself
+                        events.append((p.replica, (EXITED, "crashed", self._died(p))))
             else:
                 self._reap(data[1])
         wall = time.monotonic()
@@ -245,10 +261,10 @@ class ProcessBackend(ReplicaBackend):
 
     def lend(self, replica: Any) -> None:
         p = replica.io
-        try:
+        if p.in_select:  # else parked: already out of the select
             self.sel.unregister(p.conn)
-        except (KeyError, ValueError):
-            pass
+            p.in_select = False
+        self._watch_gone(p)
         p.lent = True
         if p.poller is None:
             p.poller = select.poll()
@@ -275,10 +291,30 @@ class ProcessBackend(ReplicaBackend):
             return None
         if message is None:  # end of file: the driver hears of its end as from wait()
             return EXITED, "crashed", self._died(p)
-        self.sel.register(p.conn, selectors.EVENT_READ, p)
-        if message[0] == W.READY:
-            p.ready = True
+        if message[0] != W.DONE or replica.cancelling:  # more is coming: wait() reads it
+            self._watch(p)
+        else:  # parked: an idle replica says nothing until it is sent something
+            self._watch_gone(p)
         return message
+
+    def _watch(self, p: ProcessHandle) -> None:
+        """A lent or parked pipe goes back into the select, in place of its sentinel."""
+        self._forget_gone(p)
+        self.sel.register(p.conn, selectors.EVENT_READ, p)
+        p.in_select = True
+
+    def _watch_gone(self, p: ProcessHandle) -> None:
+        if not p.gone_watch:
+            self.sel.register(p.process.sentinel, selectors.EVENT_READ, ("gone", p))
+            p.gone_watch = True
+
+    def _forget_gone(self, p: ProcessHandle) -> None:
+        if p.gone_watch:
+            p.gone_watch = False
+            try:
+                self.sel.unregister(p.process.sentinel)
+            except (KeyError, ValueError):
+                pass
 
     # ------------------------------------------------------------------ mechanics
     def _read(self, p: ProcessHandle) -> Tuple[Any, tuple]:
