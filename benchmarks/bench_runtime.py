@@ -6,7 +6,11 @@
     and against the same task without reuse (``reusable="off"``: a fresh process per call,
     started by the default forkserver or by spawn). Targets (issue 26): warm no slower than
     ProcessPoolExecutor, within 2.5x the raw pipe, and a forkserver cold start at least 100x
-    the warm call.
+    the warm call. A warm sync call is carried out by the calling thread itself
+    (``reuse_ref.runtime.direct``: two wake-ups, the replica's and the caller's, as for the
+    raw pipe); the same call through the driver's thread (four wake-ups: the driver's, the
+    replica's, the driver's again, the caller's) is measured beside it, so the gain of that
+    path is read in the same run.
 (b) Seed 003's fan-out: a parent gathers 500 async children that each sleep 50 ms, on
     ``ReusePolicy(replicas=2, concurrency=100)``. Ideal: every slot busy all the time.
     The pool has 2 x 100 = 200 slots and the parent holds one of them while it waits, so
@@ -115,6 +119,11 @@ def bench_round_trip(rt: Runtime) -> dict:
     spawn = mp.get_context("spawn")
     out = {}
     out["reuse_ref warm replica"] = median_seconds(lambda: rt.run(noop, 1), ROUND_TRIPS)
+    rt._c.direct.enabled = False  # the same call, through the driver's thread (the path before issue 26)
+    try:
+        out["warm, via the driver's thread"] = median_seconds(lambda: rt.run(noop, 1), ROUND_TRIPS)
+    finally:
+        rt._c.direct.enabled = True
 
     parent, child = spawn.Pipe()
     proc = spawn.Process(target=_echo, args=(child,), daemon=True)
@@ -219,6 +228,7 @@ def warm_block(rt: Runtime, label: str) -> dict:
     warm = rtt["reuse_ref warm replica"]
     ratios = {"warm / ProcessPoolExecutor": warm / rtt["ProcessPoolExecutor (spawn)"],
               "warm / raw Pipe": warm / rtt["raw multiprocessing Pipe"],
+              "via driver / raw Pipe": rtt["warm, via the driver's thread"] / rtt["raw multiprocessing Pipe"],
               "off, forkserver / warm": rtt['reusable="off", forkserver'] / warm,
               "off, spawn / warm": rtt['reusable="off", spawn'] / warm}
     print(f"    warm / ProcessPoolExecutor   = {ratios['warm / ProcessPoolExecutor']:6.2f}x   (target <= 1)    "
@@ -226,6 +236,7 @@ def warm_block(rt: Runtime, label: str) -> dict:
     print(f"    warm / loky                  = {warm / rtt['loky reusable executor']:6.2f}x")
     print(f"    warm / raw Pipe              = {ratios['warm / raw Pipe']:6.2f}x   (target <= 2.5)  "
           f"{verdict(ratios['warm / raw Pipe'] <= 2.5)}")
+    print(f"    via driver / raw Pipe        = {ratios['via driver / raw Pipe']:6.2f}x   (the path before issue 26)")
     print(f"    off, forkserver / warm       = {ratios['off, forkserver / warm']:6.0f}x   (target >= 100)  "
           f"{verdict(ratios['off, forkserver / warm'] >= 100)}")
     print(f"    off, spawn / warm            = {ratios['off, spawn / warm']:6.0f}x")
