@@ -154,3 +154,39 @@ def test_the_end_of_an_idle_replica_whose_answers_its_callers_read_is_seen_at_on
         assert starts, "and replaced it (min is 2)"
         assert [rt.run(where, i).result[0] for i in range(5)] == list(range(5))
     assert alive(rt.replica_pids) == []
+
+
+@pair.task(retries=1)
+def first_attempt_hangs(folder: str) -> int:
+    import os
+    mark = os.path.join(folder, "first")
+    if not os.path.exists(mark):
+        with open(mark + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(mark + ".tmp", mark)
+        time.sleep(60)  # until it is killed
+    return os.getpid()
+
+
+def test_a_replica_killed_while_its_caller_reads_its_pipe_is_replaced_and_the_call_retried(tmp_path):
+    import os
+    import signal
+
+    from runtime_support import records, wait_for
+
+    with Runtime() as rt:
+        rt.run(where, 0)  # both replicas up: the call below is a warm one, carried by this thread
+        mark = tmp_path / "first"
+
+        def kill_when_started() -> None:
+            if wait_for(mark.exists, 30):
+                os.kill(int(mark.read_text()), signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_when_started)
+        killer.start()
+        pid = rt.run(first_attempt_hangs, str(tmp_path)).result
+        killer.join(30)
+        stops = [r.reason for r in records(rt.trace, "direct_pair", "replica_stop")]
+    assert pid != int(mark.read_text())
+    assert stops.count("crashed") == 1
+    assert alive(rt.replica_pids) == []
