@@ -73,6 +73,7 @@ class DirectCalls:
             finally:
                 self.borrowing = None
                 h, self.lent = self.lent, None
+            d.settle()  # as the driver's thread does after every event (rule 6 may fail a call that queued)
             if h is None:  # queued, a replica to start, or failed at once: the driver's thread goes on
                 self._after()
                 return True
