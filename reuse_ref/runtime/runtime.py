@@ -1,7 +1,8 @@
 """``Runtime``: what users hold to run tasks on warm replicas, and ``run`` on a default one.
 
 The work happens in the runtime's driver (:mod:`reuse_ref.runtime.driver`), in a
-thread of its own; replicas run where the runtime's backend puts them
+thread of its own, except a plain warm call, which the calling thread carries out itself
+(:mod:`reuse_ref.runtime.direct`); replicas run where the runtime's backend puts them
 (:mod:`reuse_ref.runtime.backends`): local processes by default, or Ray actors.
 """
 from __future__ import annotations
