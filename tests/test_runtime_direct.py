@@ -106,8 +106,12 @@ def test_a_sync_task_calling_a_sync_task_is_handed_to_the_drivers_thread():
 def test_a_timer_the_caller_sets_wakes_the_sleeping_drivers_thread():
     # The driver's thread sleeps with no timer at all (idle_ttl=None, min = max); the caller's
     # own submit sets the task's timeout, which must wake it to stop the replica.
+    from runtime_support import records, wait_for
+
     with Runtime() as rt:
-        rt.run(stuck, 0.0)
+        rt.run(where, 0)
+        assert wait_for(lambda: len(records(rt.trace, "direct_pair", "replica_ready")) == 2, 30)
+        rt.run(where, 1)  # warm, and no timer left in any pool
         with pytest.raises(TaskTimeoutError):
             rt.run(stuck, 30.0)
         assert rt.run(echo, 3).result == 3

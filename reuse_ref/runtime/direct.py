@@ -74,8 +74,8 @@ class DirectCalls:
                 self.borrowing = None
                 h, self.lent = self.lent, None
             d.settle()  # as the driver's thread does after every event (rule 6 may fail a call that queued)
+            self._after()  # the call's own timeout, say, may need the driver's thread sooner
             if h is None:  # queued, a replica to start, or failed at once: the driver's thread goes on
-                self._after()
                 return True
         try:
             message = d.backend.receive(h)
