@@ -33,7 +33,9 @@ it says NOT idle (on a shared machine it rarely is: the ratios are then those of
 one, and say so).
 
 Run: ``python benchmarks/bench_runtime.py [--no-ray]`` (a few minutes on 2 cores). Medians
-over many iterations, ``time.perf_counter``; numbers vary by machine, the ratios are the point.
+over many iterations, ``time.perf_counter``; the warm round trips of (a) are taken in turns
+of 100 calls each, so that a drifting load falls on all of them alike; numbers vary by
+machine, the ratios are the point.
 """
 from __future__ import annotations
 
@@ -111,34 +113,57 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
+def interleaved_medians(calls: dict, n: int, chunk: int = 100, warmup: int = 100) -> dict:
+    """The median of ``n`` timed calls of each, taken in turns of ``chunk`` calls, so that a
+    change in the machine's load falls on every one alike (a shared machine's load drifts)."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict = {name: [] for name in calls}
+    clock = time.perf_counter
+    while len(next(iter(times.values()))) < n:
+        for name, call in calls.items():
+            out = times[name]
+            for _ in range(chunk):
+                t = clock()
+                call()
+                out.append(clock() - t)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _through_driver(rt: Runtime):
+    """The same call through the driver's thread, the path before issue 26 (an internal switch)."""
+    def call():
+        rt._c.direct.enabled = False
+        try:
+            return rt.run(noop, 1)
+        finally:
+            rt._c.direct.enabled = True
+    return call
+
+
 def bench_round_trip(rt: Runtime) -> dict:
     from concurrent.futures import ProcessPoolExecutor
 
     from loky import get_reusable_executor
 
     spawn = mp.get_context("spawn")
-    out = {}
-    out["reuse_ref warm replica"] = median_seconds(lambda: rt.run(noop, 1), ROUND_TRIPS)
-    rt._c.direct.enabled = False  # the same call, through the driver's thread (the path before issue 26)
-    try:
-        out["warm, via the driver's thread"] = median_seconds(lambda: rt.run(noop, 1), ROUND_TRIPS)
-    finally:
-        rt._c.direct.enabled = True
-
     parent, child = spawn.Pipe()
     proc = spawn.Process(target=_echo, args=(child,), daemon=True)
     proc.start()
     child.close()
-    out["raw multiprocessing Pipe"] = median_seconds(lambda: (parent.send(("run", 1)), parent.recv()), ROUND_TRIPS)
+    loky = get_reusable_executor(max_workers=2)
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        out = interleaved_medians({
+            "reuse_ref warm replica": lambda: rt.run(noop, 1),
+            "warm, via the driver's thread": _through_driver(rt),
+            "raw multiprocessing Pipe": lambda: (parent.send(("run", 1)), parent.recv()),
+            "ProcessPoolExecutor (spawn)": lambda: pool.submit(plain_noop, 1).result(),
+            "loky reusable executor": lambda: loky.submit(plain_noop, 1).result(),
+        }, ROUND_TRIPS)
+    loky.shutdown(wait=True)
     parent.close()
     proc.join(5)
-
-    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
-        out["ProcessPoolExecutor (spawn)"] = median_seconds(lambda: pool.submit(plain_noop, 1).result(), ROUND_TRIPS)
-
-    loky = get_reusable_executor(max_workers=2)
-    out["loky reusable executor"] = median_seconds(lambda: loky.submit(plain_noop, 1).result(), ROUND_TRIPS)
-    loky.shutdown(wait=True)
 
     cold = noop.override(reusable="off")
     out['reusable="off", forkserver'] = median_seconds(lambda: rt.run(cold, 1), COLD_CALLS, warmup=2)
