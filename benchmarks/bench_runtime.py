@@ -6,7 +6,11 @@
     and against the same task without reuse (``reusable="off"``: a fresh process per call,
     started by the default forkserver or by spawn). Targets (issue 26): warm no slower than
     ProcessPoolExecutor, within 2.5x the raw pipe, and a forkserver cold start at least 100x
-    the warm call.
+    the warm call. A warm sync call is carried out by the calling thread itself
+    (``reuse_ref.runtime.direct``: two wake-ups, the replica's and the caller's, as for the
+    raw pipe); the same call through the driver's thread (four wake-ups: the driver's, the
+    replica's, the driver's again, the caller's) is measured beside it, so the gain of that
+    path is read in the same run.
 (b) Seed 003's fan-out: a parent gathers 500 async children that each sleep 50 ms, on
     ``ReusePolicy(replicas=2, concurrency=100)``. Ideal: every slot busy all the time.
     The pool has 2 x 100 = 200 slots and the parent holds one of them while it waits, so
@@ -29,7 +33,9 @@ it says NOT idle (on a shared machine it rarely is: the ratios are then those of
 one, and say so).
 
 Run: ``python benchmarks/bench_runtime.py [--no-ray]`` (a few minutes on 2 cores). Medians
-over many iterations, ``time.perf_counter``; numbers vary by machine, the ratios are the point.
+over many iterations, ``time.perf_counter``; the warm round trips of (a) are taken in turns
+of 100 calls each, so that a drifting load falls on all of them alike; numbers vary by
+machine, the ratios are the point.
 """
 from __future__ import annotations
 
@@ -107,29 +113,57 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
+def interleaved_medians(calls: dict, n: int, chunk: int = 100, warmup: int = 100) -> dict:
+    """The median of ``n`` timed calls of each, taken in turns of ``chunk`` calls, so that a
+    change in the machine's load falls on every one alike (a shared machine's load drifts)."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict = {name: [] for name in calls}
+    clock = time.perf_counter
+    while len(next(iter(times.values()))) < n:
+        for name, call in calls.items():
+            out = times[name]
+            for _ in range(chunk):
+                t = clock()
+                call()
+                out.append(clock() - t)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _through_driver(rt: Runtime):
+    """The same call through the driver's thread, the path before issue 26 (an internal switch)."""
+    def call():
+        rt._c.direct.enabled = False
+        try:
+            return rt.run(noop, 1)
+        finally:
+            rt._c.direct.enabled = True
+    return call
+
+
 def bench_round_trip(rt: Runtime) -> dict:
     from concurrent.futures import ProcessPoolExecutor
 
     from loky import get_reusable_executor
 
     spawn = mp.get_context("spawn")
-    out = {}
-    out["reuse_ref warm replica"] = median_seconds(lambda: rt.run(noop, 1), ROUND_TRIPS)
-
     parent, child = spawn.Pipe()
     proc = spawn.Process(target=_echo, args=(child,), daemon=True)
     proc.start()
     child.close()
-    out["raw multiprocessing Pipe"] = median_seconds(lambda: (parent.send(("run", 1)), parent.recv()), ROUND_TRIPS)
+    loky = get_reusable_executor(max_workers=2)
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        out = interleaved_medians({
+            "reuse_ref warm replica": lambda: rt.run(noop, 1),
+            "warm, via the driver's thread": _through_driver(rt),
+            "raw multiprocessing Pipe": lambda: (parent.send(("run", 1)), parent.recv()),
+            "ProcessPoolExecutor (spawn)": lambda: pool.submit(plain_noop, 1).result(),
+            "loky reusable executor": lambda: loky.submit(plain_noop, 1).result(),
+        }, ROUND_TRIPS)
+    loky.shutdown(wait=True)
     parent.close()
     proc.join(5)
-
-    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
-        out["ProcessPoolExecutor (spawn)"] = median_seconds(lambda: pool.submit(plain_noop, 1).result(), ROUND_TRIPS)
-
-    loky = get_reusable_executor(max_workers=2)
-    out["loky reusable executor"] = median_seconds(lambda: loky.submit(plain_noop, 1).result(), ROUND_TRIPS)
-    loky.shutdown(wait=True)
 
     cold = noop.override(reusable="off")
     out['reusable="off", forkserver'] = median_seconds(lambda: rt.run(cold, 1), COLD_CALLS, warmup=2)
@@ -219,6 +253,7 @@ def warm_block(rt: Runtime, label: str) -> dict:
     warm = rtt["reuse_ref warm replica"]
     ratios = {"warm / ProcessPoolExecutor": warm / rtt["ProcessPoolExecutor (spawn)"],
               "warm / raw Pipe": warm / rtt["raw multiprocessing Pipe"],
+              "via driver / raw Pipe": rtt["warm, via the driver's thread"] / rtt["raw multiprocessing Pipe"],
               "off, forkserver / warm": rtt['reusable="off", forkserver'] / warm,
               "off, spawn / warm": rtt['reusable="off", spawn'] / warm}
     print(f"    warm / ProcessPoolExecutor   = {ratios['warm / ProcessPoolExecutor']:6.2f}x   (target <= 1)    "
@@ -226,6 +261,7 @@ def warm_block(rt: Runtime, label: str) -> dict:
     print(f"    warm / loky                  = {warm / rtt['loky reusable executor']:6.2f}x")
     print(f"    warm / raw Pipe              = {ratios['warm / raw Pipe']:6.2f}x   (target <= 2.5)  "
           f"{verdict(ratios['warm / raw Pipe'] <= 2.5)}")
+    print(f"    via driver / raw Pipe        = {ratios['via driver / raw Pipe']:6.2f}x   (the path before issue 26)")
     print(f"    off, forkserver / warm       = {ratios['off, forkserver / warm']:6.0f}x   (target >= 100)  "
           f"{verdict(ratios['off, forkserver / warm'] >= 100)}")
     print(f"    off, spawn / warm            = {ratios['off, spawn / warm']:6.0f}x")

@@ -1,10 +1,12 @@
 """The runtime's driver: real task calls through the core's pools, on a real clock.
 
 A :class:`Driver` does the work behind a :class:`~reuse_ref.runtime.Runtime`, in one
-background thread that owns every pool, call and replica, so nothing needs a lock: user
-threads post commands to a queue and wake the thread through a pipe. It keeps what it
-knows in a :class:`~reuse_ref.runtime.call_table.CallTable`; how a replica is started,
-fed, watched and stopped is its backend's business (:mod:`reuse_ref.runtime.backends`).
+background thread that owns every pool, call and replica: user threads post commands to a
+queue and wake the thread through a pipe, or, for a plain warm call, take the driver's lock
+(which its thread lets go of only while it waits) and carry the call out themselves
+(:mod:`reuse_ref.runtime.direct`). It keeps what it knows in a
+:class:`~reuse_ref.runtime.call_table.CallTable`; how a replica is started, fed, watched
+and stopped is its backend's business (:mod:`reuse_ref.runtime.backends`).
 
 The thread is an event loop. It waits (the backend's ``wait``, which also watches the
 wakeup pipe) until a replica says something, a command arrives or a timer is due, and
@@ -38,6 +40,7 @@ from . import wire as W
 from .backends import EXITED, LONGEST_WAIT, ReplicaBackend
 from .cache import ResultCache
 from .call_table import FAILURE_REASONS, USER_FAILURES, Attempt, Call, CallTable, PoolState, ReplicaHandle, RunState, Waiter
+from .direct import DirectCalls
 from .mailbox import Mailbox
 
 __all__ = ["Driver"]
@@ -65,6 +68,8 @@ class Driver:
         self.closed = False
         self.failure: Optional[BaseException] = None
         self.thread: Optional[threading.Thread] = None
+        self.lock = threading.Lock()  # the loop's, but while its backend waits (DirectCalls)
+        self.direct = DirectCalls(self, backend.share(self.lock))
 
     # ------------------------------------------------------------------ from user threads
     def post(self, command: tuple) -> None:
@@ -72,49 +77,43 @@ class Driver:
 
     # ------------------------------------------------------------------ the loop
     def loop(self) -> None:
-        try:
-            while not self.closed:
-                if self.to_wake:  # wake callers just before sleeping: the GIL is free for them then
-                    self._wake()
-                for h, msg in self.backend.wait(self._timeout()):
-                    if h is None:
-                        self._inbox()
-                    elif not h.retired:
-                        self._message(h, msg)
-                    if self.closed:
-                        break
-                self._timers()
-                self._end_runs()
-                self._carry(self.pools.check(self.now()))
-        except BaseException as exc:  # a bug in the runtime: fail every waiting run, stop every replica
-            self.failure = exc
-            traceback.print_exc(file=sys.stderr)
-        finally:
-            self._final_cleanup()
+        with self.lock:
+            try:
+                while not self.closed:
+                    if self.to_wake:  # wake callers just before sleeping: the GIL is free for them then
+                        self._wake()
+                    timeout = self.direct.asleep_for(self._timeout())
+                    for h, msg in self.backend.wait(timeout):  # a backend that lends lets go of the lock meanwhile
+                        if h is None:
+                            self._inbox()
+                        elif not h.retired:
+                            self._message(h, msg)
+                        if self.closed:
+                            break
+                    self.settle()
+            except BaseException as exc:  # a bug in the runtime: fail every waiting run, stop every replica
+                self.failure = exc
+                traceback.print_exc(file=sys.stderr)
+            finally:
+                self._final_cleanup()
+
+    def settle(self) -> None:
+        """After events: due timers, ended runs, and rule 6 over every pool."""
+        self._timers()
+        self._end_runs()
+        self._carry(self.pools.check(self.now()))
 
     def now(self) -> float:
         """Policy seconds since the runtime started, never behind any pool's own clock."""
-        now = (time.monotonic() - self.t0) / self.scale
-        for p in self.pools.pools.values():
-            if p.now > now:
-                now = p.now
-        return now
+        return max([(time.monotonic() - self.t0) / self.scale] + [p.now for p in self.pools.pools.values()])
 
     def _timeout(self) -> Optional[float]:
-        wall = time.monotonic()
-        t = math.inf
+        """Wall seconds until the next timer: a pool's wake-up, a cold start's end, a stop's grace."""
         scale, t0 = self.scale, self.t0
-        for p in self.pools.pools.values():
-            w = p.wakeup_at
-            if w is not None:
-                t = min(t, t0 + w * scale + 0.0005)
-        if self.held:  # replicas' cold starts
-            t = min(t, self.held[0][0])
-        for ps in self.table.pools.values():
-            for h in ps.replicas.values():
-                for deadline, _, _ in h.cancelling.values():
-                    t = min(t, deadline)
-        return None if t == math.inf else min(LONGEST_WAIT, max(0.0, t - wall))
+        times = [t0 + p.wakeup_at * scale + 0.0005 for p in self.pools.pools.values() if p.wakeup_at is not None]
+        times += [held[0] for held in self.held[:1]]  # the first cold start to end
+        times += [d for ps in self.table.pools.values() for h in ps.replicas.values() for d, _, _ in h.cancelling.values()]
+        return min(LONGEST_WAIT, max(0.0, min(times) - time.monotonic())) if times else None
 
     def _inbox(self) -> None:
         for command in self.mailbox.take():
@@ -385,6 +384,7 @@ class Driver:
         aid = next(self.table.ids)
         self.table.attempts[aid] = call.attempt = Attempt(aid, call, h, number)
         h.attempts.add(aid)
+        self.direct.lend(call, h)  # if it is a caller's own call: it reads the answer itself
         self.backend.send(h, (W.RUN, aid, fid, blob, call.payload, task.is_async))
 
     def _stop_attempt(self, call: Call, kind: str) -> None:

@@ -16,7 +16,8 @@ __all__ = ["Mailbox"]
 
 
 class Mailbox:
-    """Commands for the driver (``("run", run)``, ``("reset", done)``, ``("close", done)``)."""
+    """Commands for the driver (``("run", run)``, ``("reset", done)``, ``("close", done)``, and
+    ``("tick",)``, which only wakes it: a caller moved a timer earlier, see :mod:`reuse_ref.runtime.direct`)."""
 
     def __init__(self) -> None:
         self.queue: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()

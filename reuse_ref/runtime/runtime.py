@@ -1,7 +1,8 @@
 """``Runtime``: what users hold to run tasks on warm replicas, and ``run`` on a default one.
 
 The work happens in the runtime's driver (:mod:`reuse_ref.runtime.driver`), in a
-thread of its own; replicas run where the runtime's backend puts them
+thread of its own, except a plain warm call, which the calling thread carries out itself
+(:mod:`reuse_ref.runtime.direct`); replicas run where the runtime's backend puts them
 (:mod:`reuse_ref.runtime.backends`): local processes by default, or Ray actors.
 """
 from __future__ import annotations
@@ -209,8 +210,9 @@ class Runtime:
         run = RunState(next(_run_ids), waiter, policy)
         run.call = Call(task, payload, key, waiter, None, run)
         start = time.perf_counter()
-        c.post(("run", run))
         try:
+            if not c.direct.run(run):  # a plain warm call: this thread carries it out
+                c.post(("run", run))
             ok, value = waiter.result(self._thread.is_alive)
         except BaseException:  # an interrupt: no replica may go on running this run's work
             self._reset()

@@ -69,6 +69,31 @@ class ReplicaBackend:
         either way it is killed if it has not exited within the backend's grace period."""
         raise NotImplementedError
 
+    def share(self, lock: Any) -> bool:
+        """Whether callers' threads may read a replica's answer themselves (:mod:`reuse_ref.runtime.direct`).
+
+        ``lock`` is the driver's: its thread holds it in every call here but lets go of it
+        while :meth:`wait` blocks, so that a caller can carry out its own call meanwhile. A
+        backend that answers True takes that on and implements :meth:`lend`,
+        :meth:`receive` and :meth:`give_back`; the default answers False (every message is
+        read by the driver's thread, as for Ray)."""
+        return False
+
+    def lend(self, replica: Any) -> None:
+        """(Holding the lock, before the ``RUN`` is sent.) Take the replica's channel out of
+        :meth:`wait`: the calling thread reads its next message itself."""
+        raise NotImplementedError
+
+    def receive(self, replica: Any) -> Optional[tuple]:
+        """(Without the lock, in the caller's thread.) The lent replica's next message, or
+        ``None`` at its end or once the driver has stopped it."""
+        raise NotImplementedError
+
+    def give_back(self, replica: Any, message: Optional[tuple]) -> Optional[tuple]:
+        """(Holding the lock.) The channel goes back into :meth:`wait`; returns the message for the
+        driver to handle (``(EXITED, ...)`` for an end), or ``None`` if the replica was stopped meanwhile."""
+        raise NotImplementedError
+
     def wait(self, timeout: Optional[float]) -> List[Tuple[Any, Optional[tuple]]]:
         """Block until something happens or ``timeout`` seconds pass (``None``: no limit);
         returns ``[(replica, message)]``, and ``(None, None)`` when the driver was woken."""

@@ -8,6 +8,14 @@ started; a pipe nobody writes to (``alive``) reaches end of file in every replic
 this process ends, so no replica outlives its driver. Memory: a replica whose
 environment sets ``Resources(memory=...)`` has its RSS read every ``memory_poll`` s and
 is reported ``oom`` over the limit.
+
+A caller's thread may read a replica's answer itself (:meth:`ProcessBackend.lend`, for
+:mod:`reuse_ref.runtime.direct`): the replica's pipe then leaves the ``select``, and its
+process's sentinel takes its place, so that its end is still seen. A lent pipe is never
+closed under its reader (a replica stopped meanwhile is killed, and its pipe closed when it
+comes back). An idle replica whose answer came that way stays *parked* (its pipe out of
+the ``select``, nothing to read) until the driver next sends to it or lends it again: back
+to back warm calls then change nothing in the ``select``.
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ import multiprocessing.connection
 import multiprocessing.forkserver
 import multiprocessing.util
 import os
+import select
 import selectors
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -47,7 +56,8 @@ def _mib(n: float) -> str:
 class ProcessHandle:
     """A replica process as this backend sees it."""
 
-    __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready", "tag")
+    __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready", "tag", "lent", "poller",
+                 "in_select", "gone_watch")
 
     def __init__(self, replica: Any, process: Any, conn: Any, limit: Optional[int], tag: str) -> None:
         self.replica = replica
@@ -59,6 +69,10 @@ class ProcessHandle:
         self.kill_at = math.inf
         self.reaped = False
         self.ready = False
+        self.lent = False  # its pipe is read by a caller's thread, not by wait()
+        self.in_select = True  # its pipe is in the select (else it is lent or parked)
+        self.gone_watch = False  # its sentinel is in the select, to see its end while lent or parked
+        self.poller: Any = None  # select.poll on its pipe, made on its first lending
 
 
 class ProcessBackend(ReplicaBackend):
@@ -95,6 +109,8 @@ class ProcessBackend(ReplicaBackend):
         self.live: Dict[ProcessHandle, None] = {}  # started and not yet reaped: none may survive
         self.alive_w = -1
         self.alive: Any = None
+        self.lock: Any = None  # the driver's, released while select blocks (share)
+        self.closing = False
 
     def __repr__(self) -> str:
         return f"ProcessBackend({self.start_method})"
@@ -135,8 +151,11 @@ class ProcessBackend(ReplicaBackend):
                 pass
 
     def send(self, replica: Any, message: tuple) -> None:
+        p = replica.io
+        if not p.in_select and not p.lent and not p.conn.closed:  # parked: its answer is for wait() to read
+            self._watch(p)
         try:
-            replica.io.conn.send_bytes(W.encode(message))
+            p.conn.send_bytes(W.encode(message))
         except (OSError, ValueError):
             pass  # it died: its end of file is on the way
 
@@ -149,7 +168,9 @@ class ProcessBackend(ReplicaBackend):
             self.sel.unregister(p.conn)
         except (KeyError, ValueError):
             pass
-        p.conn.close()
+        self._forget_gone(p)
+        if not p.lent:  # a lent pipe is closed when it comes back (give_back)
+            p.conn.close()
         if kill:
             self._kill(p)
         p.kill_at = time.monotonic() + self.stop_grace
@@ -167,12 +188,27 @@ class ProcessBackend(ReplicaBackend):
         if due != math.inf:
             timeout = max(0.0, due - wall) if timeout is None else min(timeout, max(0.0, due - wall))
         events: List[Tuple[Any, Optional[tuple]]] = []
-        for key, _ in self.sel.select(timeout):
+        lock = self.lock
+        if lock is not None:
+            lock.release()  # callers' threads may carry out their own calls meanwhile
+        try:
+            ready = self.sel.select(timeout)
+        finally:
+            if lock is not None:
+                lock.acquire()
+        for key, _ in ready:
             data = key.data
             if data is None:
                 events.append((None, None))
             elif type(data) is ProcessHandle:
-                events.append(self._read(data))
+                if not data.lent:  # lent since select returned: its reader sees this end itself
+                    events.append(self._read(data))
+            elif data[0] == "gone":  # the sentinel of a lent or parked replica: it has ended
+                p = data[1]
+                if p.gone_watch:  # (not stopped since select returned)
+                    self._forget_gone(p)
+                    if not p.lent and not p.in_select:  # a lent one's reader sees its end itself
+                        events.append((p.replica, (EXITED, "crashed", self._died(p))))
             else:
                 self._reap(data[1])
         wall = time.monotonic()
@@ -198,8 +234,9 @@ class ProcessBackend(ReplicaBackend):
             self._reap(p)
 
     def close(self) -> None:
+        self.closing = True
         for p in list(self.live):
-            if p.replica.io is p and not p.conn.closed:
+            if p.replica.io is p and not p.conn.closed and not p.lent:
                 try:
                     p.conn.close()
                 except Exception:
@@ -216,6 +253,68 @@ class ProcessBackend(ReplicaBackend):
             self.alive.close()
         if self.sel is not None:
             self.sel.close()
+
+    # ------------------------------------------------------------------ lending a pipe to a caller
+    def share(self, lock: Any) -> bool:
+        self.lock = lock
+        return True
+
+    def lend(self, replica: Any) -> None:
+        p = replica.io
+        if p.in_select:  # else parked: already out of the select
+            self.sel.unregister(p.conn)
+            p.in_select = False
+        self._watch_gone(p)
+        p.lent = True
+        if p.poller is None:
+            p.poller = select.poll()
+            p.poller.register(p.conn.fileno(), select.POLLIN)
+
+    def receive(self, replica: Any) -> Optional[tuple]:
+        """Block on the pipe (no lock held), looking every 0.1 s whether the driver stopped
+        the replica: a process it started may hold the pipe open past the replica's end."""
+        p = replica.io
+        poll = p.poller.poll
+        while not replica.retired and not self.closing:
+            if poll(100):
+                try:
+                    return W.decode(p.conn.recv_bytes())
+                except (EOFError, OSError):
+                    return None
+        return None
+
+    def give_back(self, replica: Any, message: Optional[tuple]) -> Optional[tuple]:
+        p = replica.io
+        p.lent = False
+        if replica.retired or self.closing:  # stopped while lent: its pipe is closed now
+            p.conn.close()
+            return None
+        if message is None:  # end of file: the driver hears of its end as from wait()
+            return EXITED, "crashed", self._died(p)
+        if message[0] != W.DONE or replica.cancelling:  # more is coming: wait() reads it
+            self._watch(p)
+        else:  # parked: an idle replica says nothing until it is sent something
+            self._watch_gone(p)
+        return message
+
+    def _watch(self, p: ProcessHandle) -> None:
+        """A lent or parked pipe goes back into the select, in place of its sentinel."""
+        self._forget_gone(p)
+        self.sel.register(p.conn, selectors.EVENT_READ, p)
+        p.in_select = True
+
+    def _watch_gone(self, p: ProcessHandle) -> None:
+        if not p.gone_watch:
+            self.sel.register(p.process.sentinel, selectors.EVENT_READ, ("gone", p))
+            p.gone_watch = True
+
+    def _forget_gone(self, p: ProcessHandle) -> None:
+        if p.gone_watch:
+            p.gone_watch = False
+            try:
+                self.sel.unregister(p.process.sentinel)
+            except (KeyError, ValueError):
+                pass
 
     # ------------------------------------------------------------------ mechanics
     def _read(self, p: ProcessHandle) -> Tuple[Any, tuple]:
