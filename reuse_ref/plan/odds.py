@@ -42,8 +42,9 @@ class Odds(NamedTuple):
     """What K draws say of one candidate: ``draws`` (K), ``met`` (draws with no starvation and
     the value within the target), ``starved_draws`` (draws in which some task starved) and
     ``starved_tasks`` (their starved tasks, summed), the cost's percentiles ``cost_p5``,
-    ``cost_p50``, ``cost_p95``, the value's ``value_p50`` and ``value_p95``, and the
-    replica-seconds' ``replica_seconds_p50``."""
+    ``cost_p50``, ``cost_p95``, the value's ``value_p50`` and ``value_p95``, the
+    replica-seconds' ``replica_seconds_p50``, and each draw's ``values`` and ``costs``, in
+    draw order (left out of :meth:`as_dict`, a row of a table)."""
 
     draws: int
     met: int
@@ -55,6 +56,8 @@ class Odds(NamedTuple):
     value_p50: float
     value_p95: float
     replica_seconds_p50: float
+    values: Tuple[float, ...] = ()
+    costs: Tuple[float, ...] = ()
 
     @property
     def p_meets(self) -> float:
@@ -64,6 +67,7 @@ class Odds(NamedTuple):
     def as_dict(self) -> Dict[str, Any]:
         """JSON-ready, with ``p_meets``."""
         out = self._asdict()
+        del out["values"], out["costs"]
         out["p_meets"] = self.p_meets
         return out
 
@@ -75,7 +79,8 @@ def odds_of(values: Sequence[float], costs: Sequence[float], replica_seconds: Se
     met = sum(1 for v, s in zip(values, starved) if s == 0 and v <= bound)
     return Odds(len(values), met, sum(1 for s in starved if s), sum(starved),
                 percentile(list(costs), 5), percentile(list(costs), 50), percentile(list(costs), 95),
-                percentile(list(values), 50), percentile(list(values), 95), percentile(list(replica_seconds), 50))
+                percentile(list(values), 50), percentile(list(values), 95), percentile(list(replica_seconds), 50),
+                tuple(values), tuple(costs))
 
 
 def tie_order(policy: Any) -> tuple:
