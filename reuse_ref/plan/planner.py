@@ -275,7 +275,8 @@ def front_table(front: Sequence[Candidate], target: Target) -> List[str]:
     """The front as lines of a text table (with the share of draws that meet the target, for a plan with odds)."""
     odds = any(c.odds is not None for c in front)
     head = ("policy", f"{target.measure} s", "cost", "replica-h") + (("meets",) if odds else ()) + ("verdict",)
-    body = [(policies_text(c.policy), f"{c.value:.6g}", f"{c.cost:.6g}", f"{c.replica_hours:.6g}")
+    body = [(policies_text(c.policy), f"{c.value:.6g}", f"{c.cost:.6g}",
+             f"{c.replica_hours if c.odds is None else c.odds.replica_seconds_p50 / 3600:.6g}")
             + ((f"{c.p_meets:.0%}",) if odds else ())
             + (c.verdict if c.verdict == "recommended" else c.category,) for c in front]
     widths = [max(len(row[k]) for row in [head] + body) for k in range(len(head))]
