@@ -145,7 +145,7 @@ def _prices(values: Dict[str, Any], size: Any, where: str) -> Dict[str, float]:
 
 def _workload(args) -> Tuple[Any, list]:
     """The workload (a list of jobs, or a ``RunArrivals``) and the jobs of its first draw."""
-    from .sim.arrivals import RunArrivals, _OPTIONS, read_run_starts
+    from .sim.arrivals import CLI_NAMES, RunArrivals, read_run_starts
     from .sim.workload_csv import read_csv
 
     given = [k for k in _ARRIVALS + ("hours", "at") if getattr(args, k) is not None]
@@ -185,7 +185,7 @@ def _workload(args) -> Tuple[Any, list]:
             raise ValueError(f"--starts {args.starts}: {e.strerror or e}") from None
     arrivals = RunArrivals(tree, rate=args.rate, profile=profile, starts=starts, burst=args.burst,
                            hours=24.0 if args.hours is None else args.hours, at=0.0 if args.at is None else args.at,
-                           seed=args.seed or 0, names=_OPTIONS)
+                           seed=args.seed or 0, names=CLI_NAMES)
     return arrivals, arrivals.draw()
 
 

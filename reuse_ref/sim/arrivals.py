@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..config.validation import bad, is_number, number, strict_int
 from .workloads import Job, check_workload
 
-__all__ = ["runs", "RunArrivals", "read_run_starts", "HOUR"]
+__all__ = ["runs", "RunArrivals", "read_run_starts", "HOUR", "CLI_NAMES"]
 
 HOUR = 3600.0
 
@@ -249,8 +249,9 @@ def _read_starts(f: Any, label: str) -> List[float]:
     return out
 
 
-_OPTIONS = {"calls": "--calls", "rate": "--rate", "profile": "--profile", "starts": "--starts",
+CLI_NAMES = {"calls": "--calls", "rate": "--rate", "profile": "--profile", "starts": "--starts",
             "burst": "--burst", "hours": "--hours", "at": "--at", "seed": "--seed"}
+"""How the command line names :func:`runs`' parameters, for its messages (``workload runs``, ``plan --calls``)."""
 
 
 def from_args(args: Any) -> List[Job]:
@@ -278,4 +279,4 @@ def from_args(args: Any) -> List[Job]:
             starts = read_run_starts(args.starts)
         except OSError as e:
             raise ValueError(f"--starts {args.starts}: {e.strerror or e}") from None
-    return _runs(tree, args.rate, profile, starts, args.burst, args.hours, args.at, args.seed, _OPTIONS)
+    return _runs(tree, args.rate, profile, starts, args.burst, args.hours, args.at, args.seed, CLI_NAMES)
