@@ -156,11 +156,9 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     pool_of = pool_names(checked, envs, every_job=bool(scoped))  # None: every job in the one pool
     crash_list = crash_events(crashes, envs)
     draw = (lambda: cold) if draw_cold is None else draw_cold
-    if per_env_cold:  # each environment draws its own, in the order its replicas start
+    draws = None  # each environment's own draws, in the order its replicas start: {env: draw}
+    if per_env_cold:
         draws = {env: (lambda c=c: c) if d is None else d for env, (c, d) in per_env_cold.items()}
-        draw_in = lambda pool: draws[pool.partition("#")[0]]()  # noqa: E731 (a run's pool "env#2")
-    else:
-        draw_in = lambda pool: draw()  # noqa: E731
     label = ", ".join(envs)
     bar = None
     if progress or (progress is None and len(jobs) > _PROGRESS_AUTO):
@@ -188,8 +186,8 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
                 cores = cores_of(envs, pools) if cpu_bound > 0 else None
                 new_pool_cores = None if cores is None else (lambda p, env: cores.__setitem__(p, env_cores(envs, env)))
                 scope = RunScope(pools, scoped, pool_of, checked.by_id, scaledown, new_pool_cores) if scoped else None
-                done = EventLoop(pools, jobs, checked.by_id, related, pool_of, draw_in, crash_list, cores, cpu_bound,
-                                 bar, scope).run()
+                done = EventLoop(pools, jobs, checked.by_id, related, pool_of, draw, crash_list, cores, cpu_bound,
+                                 bar, scope, draws).run()
         finally:
             if bar is not None:
                 bar.close()
@@ -301,14 +299,16 @@ class EventLoop:
     (under ``cpu_bound``) says when a CPU part ends."""
 
     def __init__(self, pools: Pools, jobs: List[Job], by_id: Dict[Any, Job], related: bool,
-                 pool_of: Optional[Dict[Any, str]], draw: Callable[[str], float], crashes: list,
-                 cores: Optional[dict], cpu_bound: float, bar: Any, scope: Any = None) -> None:
+                 pool_of: Optional[Dict[Any, str]], draw: Callable[[], float], crashes: list,
+                 cores: Optional[dict], cpu_bound: float, bar: Any, scope: Any = None,
+                 draws: Optional[Dict[str, Callable[[], float]]] = None) -> None:
         self.pools = pools
         self.by_id = by_id
         self.pool_of = pool_of
         self.scope = scope  # a RunScope, when some environment is run-scoped
         self.only = next(iter(pools.pools), None)  # the pool's name, when there is one
         self.draw = draw
+        self.draws = draws  # per environment (a run's pool "env#2" draws as env), or None: draw() for all
         self.bar = bar
         self.shown = 0
         self.heap: list = []
@@ -441,7 +441,8 @@ class EventLoop:
                         for at, call in calls.dispatched(task, a.attempt):
                             self.push(now + at, ARRIVE, call, None)
                 elif kind is StartReplica:
-                    self.push(now + self.draw(name), READY, a.replica, name)
+                    cold = self.draw() if self.draws is None else self.draws[name.partition("#")[0]]()
+                    self.push(now + cold, READY, a.replica, name)
                 elif kind is FailTask:
                     if cores is not None:
                         cores.stopped(now, a.task)
