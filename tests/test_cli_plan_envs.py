@@ -160,3 +160,22 @@ def test_simulate_takes_a_cold_start_per_environment(capsys, calls):
     got = json.loads(out)
     assert got["cold_start"] == {"driver": "samples:2,3 (seed 0)", "worker": 7.0}
     assert got["environments"]["worker"]["wait_max"] == 7.0
+
+
+def test_the_figure_of_a_plan_of_two_environments_with_odds(capsys, calls, tmp_path):
+    from reuse_ref.figures import plan as plan_figure
+    from reuse_ref.figures.plan_figure import in_money, short_label
+
+    status, _, err = run(capsys, "plan", "--calls", calls, "--burst", "3", "--target", "run-p95<=400", "--workers", "1",
+                         "--replications", "2", "--seed", "1", "--price-replica-hour", "1", "--min", "0",
+                         "--plot", tmp_path / "plan.png", "--env", "driver", "--max", "1,2", "--env", "worker",
+                         "--max", "2,4")
+    assert status == 0, err
+    assert (tmp_path / "plan.png").read_bytes()[:4] == b"\x89PNG"
+    result = plan(RunArrivals(read_csv(calls), burst=3), {"driver": {"min": [0], "max": [1, 2]},
+                                                         "worker": {"min": [0], "max": [2, 4]}},
+                  "run-p95<=400", {"replica_hour": 1}, replications=2, seed=1, workers=1, progress=False)
+    fig = plan_figure(result)
+    assert "run time" in fig.axes[0].get_xlabel() and "median of 2 draws" in fig.axes[0].get_xlabel()
+    assert not in_money(result.prices) and in_money({"driver": result.prices["driver"]._replace(cpu_hour=0.1)})
+    assert short_label(result.recommended.policy).splitlines()[0].startswith("driver: replicas=(0, ")
