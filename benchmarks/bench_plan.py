@@ -25,8 +25,19 @@ each wall time:
    (``ray.cluster_utils.Cluster``, bound to 127.0.0.1): the same plan, and its speed-up
    over the plan on 1 worker.
 
+With ``--envs 2`` it times, instead, a plan of two environments with odds (issue 22): a
+day of ``--runs`` runs (default 2,000, a Poisson process over 24 hours, drawn again for
+every draw) of a call tree of ``--calls`` calls (default 25: a driver that calls 24 tasks
+of a worker environment), ``--pairs`` candidate pairs (default 100: a grid of driver
+policies times a grid of worker policies), ``--replications`` draws (default 20), a target
+on the runs' time; multi-environment plans run ``simulate``'s Python loop (the compiled
+twin covers one pool of independent jobs). It prints the wall time on every core, the
+simulations run (the other reading's included), their mean time, and the time the
+default case would take at that rate.
+
 Wall-clock figures wander on a shared machine; the ratios are what to read. Run:
-``python benchmarks/bench_plan.py [--jobs N] [--candidates N] [--subset N] [--replications K] [--ray] [--check-all]``.
+``python benchmarks/bench_plan.py [--jobs N] [--candidates N] [--subset N] [--replications K] [--ray] [--check-all]``
+or ``python benchmarks/bench_plan.py --envs 2 [--pairs N] [--replications K] [--runs N] [--calls N]``.
 """
 from __future__ import annotations
 
@@ -133,7 +144,13 @@ def main(argv=None) -> int:
     ap.add_argument("--replications", type=int, default=20, help="K draws per candidate (0: skip)")
     ap.add_argument("--ray", action="store_true", help="also plan as Ray tasks on a 2-node local cluster")
     ap.add_argument("--check-all", action="store_true", help="also plan every candidate with engine='python'")
+    ap.add_argument("--envs", type=int, choices=(1, 2), default=1, help="2: time a plan of two environments with odds")
+    ap.add_argument("--pairs", type=int, default=100, help="with --envs 2: candidate pairs (driver x worker)")
+    ap.add_argument("--runs", type=int, default=2_000, help="with --envs 2: runs in the day")
+    ap.add_argument("--calls", type=int, default=25, help="with --envs 2: calls per run (a driver and its tasks)")
     args = ap.parse_args(argv)
+    if args.envs == 2:
+        return two_environments(args.pairs, max(1, args.replications), args.runs, args.calls)
     jobs = day(args.jobs)
     pols = policies(args.candidates)
     n = len(pols)
@@ -197,6 +214,44 @@ def replicated(jobs, pols, todo, k: int, cores: int) -> None:
     values = {o.value for (p, _, _), o in zip(draws, outcomes) if p == pols[0]}
     print(f"    {len(sample)} sampled runs equal to the Python engine's; the first candidate's p95 over its "
           f"{k} draws: {len(values)} distinct value(s)")
+
+
+def two_environments(pairs: int, k: int, n_runs: int, calls: int) -> int:
+    """A plan of two environments with odds (see the module docstring); prints its time."""
+    import math
+
+    from reuse_ref import Job
+    from reuse_ref.plan.readings import reading_can_matter
+    from reuse_ref.sim.arrivals import RunArrivals
+
+    tree = [Job("main", 0.0, 10.0, "index", env="driver")] + [
+        Job(f"c{i}", 1.0 + i % 5, 60.0, "embed", parent="main", env="worker") for i in range(calls - 1)]
+    arrivals = RunArrivals(tree, rate=n_runs / 24, hours=24, seed=0)
+    n_driver = max(1, int(math.sqrt(pairs)))
+    n_worker = max(1, pairs // n_driver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        drivers = [ReusePolicy(replicas=(1, m), concurrency=c, idle_ttl=600) for m, c in
+                   itertools.product((1, 2, 4, 8, 16), (4, 8, 16, 32))][:n_driver]
+        workers = [ReusePolicy(replicas=(0, m), concurrency=c, idle_ttl=600, scaledown_ttl=s) for m, c, s in
+                   itertools.product((8, 16, 32, 64, 128), (2, 4), (30, 300))][:n_worker]
+    candidates = {"driver": drivers, "worker": workers}
+    cold = {"driver": 5.0, "worker": ColdStart.lognormal(10, 40, seed=1)}
+    first = arrivals.draw()
+    print(f"two environments: {len(drivers)} driver x {len(workers)} worker policies = {len(drivers) * len(workers)} "
+          f"pairs, K={k} draws, a day of {sum(j.parent is None for j in first):,} runs of {calls} calls "
+          f"({len(first):,} jobs), {_sweep.default_workers()} core(s)")
+    p, t, ld = timed(lambda: plan(arrivals, candidates, "run-p95<=900", {"replica_hour": 1.0}, cold_start=cold,
+                                  replications=k, seed=0, workers=None, progress=False))
+    n_pairs = len(p.candidates)
+    again = sum(reading_can_matter(c.policy) for c in p.candidates)
+    sims = (n_pairs + again) * k
+    print(f"  plan, every core: {t:.1f} s for {sims:,} simulations ({n_pairs} pairs and {again} under the other "
+          f"reading, x {k} draws): {t / sims:.2f} s each ({ld})")
+    full = (100 + 100 * again / n_pairs) * 20
+    print(f"  at that rate, 100 pairs with K=20 ({full:,.0f} simulations): about {full * t / sims / 60:.0f} min")
+    print(f"  recommended: {None if p.recommended is None else p.recommended.reason}")
+    return 0
 
 
 def on_ray(jobs, pols, serial, t_serial) -> None:

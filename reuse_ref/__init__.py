@@ -24,7 +24,7 @@ from .config.resources import Resources
 from .sim.event_loop import simulate
 from .sim.llm_trace import read_llm_trace
 from .sim.recorded import recorded_workload
-from .sim.arrivals import runs
+from .sim.arrivals import RunArrivals, runs
 from .sim.workload_csv import read_csv, write_csv
 from .sim.workloads import Job, burst, bursts, diurnal, fan_out, merge, poisson
 from .trace import Measures, Record, Trace
@@ -53,5 +53,5 @@ __all__ = [
     "OOMError", "TaskTimeoutError", "RemoteTaskError", "Runtime", "Run", "run",
     "simulate", "Job", "Trace", "Measures", "Record",
     "poisson", "burst", "bursts", "diurnal", "fan_out", "merge", "read_csv", "write_csv",
-    "read_llm_trace", "recorded_workload", "runs", "__version__",
+    "read_llm_trace", "recorded_workload", "runs", "RunArrivals", "__version__",
 ]

@@ -41,6 +41,10 @@ from . import __version__
 from .environment_options import (PerEnvironmentValue, add_env_option, add_reusable_option, check_environments,
                                   resources_of, sections, simulate_example, simulate_policies)
 from .interrupts import Terminated, sigterm_raises, stdout_gone
+from .option_types import (add_cold_start as _add_cold_start, add_scaledown as _add_scaledown, cold as _cold,
+                           cold_start as _cold_start, positive_int as _positive_int, replicas as _replicas,
+                           scaledown as _scaledown, seconds as _seconds, seconds_int as _seconds_int, ttl as _ttl)
+from .plan_options import add_plan_parser
 from .output_files import Output, OutputError, check_outputs, figure_format, write_outputs
 
 PROG = "reuse-ref"
@@ -49,86 +53,6 @@ EXIT_USAGE = 2
 
 class _Fail(Exception):
     """Bad input: print the message and exit with status 2."""
-
-
-def _replicas(text: str):
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = None
-    if values is None or len(values) not in (1, 2):
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give N (a fixed pool) or MIN,MAX, e.g. 3 or 2,5")
-    return values[0] if len(values) == 1 else tuple(values)
-
-
-def _ttl(text: str):
-    if text.strip().lower() == "none":
-        return None
-    return _seconds_int(text)
-
-
-def _seconds_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number of seconds") from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number") from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a number of seconds >= 0")
-    return value
-
-
-def _cold_start(text: str):
-    from .sim.cold_starts import parse_cold_start
-
-    try:
-        return parse_cold_start(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a number of seconds >= 0, "
-                                         f"samples:S1,S2,... or lognormal:MEDIAN,P95") from None
-
-
-def _scaledown(text: str) -> str:
-    """``paced`` or ``per-replica`` (``per_replica`` too), as the Python keyword spells it."""
-    value = text.strip().lower().replace("-", "_")
-    if value not in ("paced", "per_replica"):
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give paced or per-replica (the reading of "
-                                         f"rule 3 for scaledown_ttl)")
-    return value
-
-
-def _add_scaledown(parser) -> None:
-    parser.add_argument("--scaledown", type=_scaledown, default="paced", metavar="paced|per-replica",
-                        help="the reading of rule 3: paced (default; at most one replica stops per scaledown_ttl "
-                             "period) or per-replica (each replica above min stops once idle for scaledown_ttl)")
-
-
-def _add_cold_start(parser) -> None:
-    parser.add_argument("--cold-start", type=_cold_start, default=10.0, metavar="SECONDS|DIST",
-                        help="seconds from a replica's start to its first task (default 10), or a distribution "
-                             "each replica start draws from: samples:S1,S2,... (observed) or lognormal:MEDIAN,P95")
-    parser.add_argument("--cold-start-seed", type=int, default=0, metavar="N",
-                        help="the seed of the cold-start draws (default 0)")
-
-
-def _cold(args):
-    """The --cold-start value, with --cold-start-seed applied to a distribution."""
-    cold = args.cold_start
-    return cold if isinstance(cold, float) else cold._replace(seed=args.cold_start_seed)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--figure", choices=("timeline", "occupancy"), default="timeline",
                      help="which figure --plot saves (default timeline)")
     _add_run_parser(commands)
-    _plan_parser(commands)
+    add_plan_parser(commands)
     _workload_parser(commands)
     return parser
 
@@ -207,48 +131,6 @@ def _add_run_parser(commands) -> None:
                           "bound to 127.0.0.1; needs reuse-ref[ray])")
     _add_scaledown(run)
 
-
-
-def _plan_parser(commands) -> None:
-    """``reuse-ref plan``: the options; the work is :func:`reuse_ref.plan.from_args`."""
-    cmd = commands.add_parser(
-        "plan", allow_abbrev=False, help="simulate every candidate policy over one window and recommend the cheapest that meets a target",
-        description="Simulate every combination of the knobs' values on a workload file, charge each over "
-                    "one common window, and print the cheapest policy that meets the target, why, and the "
-                    "Pareto front of cost against queue wait.")
-    cmd.add_argument("--workload", required=True, metavar="FILE.csv", help="CSV with columns at,duration, ...")
-    knobs = cmd.add_argument_group("candidates (ints, lists such as 1,4,8 and ranges such as 0..8, both ends included)")
-    for knob, extra in (("min", ""), ("max", ""), ("concurrency", ""), ("scaledown-ttl", " (seconds)"),
-                        ("idle-ttl", " (seconds, or none)")):
-        knobs.add_argument(f"--{knob}", metavar="VALUES", help=f"values of {knob}{extra}; default: ReusePolicy's")
-    cmd.add_argument("--target", required=True, metavar="pNN<=SECONDS",
-                     help="the queue wait to meet: p50, p95 or p99, at most SECONDS, e.g. p95<=30")
-    cmd.add_argument("--target-window", metavar="SINCE..UNTIL",
-                     help="count only the tasks first queued in this window (seconds), e.g. 32400..36000")
-    prices = cmd.add_argument_group("prices per hour (at least one)")
-    for what, unit in (("cpu", "core (needs --cpu)"), ("gib", "GiB of memory (needs --memory)"),
-                       ("gpu", "GPU (needs --gpu)"), ("replica", "replica, whatever its size")):
-        prices.add_argument(f"--price-{what}-hour", type=float, metavar="PRICE",
-                            help=f"the price of a {unit} for an hour")
-    size = cmd.add_argument_group("replica size")
-    size.add_argument("--cpu", metavar="CORES", help='cores per replica, e.g. 2 or "500m"')
-    size.add_argument("--memory", metavar="QUANTITY", help='memory per replica, e.g. "4Gi"')
-    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", help='GPUs per replica, e.g. 1 or "L4:1"')
-    _add_cold_start(cmd)
-    _add_scaledown(cmd)
-    cmd.add_argument("--cpu-bound", type=float, default=0.0, metavar="F",
-                     help="the CPU share of each task's duration, 0 to 1, shared by the tasks of a replica "
-                          "on its --cpu cores (default 0: tasks that wait on I/O)")
-    cmd.add_argument("--horizon", type=_seconds, metavar="SECONDS",
-                     help="the end of the common window (default: the last task's end plus the largest idle TTL)")
-    cmd.add_argument("--workers", type=_positive_int, metavar="N", help="processes to run the candidates in "
-                     "(default: every core; 1 runs them one after another)")
-    cmd.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run the candidates as Ray tasks: on "
-                     "the cluster at ADDRESS, or without it on a local Ray bound to 127.0.0.1 (needs reuse-ref[ray])")
-    cmd.add_argument("--json", action="store_true", help="print the plan as one JSON object")
-    cmd.add_argument("--csv", metavar="FILE.csv", help="write every candidate, its measures and verdict as CSV")
-    cmd.add_argument("--plot", metavar="FILE.png", help="save the plan's figure (png, svg or pdf): cost against "
-                     "the target's percentile for every candidate, the Pareto front and the recommendation")
 
 
 def _workload_parser(commands) -> None:
@@ -391,7 +273,7 @@ def _simulate(args) -> int:
         named = {job.env for job in jobs} - {None}
         policy = {args.name or (named.pop() if len(named) == 1 else "env"): None}
     try:
-        trace = simulate(policy, jobs, cold_start=_cold(args), resources=resources, name=args.name,
+        trace = simulate(policy, jobs, cold_start=_simulate_cold(args), resources=resources, name=args.name,
                          scaledown=args.scaledown)
     except ValueError as e:
         raise _Fail(str(e)) from None
@@ -426,6 +308,15 @@ def _simulate(args) -> int:
     return 0
 
 
+def _simulate_cold(args):
+    """``simulate``'s cold start: one for every environment, or, when an ``--env`` section
+    gives its own, ``{env: cold start}`` (the others take the one written before ``--env``)."""
+    given = sections(args)
+    if not any("cold_start" in section for section in given.values()):
+        return _cold(args)
+    return {name: _cold(args, section.get("cold_start", args.cold_start)) for name, section in given.items()}
+
+
 def _simulate_json(args, trace, m, per_env) -> dict:
     """``simulate --json``: with one environment, ``env`` and ``policy`` (as always); with
     several, ``envs``; then the cold start, the reading, the whole trace's measures, and
@@ -435,7 +326,9 @@ def _simulate_json(args, trace, m, per_env) -> dict:
         return None if policy is None else json.loads(policy.model_dump_json())
 
     out = {"env": trace.envs[0], "policy": policy_of(trace.envs[0])} if len(trace.envs) == 1 else {"envs": trace.envs}
-    out["cold_start"] = args.cold_start if isinstance(args.cold_start, float) else str(_cold(args))
+    cold = _simulate_cold(args)
+    out["cold_start"] = ({env: c if isinstance(c, float) else str(c) for env, c in cold.items()}
+                         if isinstance(cold, dict) else cold if isinstance(cold, float) else str(cold))
     out["scaledown"] = args.scaledown
     out.update(m.as_dict())
     out["environments"] = {env: {"policy": policy_of(env), **per_env[env].as_dict()} for env in trace.envs}
@@ -443,11 +336,12 @@ def _simulate_json(args, trace, m, per_env) -> dict:
 
 
 def _plan(args) -> int:
-    from .plan.planner import from_args
+    from .plan_options import from_args
 
-    check_outputs([("--csv", args.csv), ("--plot", args.plot)], inputs=[("--workload", args.workload)])
+    check_outputs([("--csv", args.csv), ("--plot", args.plot)],
+                  inputs=[(o, v) for o, v in (("--workload", args.workload), ("--calls", args.calls),
+                                              ("--starts", args.starts)) if v is not None])
     try:
-        args.cold_start = _cold(args)
         # stdout is the plan's alone (one JSON object with --json): whatever prints while it is
         # made, such as the lines a Ray cluster forwards from its workers, goes to stderr
         with contextlib.redirect_stdout(sys.stderr):

@@ -86,7 +86,8 @@ def test_a_target_window_counts_only_the_burst(capsys, day_csv):
                                               "--target-window", f"{9 * 3600}..{10 * 3600}"))
     assert status == 0, err
     data = json.loads(out)
-    assert data["target"] == {"percentile": 95, "seconds": 20.0, "since": 32400.0, "until": 36000.0}
+    assert data["target"] == {"percentile": 95, "seconds": 20.0, "since": 32400.0, "until": 36000.0,
+                              "kind": "wait"}
 
 
 @pytest.mark.parametrize("option, value, fragment", [

@@ -24,3 +24,8 @@ def test_18_downloaded_five_batches_on_a_quiet_day(tmp_path):
     assert s["day_p95_over_10_runs_alone"] is False
     # every policy pair the page compares runs every run of the quiet day, none starved
     assert s["comparison"]["every_run_ended"]
+    # the plan with odds: on a quiet day every pair meets the target; the recommendation meets it in every draw
+    assert s["odds"]["recommended"] is not None and s["odds"]["recommended_meets_in_90_percent"]
+    # the recommended pair on the runtime: every run of the slice measured, within the tolerance stated
+    assert s["runtime_check"]["every_run_measured"] and s["runtime_check"]["within_tolerance"]
+    assert s["runtime_check"]["runs"] >= 3

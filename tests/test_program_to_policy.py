@@ -98,3 +98,14 @@ def test_the_program_recorded_then_simulated_per_environment_gives_back_its_coun
     assert sim_day["environments"]["driver"]["tasks"] == len(runs)
     assert sim_day["environments"]["worker"]["tasks"] == len(runs) * (BATCHES + 1)
     assert sim_day["failed"] == sim_day["starved"] == 0
+
+    # and planned: the recording as it is, a policy per environment, on a run target with odds
+    out = cli(capsys, "plan", "--calls", tmp_path / "calls.csv", "--rate", "6", "--hours", "2", "--seed", "3",
+              "--target", "run-p95<=3600", "--replications", "3", "--price-replica-hour", "1", "--json",
+              "--workers", "1", "--cold-start", cold, "--idle-ttl", "600", "--scaledown-ttl", "120", "--min", "0",
+              "--env", "driver", "--max", "1,2", "--concurrency", "4",
+              "--env", "worker", "--max", "3,6", "--concurrency", "2")
+    planned = json.loads(out)
+    assert planned["envs"] == ["driver", "worker"] and planned["replications"] == 3
+    assert len(planned["candidates"]) == 4 and planned["recommended"] is not None
+    assert planned["recommended"]["p_meets"] >= 0.9

@@ -21,12 +21,20 @@ _UNIT_PRICE = (0.0, 0.0, 0.0, 1.0)  # Prices(replica_hour=1): a cost that is rep
 
 def in_money(prices) -> bool:
     """Whether a plan's costs are money: some price is set, and the prices are not the unit
-    price per replica-hour (under which the cost is the replica-hours themselves)."""
+    price per replica-hour (under which the cost is the replica-hours themselves). With a
+    plan's prices per environment (a mapping), whether any environment's are money."""
+    if isinstance(prices, dict):
+        return any(in_money(p) for p in prices.values())
     return any(v > 0 for v in prices) and tuple(prices) != _UNIT_PRICE
 
 
 def short_label(policy) -> str:
-    """A policy in four short lines (one a knob), for the label of a point."""
+    """A policy in four short lines (one a knob), for the label of a point; a policy per
+    environment (a mapping) in one line per environment: its replicas and concurrency."""
+    if isinstance(policy, dict):
+        return "\n".join(f"{env}: no reuse" if p is None else
+                         f"{env}: replicas=({p.replicas[0]}, {p.replicas[1]}), concurrency={p.concurrency}"
+                         for env, p in policy.items())
     mn, mx = policy.replicas
     idle = "None" if policy.idle_ttl is None else f"{policy.idle_ttl.total_seconds():g} s"
     return (f"replicas=({mn}, {mx})\nconcurrency={policy.concurrency}\n"
@@ -34,7 +42,7 @@ def short_label(policy) -> str:
 
 
 def plan(result, ax=None, currency: Optional[str] = None, label: bool = True):
-    """A plan's candidates: cost (y) against the target's percentile of queue wait (x).
+    """A plan's candidates: cost (y) against the target's percentile (x) of queue wait or of a run's time.
 
     Hollow grey points miss the target, blue ones meet it but cost more or are beaten on
     both counts, black crosses starve; the orange line joins the Pareto front (cheapest
@@ -54,8 +62,10 @@ def plan(result, ax=None, currency: Optional[str] = None, label: bool = True):
     money = in_money(result.prices)
     t = result.target
 
-    def y_of(c):
-        return c.cost if money else c.replica_hours
+    def y_of(c):  # with odds, the medians over the draws
+        if money:
+            return c.cost
+        return c.replica_hours if c.odds is None else c.odds.replica_seconds_p50 / 3600
 
     fig, ax = new_axes(ax, figsize=(5.0, 5.0))
     drawable = [c for c in result.candidates if math.isfinite(c.value) and math.isfinite(y_of(c))]
@@ -84,14 +94,16 @@ def plan(result, ax=None, currency: Optional[str] = None, label: bool = True):
     if r is not None:
         ax.scatter([r.value], [y_of(r)], marker="*", s=300, color=COLORS["vermillion"], edgecolors="black",
                    linewidths=0.8, zorder=4, label="recommended", gid="recommended")
-    ax.set_xlabel(f"{t.measure} queue wait (s)" + (", in the window" if t.since is not None else ""))
+    what = "run time" if t.kind == "run" else "queue wait"
+    median = "" if result.replications == 1 else f", median of {result.replications} draws"
+    ax.set_xlabel(f"{t.measure} {what} (s)" + (", in the window" if t.since is not None else "") + median)
     if money:
         ax.set_ylabel("cost over the window" + (f" ({currency})" if currency else ""))
     else:
         ax.set_ylabel("replica-hours over the window")
-    title = f"{len(result.candidates)} candidates: cost against {t.measure} wait"
+    title = f"{len(result.candidates)} candidates: cost against {t.measure} {'run time' if t.kind == 'run' else 'wait'}"
     if t.since is not None:
-        title += f" for tasks queued in [{t.since:g}, {t.until:g}) s"
+        title += f" for {'runs started' if t.kind == 'run' else 'tasks queued'} in [{t.since:g}, {t.until:g}) s"
     ax.set_title(wrap_title(title, 44))
     ax.grid(alpha=0.3)
     ax.margins(0.08)

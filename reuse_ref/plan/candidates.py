@@ -26,7 +26,8 @@ from ..core.pools import check_min_replicas
 from ..trace import Measures
 
 __all__ = ["Target", "Prices", "KNOBS", "MOST_CANDIDATES", "MOST_COMBINATIONS", "candidate_policies", "parse_values", "parse_target", "as_target", "as_prices",
-           "counts_text"]
+           "counts_text", "per_environment_form", "environment_candidates", "policies_text",
+           "environment_prices"]
 
 KNOBS = ("min", "max", "concurrency", "scaledown_ttl", "idle_ttl")
 """The knobs a plan varies: ``replicas=(min, max)``, ``concurrency`` and the two TTLs."""
@@ -51,31 +52,36 @@ _PERCENTILES = (50, 95, 99)
 
 
 class Target(NamedTuple):
-    """A percentile of queue wait (50, 95 or 99) that must not be above ``seconds``.
+    """A percentile (50, 95 or 99) that must not be above ``seconds``: of queue wait
+    (``kind="wait"``, every task of every environment), or of a run's time (``kind="run"``:
+    a top-level call's first ``task_queued`` to its end, :mod:`reuse_ref.trace.run_times`).
 
-    With ``since`` and ``until`` (seconds), only the tasks first queued in ``[since,
-    until)`` count (see :func:`reuse_ref.trace.window.waits`): a target for a known burst.
-    ``Target.parse("p95<=30")`` reads the command line's form."""
+    With ``since`` and ``until`` (seconds), only the tasks (the runs, by their root) first
+    queued in ``[since, until)`` count (see :func:`reuse_ref.trace.window.waits`): a
+    target for a known burst. ``Target.parse("p95<=30")`` and
+    ``Target.parse("run-p95<=600")`` read the command line's form."""
 
     percentile: int
     seconds: float
     since: Optional[float] = None
     until: Optional[float] = None
+    kind: str = "wait"
 
     @property
     def measure(self) -> str:
-        """The name of the percentile: ``"p95"``."""
-        return f"p{self.percentile}"
+        """The name of the percentile: ``"p95"``, or ``"run-p95"`` for a run's time."""
+        return f"run-p{self.percentile}" if self.kind == "run" else f"p{self.percentile}"
 
     def __str__(self) -> str:
         text = f"{self.measure} <= {self.seconds:g} s"
         if self.since is not None:
-            text += f" for tasks queued in [{self.since:g}, {self.until:g}) s"
+            what = "runs started" if self.kind == "run" else "tasks queued"
+            text += f" for {what} in [{self.since:g}, {self.until:g}) s"
         return text
 
     @staticmethod
     def parse(text: str) -> "Target":
-        """``"p50<=10"``, ``"p95<=30"`` or ``"p99 <= 120"``."""
+        """``"p50<=10"``, ``"p95<=30"``, ``"p99 <= 120"`` or ``"run-p95<=600"``."""
         return parse_target(text)
 
 
@@ -98,16 +104,20 @@ class Prices(NamedTuple):
 
 
 # ---------------------------------------------------------------------- inputs
-_TARGET = re.compile(r"^\s*p(50|95|99)\s*<=\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*$")
-_TARGET_ALLOWED = 'a percentile of queue wait and a bound in seconds, such as "p95<=30" (p50, p95 or p99)'
+_TARGET = re.compile(r"^\s*(run-)?p(50|95|99)\s*<=\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*$")
+_TARGET_ALLOWED = ('p50, p95 or p99 of queue wait, or run-p50, run-p95 or run-p99 of a run\'s time, then <= and '
+                   'seconds, such as "p95<=30" or "run-p95<=600"')
+KINDS = ("wait", "run")
+"""What a target bounds: queue wait, or a run's time."""
 
 
 def parse_target(text: Any) -> Target:
-    """A :class:`Target` from ``"p95<=30"`` (p50, p95 or p99, then seconds)."""
+    """A :class:`Target` from ``"p95<=30"`` (p50, p95 or p99 of queue wait, then seconds) or
+    ``"run-p95<=600"`` (of a run's time)."""
     m = _TARGET.match(text) if isinstance(text, str) else None
-    if m is None or not math.isfinite(float(m.group(2))):
+    if m is None or not math.isfinite(float(m.group(3))):
         raise bad("target", text, _TARGET_ALLOWED)
-    return Target(int(m.group(1)), float(m.group(2)))
+    return Target(int(m.group(2)), float(m.group(3)), kind="run" if m.group(1) else "wait")
 
 
 def parse_values(text: Any, param: str, none: bool = False) -> List[Any]:
@@ -146,6 +156,8 @@ def as_target(target: Any) -> Target:
         target = t._replace(since=window[0], until=window[1])
     if not isinstance(target, Target):
         raise bad("target", target, _TARGET_ALLOWED + ', a reuse_ref.plan.Target, or ("p95<=30", (since, until))')
+    if target.kind not in KINDS:
+        raise bad("target.kind", target.kind, "'wait' (queue wait) or 'run' (a run's time)")
     if target.percentile not in _PERCENTILES:
         raise bad("target.percentile", target.percentile, "50, 95 or 99")
     seconds = number("target.seconds", target.seconds, minimum=0, allowed="a finite number of seconds >= 0")
@@ -273,6 +285,82 @@ def candidate_policies(candidates: Any) -> Tuple[List[ReusePolicy], Dict[str, in
         raise bad("candidates", _summary(candidates), f"at most {MOST_CANDIDATES:,} candidate policies, each a whole "
                   f"simulation; these are {len(out):,}: {_NARROW}")
     return out, skipped
+
+
+def per_environment_form(candidates: Any) -> bool:
+    """Whether ``candidates`` are given per environment, ``{env: knobs | [ReusePolicy...] |
+    ReusePolicy | None}``, rather than for the one environment (a mapping of knobs, or a list)."""
+    return isinstance(candidates, Mapping) and bool(candidates) and not set(candidates) <= set(KNOBS)
+
+
+def environment_candidates(candidates: Mapping, envs: List[str]) -> Tuple[List[Dict[str, Any]], Dict[str, int]]:
+    """The candidates of a plan of several environments: one policy per environment, every
+    combination of each environment's candidates, in the order of ``envs`` (the workload's
+    environments). Each environment's value is a mapping of knobs or a list of policies (as
+    :func:`candidate_policies` reads them, its skipped combinations counted under
+    ``"env: reason"``), one ``ReusePolicy`` (fixed), or ``None`` (no reuse: a fresh replica
+    for each attempt). Every environment of the workload needs an entry, and no other is allowed."""
+    for key in candidates:
+        if key not in envs:
+            allowed = (f"an environment the workload names ({', '.join(map(repr, envs))})" if envs else
+                       "an environment the workload names, and it names none: give the knobs without environments")
+            raise bad("candidates", key, f"{allowed}, or a knob ({', '.join(KNOBS)}) for a workload of one environment")
+    missing = [env for env in envs if env not in candidates]
+    if missing:
+        raise bad("candidates", list(candidates), f"an entry for every environment of the workload: {missing[0]!r} has "
+                  f"none (knobs, a list of ReusePolicy, one ReusePolicy, or None for no reuse)")
+    lists: List[List[Any]] = []
+    skipped: Dict[str, int] = {}
+    for env in envs:
+        value = candidates[env]
+        if value is None or value == "off":
+            lists.append([None])
+        elif isinstance(value, ReusePolicy):
+            check_min_replicas(value, f"the candidate of environment {env!r}")
+            lists.append([value])
+        else:
+            try:
+                policies, own = candidate_policies(value)
+            except ValueError as e:
+                raise ValueError(f"candidates[{env!r}]: {e}") from None
+            skipped.update((f"{env}: {reason}", n) for reason, n in own.items())
+            lists.append(policies)
+    total = math.prod(map(len, lists))
+    if total > MOST_CANDIDATES:
+        sizes = " x ".join(f"{len(v)} {env}" for env, v in zip(envs, lists))
+        raise bad("candidates", {env: f"{len(v):,} policies" for env, v in zip(envs, lists)},
+                  f"at most {MOST_CANDIDATES:,} combinations of the environments' policies, each a whole simulation; "
+                  f"these make {total:,} ({sizes}): {_NARROW}")
+    return [dict(zip(envs, combo)) for combo in itertools.product(*lists)], skipped
+
+
+def environment_prices(prices: Any, resources: Mapping[str, Optional[Resources]],
+                       envs: List[str]) -> Dict[str, Prices]:
+    """Each environment's :class:`Prices`: ``prices`` for all of them, or ``{env: prices}``
+    with an entry for each. A price per core, GiB or GPU needs that environment's
+    ``resources`` to hold it; the error names the environment."""
+    per_env = isinstance(prices, Mapping) and bool(prices) and all(k in envs for k in prices) \
+        and not any(k in Prices._fields for k in prices)
+    if per_env:
+        missing = [env for env in envs if env not in prices]
+        if missing:
+            raise bad("prices", dict(prices), f"prices for every environment of the workload: {missing[0]!r} has none "
+                      f"(or one mapping of prices for all of them)")
+    out = {}
+    for env in envs:
+        try:
+            out[env] = as_prices(prices[env] if per_env else prices, resources.get(env))
+        except ValueError as e:
+            raise ValueError(f"environment {env!r}: {e}") from None
+    return out
+
+
+def policies_text(policies: Any) -> str:
+    """A candidate as a reason names it: ``repr`` of one policy, or ``driver: ReusePolicy(...);
+    worker: ReusePolicy(...)`` (``no reuse`` for ``None``) for a policy per environment."""
+    if not isinstance(policies, dict):
+        return repr(policies)
+    return "; ".join(f"{env}: {'no reuse' if p is None else repr(p)}" for env, p in policies.items())
 
 
 def _summary(candidates: Any) -> Any:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..config.policy import ReusePolicy
 from ..core.pool import PACED, PER_REPLICA
 from .sweep import Outcome
 
@@ -38,9 +37,12 @@ def the_other(reading: str) -> str:
     return PER_REPLICA if reading == PACED else PACED
 
 
-def reading_can_matter(policy: ReusePolicy) -> bool:
+def reading_can_matter(policy: Any) -> bool:
     """Whether the two readings of rule 3 can give ``policy`` different records: only with at
-    least two replicas above ``min`` (see the module docstring)."""
+    least two replicas above ``min`` (see the module docstring). A policy per environment (a
+    mapping; ``None`` for no reuse) can be changed when any of its environments' can."""
+    if isinstance(policy, dict):
+        return any(p is not None and reading_can_matter(p) for p in policy.values())
     return policy.max_replicas - policy.min_replicas >= 2
 
 
@@ -106,7 +108,7 @@ class OtherReading(NamedTuple):
                 f"(cost {theirs.cost:.6g}, {measure} {theirs.value:g} s)")
 
 
-def runs(policies: Sequence[ReusePolicy], reading: str) -> List[Tuple[ReusePolicy, str]]:
+def runs(policies: Sequence[Any], reading: str) -> List[Tuple[Any, str]]:
     """The simulations a plan under ``reading`` needs, in order: every candidate under
     ``reading``, then, under the other reading, every candidate the reading can change
     (:func:`reading_can_matter`)."""
@@ -114,27 +116,40 @@ def runs(policies: Sequence[ReusePolicy], reading: str) -> List[Tuple[ReusePolic
     return [(p, reading) for p in policies] + [(p, other) for p in policies if reading_can_matter(p)]
 
 
-def other_reading(policies: Sequence[ReusePolicy], outcomes: Sequence[Outcome], reading: str,
-                  choose: Callable[[Sequence[Outcome], float], Any], horizon: float, horizon_given: bool,
-                  recommended_at: Optional[int]) -> OtherReading:
+def other_reading(policies: Sequence[Any], outcomes: Sequence[Sequence[Outcome]], reading: str,
+                  choose: Callable[[Sequence[Sequence[Outcome]], List[float]], Any], horizons: Sequence[float],
+                  horizon_given: bool, recommended_at: Optional[int]) -> OtherReading:
     """The plan under the reading that is not ``reading``.
 
-    ``outcomes`` are those of :func:`runs`, in its order: the plan's own (one per policy),
-    then the other reading's; ``choose(outcomes, horizon)`` charges and ranks one outcome
-    per policy as the plan does (a :class:`~reuse_ref.plan.planner.Plan`); ``horizon`` is
-    the plan's window and ``recommended_at`` the index of its recommendation among
-    ``policies``. The window is the plan's whenever every task ends within it under the
-    other reading too, so that the two costs of one policy compare; otherwise (a task
-    that ends later) the common-window rule is applied to this reading's own runs, unless
+    ``outcomes`` are those of :func:`runs`, in its order, each run's over the plan's draws
+    (one per draw, K of them): the plan's own (one per policy), then the other reading's;
+    ``choose(outcomes, horizons)`` charges and ranks one such entry per policy as the plan
+    does (a :class:`~reuse_ref.plan.planner.Plan`); ``horizons`` are the plan's windows, one
+    per draw, and ``recommended_at`` the index of its recommendation among ``policies``.
+    Each draw's window is the plan's whenever every task ends within it under the other
+    reading too, so that the two costs of one policy compare; otherwise (a task that ends
+    later) the common-window rule is applied to this reading's own runs of that draw, unless
     the caller gave the window (then too short a one is refused, as in the plan)."""
     n = len(policies)
     fresh = iter(outcomes[n:])
     there = [next(fresh) if reading_can_matter(p) else o for p, o in zip(policies, outcomes[:n])]
-    latest = max(o.last_end for o in there)
-    if latest > horizon and not horizon_given:
-        ttls = [p.idle_ttl.total_seconds() for p in policies if p.idle_ttl is not None]
-        horizon = latest + max(ttls, default=0.0)
-    plan_there = choose(there, horizon)
+    horizons = list(horizons)
+    for k in range(len(horizons)):
+        latest = max(o[k].last_end for o in there)
+        if latest > horizons[k] and not horizon_given:
+            ttls = [t.total_seconds() for t in _idle_ttls(policies)]
+            horizons[k] = latest + max(ttls, default=0.0)
+    plan_there = choose(there, horizons)
     mine = None if recommended_at is None else plan_there.candidates[recommended_at]
     again = len(outcomes) - n
     return OtherReading(the_other(reading), mine, plan_there.recommended, plan_there.horizon, again, n - again)
+
+
+def _idle_ttls(policies: Sequence[Any]) -> List[Any]:
+    """Every finite ``idle_ttl`` of the candidates (of each environment's policy, for a policy per environment)."""
+    out = []
+    for p in policies:
+        for q in (p.values() if isinstance(p, dict) else (p,)):
+            if q is not None and q.idle_ttl is not None:
+                out.append(q.idle_ttl)
+    return out

@@ -36,6 +36,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..trace import Measures, gc_paused, percentile
 from ..trace.measures import Spans, measure
+from ..trace.run_times import roots_of, run_times
 from ..trace.window import waits as window_waits
 
 __all__ = ["Outcome", "Replication", "SweepContext", "context_of", "replicated", "run_one", "run_all", "run_on_ray",
@@ -69,7 +70,9 @@ class SweepContext(NamedTuple):
     """What every run of a sweep shares, sent once to each worker: the ``workloads`` (lists of
     jobs), the ``replications`` (run ``(policy, reading, k)`` uses ``replications[k]``; a
     pair uses ``replications[0]``), each replica's ``resources``, the target's ``percentile``
-    and time window (``since``, ``until``; ``None``: every task), ``cpu_bound``, and the
+    and time window (``since``, ``until``; ``None``: every task), ``cpu_bound``, what the
+    target bounds, ``kind``: ``"wait"`` (queue wait) or ``"run"`` (a run's time,
+    :mod:`reuse_ref.trace.run_times`, which only ``simulate``'s loop measures), and the
     ``engine``: ``"python"`` (always ``simulate``'s loop) or ``"auto"`` (the compiled twin
     wherever it covers a run)."""
 
@@ -80,14 +83,16 @@ class SweepContext(NamedTuple):
     since: Optional[float]
     until: Optional[float]
     cpu_bound: float = 0.0
+    kind: str = "wait"
     engine: str = "auto"
 
 
 def context_of(jobs: Any, cold_start: Any, resources: Any, percentile_: int, since: Optional[float] = None,
-               until: Optional[float] = None, cpu_bound: float = 0.0, engine: str = "auto") -> SweepContext:
+               until: Optional[float] = None, cpu_bound: float = 0.0, engine: str = "auto",
+               kind: str = "wait") -> SweepContext:
     """The context of a sweep of one workload and one cold start (a single draw: ``K = 1``)."""
     return SweepContext((jobs,), (Replication(0, cold_start),), resources, percentile_, since, until, cpu_bound,
-                        engine)
+                        kind, engine)
 
 
 def replicated(runs: Sequence[Any], k: int) -> List[Tuple[Any, str, int]]:
@@ -129,7 +134,8 @@ def run_one(run) -> Outcome:
     c: SweepContext = _CONTEXT["context"]
     rep = c.replications[k]
     checked, arrivals, env = _workload(rep.workload)
-    if c.engine != "python" and compiled.covers(policy, checked, cpu_bound=c.cpu_bound):
+    if c.engine != "python" and c.kind == "wait" and not isinstance(policy, dict) and \
+            compiled.covers(policy, checked, cpu_bound=c.cpu_bound):
         cold = _CONTEXT["colds"].get(k)
         if cold is None:
             cold = _CONTEXT["colds"][k] = compiled.ColdDraws(rep.cold_start)
@@ -154,7 +160,9 @@ def _simulated(policy: Any, jobs: Any, cold_start: Any, scaledown: str, c: Sweep
                      cpu_bound=c.cpu_bound, scaledown=scaledown, engine="python")
     with gc_paused():
         m, spans, last_end = measure(trace.rows(), trace.policies, trace.resources)
-    if c.since is None:
+    if c.kind == "run":  # each run's time, from its root's first task_queued to its end
+        value = percentile(run_times(trace.rows(), roots_of(jobs), c.since, c.until), c.percentile)
+    elif c.since is None:
         value = {50: m.wait_p50, 95: m.wait_p95, 99: m.wait_p99}[c.percentile]
     else:
         value = percentile(window_waits(trace, since=c.since, until=c.until), c.percentile)

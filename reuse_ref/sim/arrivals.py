@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..config.validation import bad, is_number, number, strict_int
 from .workloads import Job, check_workload
 
-__all__ = ["runs", "read_run_starts", "HOUR"]
+__all__ = ["runs", "RunArrivals", "read_run_starts", "HOUR", "CLI_NAMES"]
 
 HOUR = 3600.0
 
@@ -58,6 +58,50 @@ def runs(calls: Sequence[Job], *, rate: Optional[float] = None, profile: Optiona
     of ``rate``, ``profile``, ``starts`` and ``burst``.
     """
     return _runs(calls, rate, profile, starts, burst, hours, at, seed, _NAMES)
+
+
+class RunArrivals:
+    """The arguments of :func:`runs` kept, to draw the runs' arrivals again: ``draw(seed)`` is
+    ``runs(calls, ..., seed=seed)``, the same jobs. A plan with odds
+    (:func:`reuse_ref.plan.plan` with ``replications``) takes one as its workload: its first
+    draw is ``draw()`` (the ``seed`` given here), the others are seeded by the plan.
+
+    Built with the arguments of :func:`runs`, checked at once: a tree with a missing parent,
+    a rate, profile, start or burst that is not valid raise ``ValueError`` here."""
+
+    __slots__ = ("calls", "rate", "profile", "starts", "burst", "hours", "at", "seed", "_names")
+
+    def __init__(self, calls: Sequence[Job], *, rate: Optional[float] = None,
+                 profile: Optional[Sequence[float]] = None, starts: Optional[Sequence[float]] = None,
+                 burst: Optional[int] = None, hours: float = 24.0, at: float = 0.0, seed: int = 0,
+                 names: Optional[Dict[str, str]] = None) -> None:
+        self.calls, self.rate, self.profile, self.starts = list(calls) if isinstance(calls, Sequence) and not \
+            isinstance(calls, (str, bytes)) else calls, rate, profile, starts
+        self.burst, self.hours, self.at, self.seed = burst, hours, at, seed
+        self._names = dict(names or _NAMES)
+        self.draw()  # checked now, before anything runs
+
+    def draw(self, seed: Optional[int] = None) -> List[Job]:
+        """The workload of one draw of the arrivals (``seed``; default: the one given)."""
+        return _runs(self.calls, self.rate, self.profile, self.starts, self.burst, self.hours, self.at,
+                     self.seed if seed is None else seed, self._names)
+
+    @property
+    def random(self) -> bool:
+        """Whether another seed draws other arrivals (a rate or a profile; not start times or a burst)."""
+        return self.rate is not None or self.profile is not None
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def __repr__(self) -> str:
+        how = next(f"{k}={v!r}" for k, v in (("rate", self.rate), ("profile", self.profile),
+                                             ("starts", self.starts), ("burst", self.burst)) if v is not None)
+        return f"RunArrivals({len(self.calls)} calls, {how}, hours={self.hours!r}, at={self.at!r}, seed={self.seed!r})"
 
 
 def _runs(calls: Sequence[Job], rate: Any, profile: Any, starts: Any, burst: Any, hours: Any, at: Any, seed: Any,
@@ -205,8 +249,9 @@ def _read_starts(f: Any, label: str) -> List[float]:
     return out
 
 
-_OPTIONS = {"calls": "--calls", "rate": "--rate", "profile": "--profile", "starts": "--starts",
+CLI_NAMES = {"calls": "--calls", "rate": "--rate", "profile": "--profile", "starts": "--starts",
             "burst": "--burst", "hours": "--hours", "at": "--at", "seed": "--seed"}
+"""How the command line names :func:`runs`' parameters, for its messages (``workload runs``, ``plan --calls``)."""
 
 
 def from_args(args: Any) -> List[Job]:
@@ -234,4 +279,4 @@ def from_args(args: Any) -> List[Job]:
             starts = read_run_starts(args.starts)
         except OSError as e:
             raise ValueError(f"--starts {args.starts}: {e.strerror or e}") from None
-    return _runs(tree, args.rate, profile, starts, args.burst, args.hours, args.at, args.seed, _OPTIONS)
+    return _runs(tree, args.rate, profile, starts, args.burst, args.hours, args.at, args.seed, CLI_NAMES)

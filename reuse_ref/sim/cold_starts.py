@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ..config.validation import bad, is_number, number, strict_int
 
-__all__ = ["ColdStart", "parse_cold_start", "check_cold_start", "Z95"]
+__all__ = ["ColdStart", "parse_cold_start", "check_cold_start", "per_environment", "Z95"]
 
 Z95 = 1.6448536269514722
 """The 95th percentile of the standard normal distribution."""
@@ -77,6 +77,35 @@ def check_cold_start(value: Any) -> Tuple[float, Optional[Callable[[], float]]]:
         return 0.0, value.sampler()
     return number("cold_start", value, minimum=0,
                   allowed="a finite number of seconds >= 0, or a reuse_ref.sim.cold_starts.ColdStart"), None
+
+
+def per_environment(value: Any, envs: Sequence[str], name: str = "cold_start") -> Any:
+    """A cold start given per environment, ``{env: seconds or ColdStart}``, checked against the
+    simulation's environments ``envs``: every one needs its own (a recording measures each
+    environment's), and no other is allowed. With one environment the answer is that
+    environment's value, so that the simulation is the one of a single cold start; with
+    several, ``{env: (seconds, draw or None)}`` as :func:`check_cold_start` gives each.
+    A value that is not a mapping is returned as it is."""
+    if not isinstance(value, Mapping):
+        return value
+    envs = list(envs)
+    for env in value:
+        if env not in envs:
+            raise bad(name, dict(value), f"a cold start per environment of the simulation ({', '.join(map(repr, envs))})"
+                      f", not {env!r}")
+    missing = [env for env in envs if env not in value]
+    if missing:
+        raise bad(name, dict(value), f"a cold start for every environment of the simulation: {missing[0]!r} has none "
+                  f"(give {{{', '.join(repr(e) + ': ...' for e in envs)}}}, or one value for all)")
+    out: Dict[str, Tuple[float, Optional[Callable[[], float]]]] = {}
+    for env in envs:
+        try:
+            out[env] = check_cold_start(value[env])
+        except ValueError:
+            raise bad(f"{name}[{env!r}]", value[env], _ALLOWED.replace('"samples', 'ColdStart.samples', 1)) from None
+    if len(envs) == 1:
+        return value[envs[0]]
+    return out
 
 
 def parse_cold_start(text: str, seed: int = 0):

@@ -51,7 +51,7 @@ from . import compiled
 from .arguments import crash_events, environments, named_after, pool_names
 from .call_tree import SimulatedCallTree
 from .run_scope import RunScope, scoped_environments
-from .cold_starts import check_cold_start
+from .cold_starts import check_cold_start, per_environment
 from .compiled import check_engine, use_twin
 from .contention import CoreSharing, check_cpu_bound, cores_of, env_cores
 from .workloads import Job, check_workload
@@ -81,7 +81,9 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
       runtime.
     * ``cold_start``: seconds from a replica's start to its first task (image pull, boot),
       or a :class:`~reuse_ref.sim.cold_starts.ColdStart` (observed samples, or a lognormal
-      from a median and a p95) from which each replica start draws its own, seeded.
+      from a median and a p95) from which each replica start draws its own, seeded; or, with
+      several environments, a mapping of environment name to either, one for every
+      environment (each draws its own, in the order its replicas start).
     * ``resources``: what one replica holds (a ``Resources`` or a mapping of its fields),
       for the footprint measures; with several environments, a mapping of environment
       name to that.
@@ -138,11 +140,13 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     scaledown = check_scaledown(scaledown)
     engine = check_engine(engine)
     failure_policy = check_failure_policy(failure_policy)
-    cold, draw_cold = check_cold_start(cold_start)  # draw_cold: None for the same time every time
     cpu_bound = check_cpu_bound(cpu_bound)
     checked = check_workload(workload)
     if name is None:
         envs = named_after(envs, checked)
+    cold_start = per_environment(cold_start, list(envs))  # one environment's mapping: its own value
+    per_env_cold = cold_start if isinstance(cold_start, dict) else None  # {env: (seconds, draw or None)}
+    cold, draw_cold = (0.0, None) if per_env_cold else check_cold_start(cold_start)  # None: the same every time
     scoped = scoped_environments(envs)  # scope="run": a pool per run, made when the run first calls it
     jobs, related = checked.jobs, checked.has_parents or bool(scoped)
     pools = Pools(failure_policy)
@@ -152,6 +156,9 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
     pool_of = pool_names(checked, envs, every_job=bool(scoped))  # None: every job in the one pool
     crash_list = crash_events(crashes, envs)
     draw = (lambda: cold) if draw_cold is None else draw_cold
+    draws = None  # each environment's own draws, in the order its replicas start: {env: draw}
+    if per_env_cold:
+        draws = {env: (lambda c=c: c) if d is None else d for env, (c, d) in per_env_cold.items()}
     label = ", ".join(envs)
     bar = None
     if progress or (progress is None and len(jobs) > _PROGRESS_AUTO):
@@ -180,7 +187,7 @@ def simulate(policy: Any, workload: Sequence[Job], cold_start: float = 10.0,
                 new_pool_cores = None if cores is None else (lambda p, env: cores.__setitem__(p, env_cores(envs, env)))
                 scope = RunScope(pools, scoped, pool_of, checked.by_id, scaledown, new_pool_cores) if scoped else None
                 done = EventLoop(pools, jobs, checked.by_id, related, pool_of, draw, crash_list, cores, cpu_bound,
-                                 bar, scope).run()
+                                 bar, scope, draws).run()
         finally:
             if bar is not None:
                 bar.close()
@@ -293,13 +300,15 @@ class EventLoop:
 
     def __init__(self, pools: Pools, jobs: List[Job], by_id: Dict[Any, Job], related: bool,
                  pool_of: Optional[Dict[Any, str]], draw: Callable[[], float], crashes: list,
-                 cores: Optional[dict], cpu_bound: float, bar: Any, scope: Any = None) -> None:
+                 cores: Optional[dict], cpu_bound: float, bar: Any, scope: Any = None,
+                 draws: Optional[Dict[str, Callable[[], float]]] = None) -> None:
         self.pools = pools
         self.by_id = by_id
         self.pool_of = pool_of
         self.scope = scope  # a RunScope, when some environment is run-scoped
         self.only = next(iter(pools.pools), None)  # the pool's name, when there is one
         self.draw = draw
+        self.draws = draws  # per environment (a run's pool "env#2" draws as env), or None: draw() for all
         self.bar = bar
         self.shown = 0
         self.heap: list = []
@@ -432,7 +441,8 @@ class EventLoop:
                         for at, call in calls.dispatched(task, a.attempt):
                             self.push(now + at, ARRIVE, call, None)
                 elif kind is StartReplica:
-                    self.push(now + self.draw(), READY, a.replica, name)
+                    cold = self.draw() if self.draws is None else self.draws[name.partition("#")[0]]()
+                    self.push(now + cold, READY, a.replica, name)
                 elif kind is FailTask:
                     if cores is not None:
                         cores.stopped(now, a.task)
