@@ -5,7 +5,7 @@ the target, the prices), ``sweep`` (the candidates run one by one, in processes 
 Ray tasks).
 """
 from .candidates import KNOBS, Prices, Target, candidate_policies, parse_target, parse_values
-from .planner import Candidate, Plan, front_table, from_args, plan
+from .planner import Candidate, Plan, front_table, plan
 
-__all__ = ["plan", "Plan", "Candidate", "front_table", "from_args", "Target", "Prices", "KNOBS",
+__all__ = ["plan", "Plan", "Candidate", "front_table", "Target", "Prices", "KNOBS",
            "candidate_policies", "parse_target", "parse_values"]

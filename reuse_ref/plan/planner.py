@@ -46,12 +46,11 @@ from .draws import cold_start_draw, workload_draws
 from .odds import Odds, Score, check_confidence, choose, odds_of, tie_order
 from ..config.policy import ReusePolicy
 from ..core.pool import PACED, check_scaledown
-from ..config.resources import Resources
 from ..trace import Measures
 from .charges import charge, window_horizon
 from ..sim.workloads import Job, check_jobs, check_workload
 
-__all__ = ["plan", "Plan", "Candidate", "front_table", "from_args", "tie_order"]
+__all__ = ["plan", "Plan", "Candidate", "front_table", "tie_order"]
 _REPLICATIONS_ALLOWED = "an int >= 1; 1 is the single-draw plan"
 
 _AUTO_BAR = 100
@@ -459,10 +458,3 @@ def _choose(policies: Sequence[Any], outcomes: Sequence[Sequence[Outcome]], skip
     recommended = None if choice.best is None else out[choice.best]
     return Plan(tuple(out), recommended, front, dict(skipped), target, prices, windows[0], horizons=tuple(windows))
 
-
-def from_args(args, resources: Optional[Resources] = None) -> Tuple[Plan, str]:
-    """``reuse-ref plan``: see :func:`reuse_ref.plan_options.from_args` (the command's options
-    per environment live beside the other commands' ``--env`` sections)."""
-    from ..plan_options import from_args as from_options
-
-    return from_options(args, resources)
