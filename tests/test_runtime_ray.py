@@ -238,3 +238,29 @@ def test_sigkill_of_the_driver_ends_its_local_ray_at_once(tmp_path):
     # at once: Ray's own watch takes 16 s and more for its agents
     assert wait_for(lambda: alive(ray_processes) == [], timeout=10), \
         [(p, psutil.Process(p).name()) for p in alive(ray_processes)]
+
+
+def test_sigterm_of_a_driver_on_ray_ends_it_in_one_line(tmp_path):
+    """``ray.init`` puts Ray's own C++ handler of SIGTERM in place (a crash report, then an
+    abort: status -6) over the command's, which stops its replicas and says so in one line
+    (status 143). The connection puts the command's back."""
+    (tmp_path / "linger.py").write_text(LINGER)
+    out = tmp_path / "pid.txt"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "reuse_ref.cli", "run", "--backend", "ray", "linger.py", "f",
+                             "--out", str(out)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(out.exists, timeout=180), "the task never started"
+        ray_processes = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "reuse-ref: terminated (SIGTERM)", err
+    assert "SIGTERM received" not in err, err
+    assert wait_for(lambda: alive(ray_processes) == [], timeout=10), \
+        [(p, psutil.Process(p).name()) for p in alive(ray_processes)]

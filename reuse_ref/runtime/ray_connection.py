@@ -13,7 +13,9 @@ install 'reuse-ref[ray]'``).
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from typing import Any, Optional, Tuple
 
 from . import process_tree
@@ -33,6 +35,24 @@ def _import_ray() -> Any:
     except ImportError:
         raise ImportError("backend='ray' needs Ray: pip install 'reuse-ref[ray]'") from None
     return ray
+
+
+def _python_sigterm() -> Any:
+    """This process's Python handler of ``SIGTERM`` (None where none can be set: not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGTERM)
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Put back the Python handler of ``SIGTERM`` that ``ray.init`` replaced.
+
+    A driver's ``ray.init`` installs Ray's own C++ handler of ``SIGTERM`` (a crash report,
+    then an abort), over whatever the process had: ``reuse-ref``'s, which ends a command in
+    one line with status 143 after stopping its replicas, or a user's. Python still believes
+    its handler is in place, so setting it again is what restores it."""
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def init_local(**options: Any) -> Any:
@@ -60,11 +80,13 @@ def init_local(**options: Any) -> Any:
     # workers, the raylet's): the tag is there only while it does.
     process_tree.watchdog().kill_at_end(RAY_TAG_VARIABLE, tag)
     os.environ[RAY_TAG_VARIABLE] = tag
+    term = _python_sigterm()
     try:
         context = ray.init(**options)
     finally:
         if os.environ.get(RAY_TAG_VARIABLE) == tag:
             del os.environ[RAY_TAG_VARIABLE]
+        _restore_sigterm(term)
     # Its agents rename themselves ("ray::DashboardAgent"), which hides their environment, but
     # they keep their logs open in the instance's session directory
     node = getattr(getattr(ray, "_private", None) and ray._private.worker, "_global_node", None)
@@ -84,5 +106,9 @@ def connect(address: Optional[str] = None) -> Tuple[Any, bool]:
     if address is None:
         init_local()
         return ray, True
-    ray.init(address=address, configure_logging=False)
+    term = _python_sigterm()
+    try:
+        ray.init(address=address, configure_logging=False)
+    finally:
+        _restore_sigterm(term)
     return ray, False
