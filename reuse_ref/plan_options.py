@@ -192,7 +192,7 @@ def _workload(args) -> Tuple[Any, list]:
 def _target(args):
     from .plan.candidates import parse_target
 
-    target = parse_target(args.target)
+    target = parse_target(args.target, "--target")
     if args.target_window is not None:
         since, sep, until = args.target_window.partition("..")
         try:

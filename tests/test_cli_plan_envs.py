@@ -89,7 +89,7 @@ def test_reusable_off_is_an_environment_without_reuse(capsys, calls):
     (["--confidence", "0"], "--confidence=0.0 is not valid: a number in (0, 1]"),
     (["--confidence", "1.5"], "--confidence=1.5 is not valid: a number in (0, 1]"),
     (["--confidence", "nan"], "--confidence=nan is not valid: a number in (0, 1]"),
-    (["--target", "run-p97<=60"], "target='run-p97<=60' is not valid: p50, p95 or p99 of queue wait, or run-p50"),
+    (["--target", "run-p97<=60"], "--target='run-p97<=60' is not valid: p50, p95 or p99 of queue wait, or run-p50"),
     (["--env", "gpu", "--max", "2"], "--env gpu is not valid: the workload names 'driver', 'worker'"),
     (["--env", "driver", "--max", "2", "--env", "driver"], "'driver' is given twice"),
     (["--env", "driver", "--max", "2", "--max", "3"], "given twice for --env driver"),

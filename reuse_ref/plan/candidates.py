@@ -111,12 +111,13 @@ KINDS = ("wait", "run")
 """What a target bounds: queue wait, or a run's time."""
 
 
-def parse_target(text: Any) -> Target:
+def parse_target(text: Any, param: str = "target") -> Target:
     """A :class:`Target` from ``"p95<=30"`` (p50, p95 or p99 of queue wait, then seconds) or
-    ``"run-p95<=600"`` (of a run's time)."""
+    ``"run-p95<=600"`` (of a run's time); a bad one is a ``ValueError`` naming ``param``
+    (``--target`` on the command line)."""
     m = _TARGET.match(text) if isinstance(text, str) else None
     if m is None or not math.isfinite(float(m.group(3))):
-        raise bad("target", text, _TARGET_ALLOWED)
+        raise bad(param, text, _TARGET_ALLOWED)
     return Target(int(m.group(2)), float(m.group(3)), kind="run" if m.group(1) else "wait")
 
 
