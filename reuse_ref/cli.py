@@ -41,9 +41,10 @@ from . import __version__
 from .environment_options import (PerEnvironmentValue, add_env_option, add_reusable_option, check_environments,
                                   resources_of, sections, simulate_example, simulate_policies)
 from .interrupts import Terminated, sigterm_raises, stdout_gone
-from .option_types import (add_cold_start as _add_cold_start, add_scaledown as _add_scaledown, cold as _cold,
-                           cold_start as _cold_start, positive_int as _positive_int, replicas as _replicas,
-                           scaledown as _scaledown, seconds as _seconds, seconds_int as _seconds_int, ttl as _ttl)
+from .option_types import (add_cold_start as _add_cold_start, add_replica_size as _add_replica_size,
+                           add_scaledown as _add_scaledown, cold as _cold, cold_start as _cold_start,
+                           positive_int as _positive_int, replicas as _replicas, scaledown as _scaledown,
+                           seconds as _seconds, seconds_int as _seconds_int, ttl as _ttl)
 from .plan_options import add_plan_parser
 from .output_files import Output, OutputError, check_outputs, figure_format, write_outputs
 
@@ -86,12 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="CSV with columns at,duration and optionally id,name,parent,env,retries,timeout,sync")
     sim.add_argument("--name", help="the environment's name in the trace, without --env (default: the one environment "
                                     "the workload names, as a recorded run does, else env)")
-    size = sim.add_argument_group("replica size (for the footprint measures; per --env)")
-    size.add_argument("--cpu", metavar="CORES", action=PerEnvironmentValue, help='cores per replica, e.g. 2 or "500m"')
-    size.add_argument("--memory", metavar="QUANTITY", action=PerEnvironmentValue,
-                      help='memory per replica, e.g. "4Gi"')
-    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", action=PerEnvironmentValue,
-                      help='GPUs per replica, e.g. 1 or "L4:1"')
+    _add_replica_size(sim, "replica size (for the footprint measures; per --env)")
     sim.add_argument("--json", action="store_true", help="print the measures as one JSON object")
     sim.add_argument("--trace", metavar="FILE.csv", help="write the trace records as CSV")
     sim.add_argument("--plot", metavar="FILE.png", help="save a figure (png, svg or pdf)")

@@ -11,7 +11,7 @@ import argparse
 from .environment_options import PerEnvironmentValue
 
 __all__ = ["replicas", "ttl", "seconds_int", "positive_int", "seconds", "cold_start", "scaledown", "add_scaledown",
-           "add_cold_start", "cold"]
+           "add_cold_start", "add_replica_size", "cold"]
 
 
 def replicas(text: str):
@@ -78,6 +78,17 @@ def add_scaledown(parser) -> None:
     parser.add_argument("--scaledown", type=scaledown, default="paced", metavar="paced|per-replica",
                         help="the reading of rule 3: paced (default; at most one replica stops per scaledown_ttl "
                              "period) or per-replica (each replica above min stops once idle for scaledown_ttl)")
+
+
+def add_replica_size(parser, title: str) -> None:
+    """``--cpu``, ``--memory`` and ``--gpu``: one replica's size, in an ``--env`` section or for
+    every environment (``simulate`` measures the footprint with it, ``plan`` also prices it)."""
+    size = parser.add_argument_group(title)
+    size.add_argument("--cpu", metavar="CORES", action=PerEnvironmentValue, help='cores per replica, e.g. 2 or "500m"')
+    size.add_argument("--memory", metavar="QUANTITY", action=PerEnvironmentValue,
+                      help='memory per replica, e.g. "4Gi"')
+    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", action=PerEnvironmentValue,
+                      help='GPUs per replica, e.g. 1 or "L4:1"')
 
 
 def add_cold_start(parser) -> None:

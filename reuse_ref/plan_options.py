@@ -28,7 +28,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from .environment_options import (PerEnvironmentValue, add_env_option, add_reusable_option, check_environments,
                                   resources_of, section_values, sections, written_before_env)
-from .option_types import add_cold_start, add_scaledown, cold, positive_int, seconds
+from .option_types import add_cold_start, add_replica_size, add_scaledown, cold, positive_int, seconds
 
 __all__ = ["add_plan_parser", "from_args", "KNOB_OPTIONS", "PRICE_OPTIONS", "PLAN_PER_ENV"]
 
@@ -88,12 +88,7 @@ def add_plan_parser(commands) -> None:
                        ("gpu", "GPU (needs --gpu)"), ("replica", "replica, whatever its size")):
         prices.add_argument(f"--price-{what}-hour", type=float, metavar="PRICE", action=PerEnvironmentValue,
                             help=f"the price of a {unit} for an hour")
-    size = cmd.add_argument_group("replica size (per --env)")
-    size.add_argument("--cpu", metavar="CORES", action=PerEnvironmentValue, help='cores per replica, e.g. 2 or "500m"')
-    size.add_argument("--memory", metavar="QUANTITY", action=PerEnvironmentValue,
-                      help='memory per replica, e.g. "4Gi"')
-    size.add_argument("--gpu", metavar="COUNT|TYPE:COUNT", action=PerEnvironmentValue,
-                      help='GPUs per replica, e.g. 1 or "L4:1"')
+    add_replica_size(cmd, "replica size (per --env)")
     add_cold_start(cmd)
     add_scaledown(cmd)
     cmd.add_argument("--cpu-bound", type=float, default=0.0, metavar="F",
@@ -145,7 +140,7 @@ def _prices(values: Dict[str, Any], size: Any, where: str) -> Dict[str, float]:
 
 def _workload(args) -> Tuple[Any, list]:
     """The workload (a list of jobs, or a ``RunArrivals``) and the jobs of its first draw."""
-    from .sim.arrivals import CLI_NAMES, RunArrivals, read_run_starts
+    from .sim.arrivals import arrivals_from_args
     from .sim.workload_csv import read_csv
 
     given = [k for k in _ARRIVALS + ("hours", "at") if getattr(args, k) is not None]
@@ -167,25 +162,7 @@ def _workload(args) -> Tuple[Any, list]:
         except OSError as e:
             raise ValueError(f"--workload {args.workload}: {e.strerror or e}") from None
         return jobs, jobs
-    try:
-        tree = read_csv(args.calls)
-    except OSError as e:
-        raise ValueError(f"--calls {args.calls}: {e.strerror or e}") from None
-    profile = starts = None
-    if args.profile is not None:
-        try:
-            profile = [float(x) for x in args.profile.split(",")]
-        except ValueError:
-            raise _bad("--profile", args.profile, "24 numbers >= 0 separated by commas: runs per hour for each hour "
-                                                  "of the day, from 0:00") from None
-    if args.starts is not None:
-        try:
-            starts = read_run_starts(args.starts)
-        except OSError as e:
-            raise ValueError(f"--starts {args.starts}: {e.strerror or e}") from None
-    arrivals = RunArrivals(tree, rate=args.rate, profile=profile, starts=starts, burst=args.burst,
-                           hours=24.0 if args.hours is None else args.hours, at=0.0 if args.at is None else args.at,
-                           seed=args.seed or 0, names=CLI_NAMES)
+    arrivals = arrivals_from_args(args)
     return arrivals, arrivals.draw()
 
 

@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..config.validation import bad, is_number, number, strict_int
 from .workloads import Job, check_workload
 
-__all__ = ["runs", "RunArrivals", "read_run_starts", "HOUR", "CLI_NAMES"]
+__all__ = ["runs", "RunArrivals", "read_run_starts", "arrivals_from_args", "HOUR", "CLI_NAMES"]
 
 HOUR = 3600.0
 
@@ -254,9 +254,12 @@ CLI_NAMES = {"calls": "--calls", "rate": "--rate", "profile": "--profile", "star
 """How the command line names :func:`runs`' parameters, for its messages (``workload runs``, ``plan --calls``)."""
 
 
-def from_args(args: Any) -> List[Job]:
-    """``reuse-ref workload runs``: the workload of the command's options (``args``, from
-    ``argparse``); every bad option raises ``ValueError`` naming it, before anything is written."""
+def arrivals_from_args(args: Any) -> RunArrivals:
+    """The runs' arrivals that a command's options give (``args``, from ``argparse``): the
+    recorded tree (``--calls``), how its runs arrive (``--rate``, ``--profile``, ``--starts``
+    or ``--burst``), ``--hours``, ``--at`` and ``--seed``; options left out (None) take
+    :func:`runs`' defaults. ``workload runs`` writes its first draw, ``plan --calls`` plans
+    on it and its other draws. Every bad option raises ``ValueError`` naming it."""
     from .workload_csv import read_csv
 
     try:
@@ -279,4 +282,12 @@ def from_args(args: Any) -> List[Job]:
             starts = read_run_starts(args.starts)
         except OSError as e:
             raise ValueError(f"--starts {args.starts}: {e.strerror or e}") from None
-    return _runs(tree, args.rate, profile, starts, args.burst, args.hours, args.at, args.seed, CLI_NAMES)
+    return RunArrivals(tree, rate=args.rate, profile=profile, starts=starts, burst=args.burst,
+                       hours=24.0 if args.hours is None else args.hours, at=0.0 if args.at is None else args.at,
+                       seed=0 if args.seed is None else args.seed, names=CLI_NAMES)
+
+
+def from_args(args: Any) -> List[Job]:
+    """``reuse-ref workload runs``: the workload of the command's options (``args``, from
+    ``argparse``); every bad option raises ``ValueError`` naming it, before anything is written."""
+    return arrivals_from_args(args).draw()
