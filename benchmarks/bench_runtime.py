@@ -10,7 +10,11 @@
     (``reuse_ref.runtime.direct``: two wake-ups, the replica's and the caller's, as for the
     raw pipe); the same call through the driver's thread (four wake-ups: the driver's, the
     replica's, the driver's again, the caller's) is measured beside it, so the gain of that
-    path is read in the same run.
+    path is read in the same run. Both ends of a warm call spin briefly before they sleep
+    (``reuse_ref.runtime.spinning``); a runtime whose replicas never spin
+    (``backend_options={"spin": False}``) is measured beside it too, and so is what the spin
+    costs: the CPU time per warm call of the caller's thread and of the replica, with and
+    without it.
 (b) Seed 003's fan-out: a parent gathers 500 async children that each sleep 50 ms, on
     ``ReusePolicy(replicas=2, concurrency=100)``. Ideal: every slot busy all the time.
     The pool has 2 x 100 = 200 slots and the parent holds one of them while it waits, so
@@ -142,7 +146,31 @@ def _through_driver(rt: Runtime):
     return call
 
 
-def bench_round_trip(rt: Runtime) -> dict:
+def cpu_per_call(rt: Runtime, n: int = 2000) -> tuple:
+    """CPU seconds per warm call, ``(the caller's thread, the replicas)``, over ``n`` calls."""
+    import psutil
+
+    replicas = [psutil.Process(pid) for pid in rt.replica_pids if psutil.pid_exists(pid)]
+
+    def replica_cpu() -> float:
+        total = 0.0
+        for p in replicas:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    for _ in range(100):
+        rt.run(noop, 1)
+    caller, replica = time.thread_time(), replica_cpu()
+    for _ in range(n):
+        rt.run(noop, 1)
+    return (time.thread_time() - caller) / n, (replica_cpu() - replica) / n
+
+
+def bench_round_trip(rt: Runtime, still: Runtime) -> dict:
     from concurrent.futures import ProcessPoolExecutor
 
     from loky import get_reusable_executor
@@ -156,6 +184,7 @@ def bench_round_trip(rt: Runtime) -> dict:
     with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
         out = interleaved_medians({
             "reuse_ref warm replica": lambda: rt.run(noop, 1),
+            "warm, no spin": lambda: still.run(noop, 1),
             "warm, via the driver's thread": _through_driver(rt),
             "raw multiprocessing Pipe": lambda: (parent.send(("run", 1)), parent.recv()),
             "ProcessPoolExecutor (spawn)": lambda: pool.submit(plain_noop, 1).result(),
@@ -164,6 +193,8 @@ def bench_round_trip(rt: Runtime) -> dict:
     loky.shutdown(wait=True)
     parent.close()
     proc.join(5)
+    out["cpu: caller, spin"], out["cpu: replica, spin"] = cpu_per_call(rt)
+    out["cpu: caller, no spin"], out["cpu: replica, no spin"] = cpu_per_call(still)
 
     cold = noop.override(reusable="off")
     out['reusable="off", forkserver'] = median_seconds(lambda: rt.run(cold, 1), COLD_CALLS, warmup=2)
@@ -243,16 +274,17 @@ def loadavg() -> str:
         return "unknown"
 
 
-def warm_block(rt: Runtime, label: str) -> dict:
+def warm_block(rt: Runtime, still: Runtime, label: str) -> dict:
     """(a) and (b) once, under the conditions ``label`` names; returns the ratios."""
     before = loadavg()
     print(f"\n=== {label}: /proc/loadavg before {before}")
-    rtt = bench_round_trip(rt)
+    rtt = bench_round_trip(rt, still)
     for name, value in rtt.items():
         print(f"    {name:32s} {us(value)}")
     warm = rtt["reuse_ref warm replica"]
     ratios = {"warm / ProcessPoolExecutor": warm / rtt["ProcessPoolExecutor (spawn)"],
               "warm / raw Pipe": warm / rtt["raw multiprocessing Pipe"],
+              "no spin / raw Pipe": rtt["warm, no spin"] / rtt["raw multiprocessing Pipe"],
               "via driver / raw Pipe": rtt["warm, via the driver's thread"] / rtt["raw multiprocessing Pipe"],
               "off, forkserver / warm": rtt['reusable="off", forkserver'] / warm,
               "off, spawn / warm": rtt['reusable="off", spawn'] / warm}
@@ -261,6 +293,7 @@ def warm_block(rt: Runtime, label: str) -> dict:
     print(f"    warm / loky                  = {warm / rtt['loky reusable executor']:6.2f}x")
     print(f"    warm / raw Pipe              = {ratios['warm / raw Pipe']:6.2f}x   (target <= 2.5)  "
           f"{verdict(ratios['warm / raw Pipe'] <= 2.5)}")
+    print(f"    no spin / raw Pipe           = {ratios['no spin / raw Pipe']:6.2f}x   (replicas and callers that always sleep)")
     print(f"    via driver / raw Pipe        = {ratios['via driver / raw Pipe']:6.2f}x   (the path before issue 26)")
     print(f"    off, forkserver / warm       = {ratios['off, forkserver / warm']:6.0f}x   (target >= 100)  "
           f"{verdict(ratios['off, forkserver / warm'] >= 100)}")
@@ -285,15 +318,16 @@ def main() -> None:
     idle = found < IDLE_LOAD * cpus
     first = (f"as found, IDLE (1-minute load {found:.2f} < {IDLE_LOAD} x {cpus} cores)" if idle else
              f"as found, NOT idle (1-minute load {found:.2f} >= {IDLE_LOAD} x {cpus} cores: other work on the machine)")
-    with Runtime(time_scale=1.0) as rt:
+    with Runtime(time_scale=1.0) as rt, Runtime(time_scale=1.0, backend_options={"spin": False}) as still:
         rt.run(noop, 0)
-        quiet = warm_block(rt, first)
+        still.run(noop, 0)
+        quiet = warm_block(rt, still, first)
         stop = mp.get_context("spawn").Event()
         burners = [mp.get_context("spawn").Process(target=_busy, args=(stop,), daemon=True) for _ in range(cpus)]
         for b in burners:
             b.start()
         try:
-            loaded = warm_block(rt, f"loaded ({cpus} busy processes added by the benchmark)")
+            loaded = warm_block(rt, still, f"loaded ({cpus} busy processes added by the benchmark)")
         finally:
             stop.set()
             for b in burners:

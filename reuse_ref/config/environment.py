@@ -387,7 +387,8 @@ class Task:
     @property
     def reusable(self) -> Optional[ReusePolicy]:
         """The effective policy: the override's, else the environment's; ``None`` means no reuse."""
-        return None if self._reusable == "off" else self._reusable
+        policy = self._reusable
+        return None if type(policy) is str else policy  # "off" (no == here: a policy's __eq__ is pydantic's, and slow)
 
     def replica_variables(self, environ: Mapping[str, str]) -> Dict[str, str]:
         """The variables a replica running this task has of its own: ``env_vars``, and each

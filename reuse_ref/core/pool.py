@@ -112,9 +112,11 @@ class Pool:
         failed attempt is tried again; ``timeout``: seconds each attempt may run (``None``:
         no limit); ``sync``: the task is a plain function, whose attempt cannot be
         interrupted (a timeout costs its replica, a cancel lets it run on)."""
-        if timeout is None and not sync:
+        if timeout is None:
             rid = self.start_if_free(now, task, retries)
             if rid is not None:
+                if sync:  # noted as the queued path notes it: a cancel lets its attempt run on
+                    self.options[task] = (None, True)
                 return [_new(Dispatch, (task, rid, 1, self.replicas[rid].served > 1))]
         if now < self.now:
             self._backwards(now)
@@ -133,10 +135,8 @@ class Pool:
         return self._apply([])
 
     def start_if_free(self, now: float, task: Hashable, retries: int = 0) -> Optional[int]:
-        """:meth:`submit` in its usual case, for a driver that carries out the answer itself
-        (a task without a timeout, whose attempt may be interrupted).
-
-        When nothing is queued, a ready replica has a free slot and no timer is due, the
+        """:meth:`submit` in its usual case (no timeout), for a driver that carries out the answer
+        itself; ``submit`` notes a sync task's kind after it. When nothing is queued, a ready replica has a free slot and no timer is due, the
         task starts at once (attempt 1) on the lowest such id, which is returned: the
         records and the state are exactly what ``submit`` leaves, and ``submit`` would
         have answered ``[Dispatch(task, replica, 1, warm)]`` (``warm``: the replica ran a
@@ -148,9 +148,8 @@ class Pool:
         a replica runs it); rule 4 needs an empty pool, which this task ends; the task has no
         timeout, and no other deadline was due. Rule 3 was not due before, and taking a
         replica off the idle list can only move its due time later. So ``wakeup_at`` changes
-        only if the replica was idle (as every replica is while the pool is empty): then the
-        pool is no longer empty and only rule 3's time and the deadlines are left, worked
-        out again.
+        only if the replica was idle (as every replica is while the pool is empty): then the pool
+        is no longer empty and only rule 3's time and the deadlines are left, worked out again.
         """
         wake = self.wakeup_at
         replicas = self.replicas

@@ -204,6 +204,7 @@ class CallTable:
         self.attempts: Dict[int, Attempt] = {}
         self.runs: Dict[int, RunState] = {}
         self.outside: Dict[str, Call] = {}  # calls waiting for an identical one, by key
+        self.stopping: set = set()  # replicas whose async attempts were asked to stop (ReplicaHandle.cancelling)
         self.functions: Dict[int, Tuple[int, Any, bytes]] = {}  # id(func) -> (function id, func, pickle)
         self.policies: Dict[str, Any] = {}  # every pool name ever made -> its policy, for the traces
         self.resources: Dict[str, Any] = {}  # ... and its replicas' resources
@@ -240,6 +241,17 @@ class CallTable:
                 k = 2 + sum(1 for (e, p) in self.variants if e == env.name and p is not None)
                 base = self.variants[(env.name, policy)] = f"{env.name}:{'off' if policy is None else k}"
         return free_name(base, (ps.name for ps in self.pools.values()))  # the core's rule, as the simulator's
+
+    def graces(self) -> List[ReplicaHandle]:
+        """The replicas of live pools with attempts asked to stop, each within its grace: kept
+        apart so that a warm call's timers do not look at every replica."""
+        out = []
+        for h in list(self.stopping):
+            if not h.cancelling:
+                self.stopping.discard(h)
+            elif h.ps.replicas.get(h.rid) is h and self.pools.get(h.ps.key) is h.ps:
+                out.append(h)
+        return out
 
     def forget(self, ps: PoolState) -> None:
         """The pools have closed ``ps``: calls no longer reach it (its name may be used again)."""

@@ -8,17 +8,14 @@ queue and wake the thread through a pipe, or, for a plain warm call, take the dr
 :class:`~reuse_ref.runtime.call_table.CallTable`; how a replica is started, fed, watched
 and stopped is its backend's business (:mod:`reuse_ref.runtime.backends`).
 
-The thread is an event loop. It waits (the backend's ``wait``, which also watches the
-wakeup pipe) until a replica says something, a command arrives or a timer is due, and
-turns each into an event of the core's :class:`~reuse_ref.core.pools.Pools` (``submit``,
-``replica_ready``, ``finish``, ``replica_crashed``, ``advance``, ``waiting``, ``ended``,
-``run_ended``). It carries out what the pools decide and decides nothing about the
-lifecycle itself. Its own timers are mechanical: the pools' wake-up times, the end of a
-replica's ``cold_start``, and the grace of an attempt asked to stop.
-
-Time: the pools are fed policy seconds, ``(wall - start) / time_scale``, so the trace
-reads like the simulator's. A task's ``timeout`` is wall seconds (it bounds the task's
-own code, which the scale does not speed up): the pools get it in policy seconds.
+The thread is an event loop. It waits (the backend's ``wait``, which watches the wakeup
+pipe too) for a replica's message, a command or a timer, and turns each into an event of
+the core's :class:`~reuse_ref.core.pools.Pools`; it carries out what the pools decide and
+decides nothing about the lifecycle itself. Its own timers are mechanical: the pools'
+wake-up times, the end of a replica's ``cold_start``, and the grace of an attempt asked
+to stop. The pools are fed policy seconds, ``(wall - start) / time_scale``, so the trace
+reads like the simulator's; a task's ``timeout`` is wall seconds (it bounds the task's
+own code, which the scale does not speed up), given to the pools in policy seconds.
 """
 from __future__ import annotations
 
@@ -56,6 +53,7 @@ class Driver:
         self.held: List[tuple] = []  # (wall time, rid, id, replica): up, and in its cold start still
         self.stop_grace = stop_grace
         self.t0 = time.monotonic()
+        self.clock = 0.0  # the latest policy time handed to the pools: none is ever ahead of it
         self.mailbox = Mailbox()
         backend.open(self.mailbox.read_fd)
         self.pools = Pools()  # every live pool, together: rules 6 and 7 are decided there
@@ -104,15 +102,18 @@ class Driver:
         self._carry(self.pools.check(self.now()))
 
     def now(self) -> float:
-        """Policy seconds since the runtime started, never behind any pool's own clock."""
-        return max([(time.monotonic() - self.t0) / self.scale] + [p.now for p in self.pools.pools.values()])
+        """Policy seconds since the runtime started; never behind ``clock``, the latest given to a pool."""
+        now = (time.monotonic() - self.t0) / self.scale
+        if now > self.clock:
+            self.clock = now
+        return self.clock
 
     def _timeout(self) -> Optional[float]:
         """Wall seconds until the next timer: a pool's wake-up, a cold start's end, a stop's grace."""
         scale, t0 = self.scale, self.t0
         times = [t0 + p.wakeup_at * scale + 0.0005 for p in self.pools.pools.values() if p.wakeup_at is not None]
-        times += [held[0] for held in self.held[:1]]  # the first cold start to end
-        times += [d for ps in self.table.pools.values() for h in ps.replicas.values() for d, _, _ in h.cancelling.values()]
+        times += [held[0] for held in self.held[:1]] + [  # the first cold start to end, and the stops' graces
+            d for h in self.table.graces() for d, _, _ in h.cancelling.values()]
         return min(LONGEST_WAIT, max(0.0, min(times) - time.monotonic())) if times else None
 
     def _inbox(self) -> None:
@@ -120,8 +121,7 @@ class Driver:
             kind = command[0]
             if kind == "run":
                 run = command[1]
-                self.table.runs[run.id] = run
-                run.start = len(self.log)
+                self.table.runs[run.id], run.start = run, len(self.log)
                 self._submit(run.call)
             elif kind == "reset":
                 self._shutdown(hard=True)
@@ -143,7 +143,7 @@ class Driver:
             h = heapq.heappop(self.held)[-1]
             if not h.retired:
                 self._take(h)
-        for h in [h for ps in list(self.table.pools.values()) for h in ps.replicas.values() if h.cancelling]:
+        for h in self.table.graces():
             late = [(att, kind) for deadline, att, kind in h.cancelling.values() if deadline <= wall]
             if late and not h.retired:
                 att, kind = late[0]
@@ -397,6 +397,7 @@ class Driver:
         del self.table.attempts[att.aid]
         h.attempts.discard(att.aid)
         h.cancelling[att.aid] = (time.monotonic() + self.stop_grace, att, kind)
+        self.table.stopping.add(h)
         self.backend.send(h, (W.CANCEL, att.aid))
 
     # ------------------------------------------------------------------ replicas, through the backend

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import itertools
 import os
+import select
 import signal
 import sys
 import threading
@@ -40,6 +42,7 @@ from ..config.environment import current_caller, warn_deprecated
 from . import pickling, process_tree
 from . import wire as W
 from .arguments import bind, check_args
+from .spinning import SPIN_VARIABLE, Spinner
 from .cache import cache_key
 from .waiting import Waits
 
@@ -137,12 +140,18 @@ class ReplicaWorker:
         current_caller.set(self.caller)
         self.send((W.READY, os.getpid()))
         role = self.role
+        poller = select.poll()
+        poller.register(self.conn.fileno(), select.POLLIN)
+        look, spinner = functools.partial(poller.poll, 0), Spinner(os.environ.get(SPIN_VARIABLE, "1") != "0")
         while True:
+            start = clock()
+            spinner.wait(look)  # the next call of a back-to-back caller is microseconds away (spinning.py)
             role.acquire()
             try:
                 attempt = self.read()
             finally:
                 role.release()
+            spinner.learn(clock() - start)
             self.run_sync(*attempt)
 
     def _run_loop(self) -> None:

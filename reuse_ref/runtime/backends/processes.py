@@ -19,6 +19,7 @@ to back warm calls then change nothing in the ``select``.
 """
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -36,6 +37,7 @@ from ...config.resources import Resources
 from .. import process_tree
 from .. import wire as W
 from .. import replica as _replica_module
+from ..spinning import SPIN_VARIABLE, Spinner
 from . import EXITED, ReplicaBackend
 
 __all__ = ["ProcessBackend", "backend"]
@@ -57,7 +59,7 @@ class ProcessHandle:
     """A replica process as this backend sees it."""
 
     __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready", "tag", "lent", "poller",
-                 "in_select", "gone_watch")
+                 "in_select", "gone_watch", "spinner", "answered")
 
     def __init__(self, replica: Any, process: Any, conn: Any, limit: Optional[int], tag: str) -> None:
         self.replica = replica
@@ -73,6 +75,8 @@ class ProcessHandle:
         self.in_select = True  # its pipe is in the select (else it is lent or parked)
         self.gone_watch = False  # its sentinel is in the select, to see its end while lent or parked
         self.poller: Any = None  # select.poll on its pipe, made on its first lending
+        self.spinner = Spinner()  # how long a caller reading its answer looks before it sleeps
+        self.answered: Any = None  # a look at its pipe that never blocks
 
 
 class ProcessBackend(ReplicaBackend):
@@ -80,7 +84,14 @@ class ProcessBackend(ReplicaBackend):
 
     name = "processes"
 
-    def __init__(self, start_method: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0) -> None:
+    def __init__(self, start_method: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0,
+                 spin: Optional[bool] = None) -> None:
+        if spin is None:
+            spin = os.environ.get(SPIN_VARIABLE, "1") != "0"
+        if not isinstance(spin, bool):
+            raise ValueError(f"spin={spin!r} is not valid: True (a reader of a short answer spins before it sleeps: "
+                             f"reuse_ref.runtime.spinning) or False (it always sleeps)")
+        self.spin = spin
         methods = multiprocessing.get_all_start_methods()
         if start_method is None:
             start_method = os.environ.get("REUSE_REF_START_METHOD") or (
@@ -129,6 +140,7 @@ class ProcessBackend(ReplicaBackend):
         environ = dict(os.environ)
         environ.update(env)
         tag = environ[process_tree.TAG_VARIABLE] = process_tree.new_tag(replica.ps.name, replica.rid)
+        environ[SPIN_VARIABLE] = "1" if self.spin else "0"
         parent, child = self.ctx.Pipe()
         process = self.ctx.Process(target=_replica_module.main, args=(child, self.alive, environ),
                                    name=f"reuse-replica-{replica.ps.name}-{replica.rid}", daemon=True)
@@ -140,6 +152,7 @@ class ProcessBackend(ReplicaBackend):
             raise
         child.close()
         p = replica.io = ProcessHandle(replica, process, parent, limit, tag)
+        p.spinner.enabled = self.spin
         replica.pid = process.pid
         self.live[p] = None
         self.sel.register(parent, selectors.EVENT_READ, p)
@@ -269,14 +282,18 @@ class ProcessBackend(ReplicaBackend):
         if p.poller is None:
             p.poller = select.poll()
             p.poller.register(p.conn.fileno(), select.POLLIN)
+            p.answered = functools.partial(p.poller.poll, 0)
 
     def receive(self, replica: Any) -> Optional[tuple]:
         """Block on the pipe (no lock held), looking every 0.1 s whether the driver stopped
         the replica: a process it started may hold the pipe open past the replica's end."""
         p = replica.io
         poll = p.poller.poll
+        start = time.perf_counter()
+        spun = p.spinner.wait(p.answered)  # an answer due in microseconds: do not sleep for it (spinning.py)
         while not replica.retired and not self.closing:
-            if poll(100):
+            if spun or poll(100):
+                p.spinner.learn(time.perf_counter() - start)
                 try:
                     return W.decode(p.conn.recv_bytes())
                 except (EOFError, OSError):
@@ -381,10 +398,10 @@ class ProcessBackend(ReplicaBackend):
 
 
 def backend(start_method: Optional[str] = None, memory_poll: float = 0.05, stop_grace: float = 2.0,
-            **unknown: Any) -> ProcessBackend:
-    """The processes backend, from ``Runtime``'s options."""
+            spin: Optional[bool] = None, **unknown: Any) -> ProcessBackend:
+    """The processes backend, from ``Runtime``'s options (``spin`` through ``backend_options``)."""
     if unknown:
         name = next(iter(unknown))
         raise ValueError(f"{name}={unknown[name]!r} is not valid: the 'processes' backend takes "
-                         f"start_method, memory_poll and stop_grace")
-    return ProcessBackend(start_method, memory_poll, stop_grace)
+                         f"start_method, memory_poll, stop_grace and spin")
+    return ProcessBackend(start_method, memory_poll, stop_grace, spin)
