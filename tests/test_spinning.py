@@ -58,6 +58,7 @@ def fake_time(monkeypatch):
     clock = FakeClock(1e-6)
     monkeypatch.setattr(spinning, "perf_counter", clock)
     monkeypatch.setattr(spinning, "_yield", lambda: None)
+    monkeypatch.setattr(spinning, "_crowded", lambda now: False)
     return clock
 
 
@@ -136,3 +137,33 @@ def test_the_program_wide_variable_turns_it_off(monkeypatch):
     with Runtime() as rt:
         assert rt.run(spin_setting, 1).result == (1, "0")
         assert rt.backend.spin is False
+
+
+def test_a_crowded_machine_is_not_spun_on(monkeypatch):
+    monkeypatch.setattr(spinning, "_crowded", lambda now: True)
+    looks = Looks(1)
+    assert Spinner().wait(looks) is False and looks.looks == 0
+
+
+@pytest.mark.parametrize("running, crowded", [(10**6, True), (1, False)])
+def test_crowded_reads_the_threads_ready_to_run(tmp_path, monkeypatch, running, crowded):
+    """The fourth field of /proc/loadavg, ``running/total``, against the processors; looked
+    at again only after _LOOK_EVERY seconds."""
+    monkeypatch.undo()  # the real _crowded, with a loadavg of our own
+    path = tmp_path / "loadavg"
+    path.write_text(f"0.50 0.40 0.30 {running}/2000 12345\n")
+    fd = os.open(path, os.O_RDONLY)
+    monkeypatch.setattr(spinning, "_machine", [-1.0, None, fd])
+    try:
+        assert spinning._crowded(100.0) is crowded
+        path.write_text(f"0.50 0.40 0.30 {1 if crowded else 10**6}/2000 12345\n")
+        assert spinning._crowded(100.0 + spinning._LOOK_EVERY / 2) is crowded  # not looked at again yet
+        assert spinning._crowded(100.0 + 2 * spinning._LOOK_EVERY) is not crowded
+    finally:
+        os.close(fd)
+
+
+def test_crowded_is_false_where_the_count_is_unknown(monkeypatch):
+    monkeypatch.undo()
+    monkeypatch.setattr(spinning, "_machine", [-1.0, None, -1])  # a bad descriptor: as on a system without it
+    assert spinning._crowded(100.0) is False

@@ -110,6 +110,7 @@ class ReplicaWorker:
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self.fd = conn.fileno() if conn is not None else -1  # read and written with wire's framing (Connection's)
         self._send_lock = threading.Lock()
         self.role = threading.Lock()  # held by the thread that reads the pipe
         self.blobs: Dict[int, bytes] = {}  # function id -> cloudpickled function, as shipped
@@ -131,7 +132,7 @@ class ReplicaWorker:
         data = W.encode(message)
         try:
             with self._send_lock:
-                self.conn.send_bytes(data)
+                W.write_bytes(self.fd, data)
         except OSError:  # the driver closed the pipe: this replica was stopped
             _exit_now(0)
 
@@ -161,12 +162,12 @@ class ReplicaWorker:
     def read(self, until: Optional["_Waiter"] = None) -> Any:
         """Holding the reader role: dispatch messages until a sync attempt arrives (returned),
         or, with ``until``, until that waiter is set (a sync attempt then would be a bug)."""
-        recv = self.conn.recv_bytes
+        fd, read_bytes = self.fd, W.read_bytes
         decode = W.decode
         loop = self.loop
         while until is None or not until.is_set():
             try:
-                msg = decode(recv())
+                msg = decode(read_bytes(fd))
             except (EOFError, OSError):
                 _exit_now(0)
             kind = msg[0]

@@ -15,7 +15,10 @@ process's sentinel takes its place, so that its end is still seen. A lent pipe i
 closed under its reader (a replica stopped meanwhile is killed, and its pipe closed when it
 comes back). An idle replica whose answer came that way stays *parked* (its pipe out of
 the ``select``, nothing to read) until the driver next sends to it or lends it again: back
-to back warm calls then change nothing in the ``select``.
+to back warm calls then change nothing in the ``select``. That reader, and a replica
+waiting for its next call, spin a little before they sleep (:mod:`reuse_ref.runtime.spinning`;
+``backend_options={"spin": False}`` turns it off), and both ends write and read frames with
+:func:`reuse_ref.runtime.wire.write_bytes` and ``read_bytes``, Connection's own framing.
 """
 from __future__ import annotations
 
@@ -59,12 +62,13 @@ class ProcessHandle:
     """A replica process as this backend sees it."""
 
     __slots__ = ("replica", "process", "conn", "limit", "proc", "kill_at", "reaped", "ready", "tag", "lent", "poller",
-                 "in_select", "gone_watch", "spinner", "answered")
+                 "in_select", "gone_watch", "spinner", "answered", "fd")
 
     def __init__(self, replica: Any, process: Any, conn: Any, limit: Optional[int], tag: str) -> None:
         self.replica = replica
         self.process = process
         self.conn = conn
+        self.fd = conn.fileno()  # written and read with wire's framing, which is Connection's (never once closed)
         self.limit = limit
         self.tag = tag  # in the environment of the replica and of every process it starts
         self.proc: Optional[psutil.Process] = None
@@ -167,8 +171,10 @@ class ProcessBackend(ReplicaBackend):
         p = replica.io
         if not p.in_select and not p.lent and not p.conn.closed:  # parked: its answer is for wait() to read
             self._watch(p)
+        if p.conn.closed:
+            return  # stopped: it is exiting, or killed
         try:
-            p.conn.send_bytes(W.encode(message))
+            W.write_bytes(p.fd, W.encode(message))
         except (OSError, ValueError):
             pass  # it died: its end of file is on the way
 
@@ -295,7 +301,7 @@ class ProcessBackend(ReplicaBackend):
             if spun or poll(100):
                 p.spinner.learn(time.perf_counter() - start)
                 try:
-                    return W.decode(p.conn.recv_bytes())
+                    return W.decode(W.read_bytes(p.fd))
                 except (EOFError, OSError):
                     return None
         return None
