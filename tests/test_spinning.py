@@ -147,23 +147,26 @@ def test_a_crowded_machine_is_not_spun_on(monkeypatch):
 
 @pytest.mark.parametrize("running, crowded", [(10**6, True), (1, False)])
 def test_crowded_reads_the_threads_ready_to_run(tmp_path, monkeypatch, running, crowded):
-    """The fourth field of /proc/loadavg, ``running/total``, against the processors; looked
-    at again only after _LOOK_EVERY seconds."""
+    """The fourth field of /proc/loadavg, ``running/total``, against the processors: crowded
+    after two looks in a row say so; looked at again only after _LOOK_EVERY seconds."""
     monkeypatch.undo()  # the real _crowded, with a loadavg of our own
     path = tmp_path / "loadavg"
     path.write_text(f"0.50 0.40 0.30 {running}/2000 12345\n")
     fd = os.open(path, os.O_RDONLY)
-    monkeypatch.setattr(spinning, "_machine", [-1.0, None, fd])
+    monkeypatch.setattr(spinning, "_machine", [-1.0, 0, fd])
+    every = spinning._LOOK_EVERY
     try:
-        assert spinning._crowded(100.0) is crowded
+        assert spinning._crowded(0.0) is False  # one look is not enough
+        assert spinning._crowded(0.0 + every / 2) is False  # too soon to look again
+        assert spinning._crowded(0.0 + every) is crowded
         path.write_text(f"0.50 0.40 0.30 {1 if crowded else 10**6}/2000 12345\n")
-        assert spinning._crowded(100.0 + spinning._LOOK_EVERY / 2) is crowded  # not looked at again yet
-        assert spinning._crowded(100.0 + 2 * spinning._LOOK_EVERY) is not crowded
+        assert spinning._crowded(0.0 + 1.5 * every) is crowded  # not looked at again yet
+        assert spinning._crowded(0.0 + 2 * every) is False  # a clean look ends it, or starts the count
     finally:
         os.close(fd)
 
 
 def test_crowded_is_false_where_the_count_is_unknown(monkeypatch):
     monkeypatch.undo()
-    monkeypatch.setattr(spinning, "_machine", [-1.0, None, -1])  # a bad descriptor: as on a system without it
-    assert spinning._crowded(100.0) is False
+    monkeypatch.setattr(spinning, "_machine", [-1.0, 0, -1])  # a bad descriptor: as on a system without it
+    assert spinning._crowded(0.0) is False

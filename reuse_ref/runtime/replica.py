@@ -111,6 +111,11 @@ class ReplicaWorker:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.fd = conn.fileno() if conn is not None else -1  # read and written with wire's framing (Connection's)
+        if conn is not None:
+            poller = select.poll()
+            poller.register(self.fd, select.POLLIN)
+            self.look = functools.partial(poller.poll, 0)  # whether a message is waiting (never blocks)
+        self.starts: list = []  # async attempts read, not yet handed to the loop (the reader's own)
         self._send_lock = threading.Lock()
         self.role = threading.Lock()  # held by the thread that reads the pipe
         self.blobs: Dict[int, bytes] = {}  # function id -> cloudpickled function, as shipped
@@ -125,25 +130,53 @@ class ReplicaWorker:
         self.task_refs: Dict[int, tuple] = {}  # id(task) -> (ref, task): each task shipped once
         self.caller = TaskCaller(self)
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self._run_loop, name="reuse-replica-loop", daemon=True).start()
+        self.outbox: list = []  # frames the loop's thread sent during this turn of the loop (under _send_lock)
+        self.loop_thread = threading.Thread(target=self._run_loop, name="reuse-replica-loop", daemon=True)
+        self.loop_thread.start()
 
     # ------------------------------------------------------------------ threads
     def send(self, message: tuple) -> None:
+        """Send a message. The loop's thread sends its messages of one turn of the loop in one
+        write (a parent calling 500 children in one ``gather`` makes one write, not 500, and
+        the driver reads them in one turn of its own); any other thread's message goes at
+        once, after those the loop had sent before it, so that the driver sees every message
+        in the order it was sent."""
         data = W.encode(message)
         try:
             with self._send_lock:
+                if threading.current_thread() is self.loop_thread:
+                    outbox = self.outbox
+                    outbox.append(data)
+                    if len(outbox) == 1:
+                        self.loop.call_soon(self.flush)
+                    elif len(outbox) >= 16:  # a long turn: the driver starts on the first calls meanwhile
+                        self._write_outbox()
+                    return
+                if self.outbox:
+                    self._write_outbox()
                 W.write_bytes(self.fd, data)
         except OSError:  # the driver closed the pipe: this replica was stopped
             _exit_now(0)
+
+    def flush(self) -> None:
+        """(The loop's thread, once the turn in which it sent something is over.)"""
+        try:
+            with self._send_lock:
+                if self.outbox:
+                    self._write_outbox()
+        except OSError:
+            _exit_now(0)
+
+    def _write_outbox(self) -> None:
+        frames, self.outbox = self.outbox, []
+        W.write_frames(self.fd, frames)
 
     def serve(self) -> None:
         """Main thread: say ready; then read, and run each sync attempt that comes."""
         current_caller.set(self.caller)
         self.send((W.READY, os.getpid()))
         role = self.role
-        poller = select.poll()
-        poller.register(self.conn.fileno(), select.POLLIN)
-        look, spinner = functools.partial(poller.poll, 0), Spinner(os.environ.get(SPIN_VARIABLE, "1") != "0")
+        look, spinner = self.look, Spinner(os.environ.get(SPIN_VARIABLE, "1") != "0")
         while True:
             start = clock()
             spinner.wait(look)  # the next call of a back-to-back caller is microseconds away (spinning.py)
@@ -163,8 +196,7 @@ class ReplicaWorker:
         """Holding the reader role: dispatch messages until a sync attempt arrives (returned),
         or, with ``until``, until that waiter is set (a sync attempt then would be a bug)."""
         fd, read_bytes = self.fd, W.read_bytes
-        decode = W.decode
-        loop = self.loop
+        decode, look, starts = W.decode, self.look, self.starts
         while until is None or not until.is_set():
             try:
                 msg = decode(read_bytes(fd))
@@ -175,15 +207,29 @@ class ReplicaWorker:
                 _, aid, fid, blob, payload, is_async = msg
                 if blob is not None:
                     self.blobs[fid] = blob
-                if is_async:
-                    loop.call_soon_threadsafe(self.start_async, aid, fid, payload)
+                if is_async:  # handed to the loop with the others read in the same burst: one wake-up
+                    starts.append((aid, fid, payload))
+                    if len(starts) >= 64 or not look():
+                        self._start_all()
                 elif until is None:
                     return aid, fid, payload
                 else:  # cannot happen: a sync attempt holds the replica's only slot
                     threading.Thread(target=self.run_sync, args=(aid, fid, payload), daemon=True).start()
             else:
+                if starts:  # in order: a CANCEL comes after the start of its attempt
+                    self._start_all()
                 self.deliver(msg)
         return None
+
+    def _start_all(self) -> None:
+        """Hand the async attempts read so far to the loop, in one wake-up of it."""
+        batch = list(self.starts)
+        self.starts.clear()
+        self.loop.call_soon_threadsafe(self._start_async_all, batch)
+
+    def _start_async_all(self, starts: list) -> None:
+        for aid, fid, payload in starts:
+            self.start_async(aid, fid, payload)
 
     def deliver(self, msg: tuple) -> None:
         """A ``REPLY`` to a nested call, or a ``CANCEL`` of an async attempt (from any thread)."""
@@ -339,6 +385,7 @@ class TaskCaller:
 
     def _wait(self, waiter: "_Waiter") -> None:
         replica = self.replica
+        replica.flush()  # the loop's thread may be the one blocking: its turn will not end to send the call
         while not waiter.is_set():
             if replica.role.acquire(blocking=False):
                 try:

@@ -44,25 +44,26 @@ _MOST_SKIPPED = 1024  # waits without a spin, at most, after a spin found the ma
 _yield = getattr(os, "sched_yield", lambda: None)
 
 _CPUS = os.cpu_count() or 1
-_LOOK_EVERY = 0.01  # seconds between two looks at how many threads the machine has ready to run
-_machine = [-1.0, False, None]  # when it was last looked at, whether it was crowded then, /proc/loadavg's fd
+_LOOK_EVERY = 0.001  # seconds between two looks at how many threads the machine has ready to run
+_machine = [-1.0, 0, None]  # when it was last looked at, how many looks in a row found it crowded, the fd
 
 
 def _crowded(now: float) -> bool:
-    """Whether more threads are ready to run than there are processors (Linux's count, the
-    fourth field of ``/proc/loadavg``, read at most every ``_LOOK_EVERY`` s): a spin would
-    then take a processor another thread is waiting for. False where the count is unknown."""
+    """Whether the last two looks found more threads ready to run than there are processors
+    (Linux's count, the fourth field of ``/proc/loadavg``, read at most every ``_LOOK_EVERY``
+    s): a spin would then take a processor another thread is waiting for. Two looks, because
+    one may catch a thread that runs for a moment. False where the count is unknown."""
     machine = _machine
-    if now - machine[0] < _LOOK_EVERY:
-        return machine[1]
-    machine[0] = now
-    try:
-        if machine[2] is None:
-            machine[2] = os.open("/proc/loadavg", os.O_RDONLY)
-        machine[1] = int(os.pread(machine[2], 128, 0).split()[3].split(b"/")[0]) > _CPUS
-    except (OSError, ValueError, IndexError):
-        machine[1] = False
-    return machine[1]
+    if now - machine[0] >= _LOOK_EVERY:
+        machine[0] = now
+        try:
+            if machine[2] is None:
+                machine[2] = os.open("/proc/loadavg", os.O_RDONLY)
+            over = int(os.pread(machine[2], 128, 0).split()[3].split(b"/")[0]) > _CPUS
+        except (OSError, ValueError, IndexError):
+            over = False
+        machine[1] = machine[1] + 1 if over else 0
+    return machine[1] >= 2
 
 
 class Spinner:

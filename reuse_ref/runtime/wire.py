@@ -40,7 +40,7 @@ import threading
 from typing import Any, Optional, Tuple
 
 __all__ = ["RUN", "REPLY", "CANCEL", "READY", "DONE", "CALL", "WAITING", "CANCELLED", "Error", "encode", "OneShot",
-           "write_bytes", "read_bytes"]
+           "write_bytes", "write_frames", "read_bytes"]
 
 RUN = "run"
 REPLY = "reply"
@@ -77,6 +77,22 @@ def write_bytes(fd: int, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+
+
+def write_frames(fd: int, frames: list) -> None:
+    """Several messages' bytes, each framed as :func:`write_bytes` frames it, in one write
+    (or as few as the pipe takes)."""
+    if len(frames) == 1:
+        return write_bytes(fd, frames[0])
+    pack = _SIZE.pack
+    parts = []
+    for data in frames:
+        n = len(data)
+        parts.append(pack(n) if n <= 0x7FFFFFFF else pack(-1) + _LONG_SIZE.pack(n))
+        parts.append(data)
+    view = memoryview(b"".join(parts))
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def read_bytes(fd: int) -> bytes:

@@ -69,6 +69,9 @@ class ProcessHandle:
         self.process = process
         self.conn = conn
         self.fd = conn.fileno()  # written and read with wire's framing, which is Connection's (never once closed)
+        self.poller = select.poll()  # on its pipe alone: its lent reader's wait, and wait()'s look for more
+        self.poller.register(self.fd, select.POLLIN)
+        self.answered = functools.partial(self.poller.poll, 0)  # a look at its pipe that never blocks
         self.limit = limit
         self.tag = tag  # in the environment of the replica and of every process it starts
         self.proc: Optional[psutil.Process] = None
@@ -78,9 +81,7 @@ class ProcessHandle:
         self.lent = False  # its pipe is read by a caller's thread, not by wait()
         self.in_select = True  # its pipe is in the select (else it is lent or parked)
         self.gone_watch = False  # its sentinel is in the select, to see its end while lent or parked
-        self.poller: Any = None  # select.poll on its pipe, made on its first lending
         self.spinner = Spinner()  # how long a caller reading its answer looks before it sleeps
-        self.answered: Any = None  # a look at its pipe that never blocks
 
 
 class ProcessBackend(ReplicaBackend):
@@ -126,6 +127,8 @@ class ProcessBackend(ReplicaBackend):
         self.alive: Any = None
         self.lock: Any = None  # the driver's, released while select blocks (share)
         self.closing = False
+        self.gathering = False  # the driver's thread is handling a turn of events: sends wait for its end
+        self.outbox: Dict[ProcessHandle, List[bytes]] = {}  # frames sent during that turn, by replica
 
     def __repr__(self) -> str:
         return f"ProcessBackend({self.start_method})"
@@ -168,20 +171,41 @@ class ProcessBackend(ReplicaBackend):
                 pass
 
     def send(self, replica: Any, message: tuple) -> None:
+        """Send now, or, while the driver's thread handles one turn of events (``gathering``),
+        at the start of its next wait: each replica then gets one write per turn (the driver
+        answering a burst of calls), in the order the messages were sent."""
         p = replica.io
         if not p.in_select and not p.lent and not p.conn.closed:  # parked: its answer is for wait() to read
             self._watch(p)
         if p.conn.closed:
             return  # stopped: it is exiting, or killed
+        data = W.encode(message)
+        if self.gathering:
+            frames = self.outbox.setdefault(p, [])
+            frames.append(data)
+            if len(frames) >= 16:  # a long turn (a burst of calls) keeps its replicas fed as it goes
+                self._write_out(p)
+            return
+        if p in self.outbox:
+            self._write_out(p)
         try:
-            W.write_bytes(p.fd, W.encode(message))
+            W.write_bytes(p.fd, data)
         except (OSError, ValueError):
             pass  # it died: its end of file is on the way
+
+    def _write_out(self, p: ProcessHandle) -> None:
+        frames = self.outbox.pop(p, None)
+        if frames and not p.conn.closed:
+            try:
+                W.write_frames(p.fd, frames)
+            except (OSError, ValueError):
+                pass  # it died: its end of file is on the way
 
     def stop(self, replica: Any, kill: bool) -> None:
         """Close its pipe (it exits on end of file), or kill it if it is busy; it is killed
         anyway if it has not exited after the grace period."""
         p = replica.io
+        self._write_out(p)  # what it was sent before it was told to stop
         self.watched.pop(p, None)
         try:
             self.sel.unregister(p.conn)
@@ -207,6 +231,9 @@ class ProcessBackend(ReplicaBackend):
         if due != math.inf:
             timeout = max(0.0, due - wall) if timeout is None else min(timeout, max(0.0, due - wall))
         events: List[Tuple[Any, Optional[tuple]]] = []
+        self.gathering = False
+        for p in list(self.outbox):  # what the last turn sent
+            self._write_out(p)
         lock = self.lock
         if lock is not None:
             lock.release()  # callers' threads may carry out their own calls meanwhile
@@ -215,13 +242,14 @@ class ProcessBackend(ReplicaBackend):
         finally:
             if lock is not None:
                 lock.acquire()
+            self.gathering = True  # until the next wait: the driver handles what it returns
         for key, _ in ready:
             data = key.data
             if data is None:
                 events.append((None, None))
             elif type(data) is ProcessHandle:
                 if not data.lent:  # lent since select returned: its reader sees this end itself
-                    events.append(self._read(data))
+                    self._read_burst(data, events)
             elif data[0] == "gone":  # the sentinel of a lent or parked replica: it has ended
                 p = data[1]
                 if p.gone_watch:  # (not stopped since select returned)
@@ -285,10 +313,6 @@ class ProcessBackend(ReplicaBackend):
             p.in_select = False
         self._watch_gone(p)
         p.lent = True
-        if p.poller is None:
-            p.poller = select.poll()
-            p.poller.register(p.conn.fileno(), select.POLLIN)
-            p.answered = functools.partial(p.poller.poll, 0)
 
     def receive(self, replica: Any) -> Optional[tuple]:
         """Block on the pipe (no lock held), looking every 0.1 s whether the driver stopped
@@ -340,10 +364,20 @@ class ProcessBackend(ReplicaBackend):
                 pass
 
     # ------------------------------------------------------------------ mechanics
+    def _read_burst(self, p: ProcessHandle, events: list, most: int = 64) -> None:
+        """The messages already waiting on a pipe, up to ``most`` (the next select says if more
+        are), or its end: a replica that sends a burst (a parent calling hundreds of children)
+        costs one turn of the driver's loop, not one per message."""
+        for _ in range(most):
+            h, msg = self._read(p)
+            events.append((h, msg))
+            if msg[0] == EXITED or not p.answered():
+                return
+
     def _read(self, p: ProcessHandle) -> Tuple[Any, tuple]:
-        """One message (if more are waiting, the next select says so at once), or its end."""
+        """One message, or its end."""
         try:
-            msg = W.decode(p.conn.recv_bytes())
+            msg = W.decode(W.read_bytes(p.fd))
         except (EOFError, OSError):
             return p.replica, (EXITED, "crashed", self._died(p))
         if msg[0] == W.READY:
