@@ -115,7 +115,8 @@ class ReplicaWorker:
             poller = select.poll()
             poller.register(self.fd, select.POLLIN)
             self.look = functools.partial(poller.poll, 0)  # whether a message is waiting (never blocks)
-        self.starts: list = []  # async attempts read, not yet handed to the loop (the reader's own)
+        self.handoff: list = []  # (function, args) for the loop, read in this burst (the reader's own)
+        self.reader: Optional[int] = None  # the thread in read(), whose work for the loop waits in handoff
         self._send_lock = threading.Lock()
         self.role = threading.Lock()  # held by the thread that reads the pipe
         self.blobs: Dict[int, bytes] = {}  # function id -> cloudpickled function, as shipped
@@ -123,6 +124,7 @@ class ReplicaWorker:
         self.running: Dict[int, asyncio.Task] = {}
         self.cancelled: set = set()  # async attempts the driver asked to stop
         self.calls: Dict[Any, int] = {}  # the future of each nested call in flight -> its request id
+        self.calling: Dict[int, int] = {}  # attempt -> its nested calls in flight (async, on this loop)
         self.blocked: Dict[int, tuple] = {}  # attempt -> the calls it was last reported waiting on
         self._check_due = False
         self.pending: Dict[int, Callable[[bool, Any], None]] = {}  # request id -> how to wake its waiter
@@ -196,40 +198,47 @@ class ReplicaWorker:
         """Holding the reader role: dispatch messages until a sync attempt arrives (returned),
         or, with ``until``, until that waiter is set (a sync attempt then would be a bug)."""
         fd, read_bytes = self.fd, W.read_bytes
-        decode, look, starts = W.decode, self.look, self.starts
-        while until is None or not until.is_set():
-            try:
-                msg = decode(read_bytes(fd))
-            except (EOFError, OSError):
-                _exit_now(0)
-            kind = msg[0]
-            if kind == W.RUN:
-                _, aid, fid, blob, payload, is_async = msg
-                if blob is not None:
-                    self.blobs[fid] = blob
-                if is_async:  # handed to the loop with the others read in the same burst: one wake-up
-                    starts.append((aid, fid, payload))
-                    if len(starts) >= 64 or not look():
-                        self._start_all()
-                elif until is None:
-                    return aid, fid, payload
-                else:  # cannot happen: a sync attempt holds the replica's only slot
-                    threading.Thread(target=self.run_sync, args=(aid, fid, payload), daemon=True).start()
-            else:
-                if starts:  # in order: a CANCEL comes after the start of its attempt
-                    self._start_all()
-                self.deliver(msg)
-        return None
+        decode, look, handoff = W.decode, self.look, self.handoff
+        self.reader = threading.get_ident()
+        try:
+            while until is None or not until.is_set():
+                try:
+                    msg = decode(read_bytes(fd))
+                except (EOFError, OSError):
+                    _exit_now(0)
+                kind = msg[0]
+                if kind == W.RUN:
+                    _, aid, fid, blob, payload, is_async = msg
+                    if blob is not None:
+                        self.blobs[fid] = blob
+                    if is_async:
+                        handoff.append((self.start_async, (aid, fid, payload)))
+                    elif until is None:
+                        return aid, fid, payload
+                    else:  # cannot happen: a sync attempt holds the replica's only slot
+                        threading.Thread(target=self.run_sync, args=(aid, fid, payload), daemon=True).start()
+                else:
+                    self.deliver(msg)
+                if handoff and (len(handoff) >= 64 or not look()):  # a burst read: one wake-up of the loop
+                    self._hand_over()
+            return None
+        finally:
+            self.reader = None
+            if handoff:
+                self._hand_over()
 
-    def _start_all(self) -> None:
-        """Hand the async attempts read so far to the loop, in one wake-up of it."""
-        batch = list(self.starts)
-        self.starts.clear()
-        self.loop.call_soon_threadsafe(self._start_async_all, batch)
+    def to_loop(self, fn: Callable, *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop, in order: from the reader, with the rest of the burst it
+        is reading (starts, answers and cancels of one burst wake the loop once); else at once."""
+        if threading.get_ident() == self.reader:
+            self.handoff.append((fn, args))
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
 
-    def _start_async_all(self, starts: list) -> None:
-        for aid, fid, payload in starts:
-            self.start_async(aid, fid, payload)
+    def _hand_over(self) -> None:
+        batch = list(self.handoff)
+        self.handoff.clear()
+        self.loop.call_soon_threadsafe(_run_all, batch)
 
     def deliver(self, msg: tuple) -> None:
         """A ``REPLY`` to a nested call, or a ``CANCEL`` of an async attempt (from any thread)."""
@@ -240,7 +249,7 @@ class ReplicaWorker:
                 wake(msg[2], msg[3])
         elif kind == W.CANCEL:
             self.cancelled.add(msg[1])
-            self.loop.call_soon_threadsafe(self._cancel, msg[1])
+            self.to_loop(self._cancel, msg[1])
 
     # ------------------------------------------------------------------ attempts
     def _function(self, fid: int) -> Callable:
@@ -315,7 +324,10 @@ class ReplicaWorker:
         """
         self._check_due = False
         waits = Waits(self.loop, self.calls)
+        calling, blocked = self.calling, self.blocked
         for aid, task in list(self.running.items()):
+            if aid not in calling and aid not in blocked:
+                continue  # no call of its own in flight: it cannot wait on one (its children, say, in a fan-out)
             on = waits.blocked_on(task)
             on = tuple(sorted(on)) if on else ()
             if on != self.blocked.get(aid, ()):
@@ -405,8 +417,11 @@ class TaskCaller:
         calls = replica.calls
 
         def answered(ok: bool, value: Any) -> None:
-            loop.call_soon_threadsafe(_settle, fut, ok, value)
+            replica.to_loop(_settle, fut, ok, value)
 
+        aid = request[0]
+        calling = replica.calling
+        calling[aid] = calling.get(aid, 0) + 1
         rid = self._send(request, answered)
         calls[fut] = rid
         replica.look_at_waiting()
@@ -414,7 +429,16 @@ class TaskCaller:
             return _unwrap(*await fut)
         finally:
             calls.pop(fut, None)
+            left = calling.pop(aid, 1) - 1
+            if left:
+                calling[aid] = left
             replica.look_at_waiting()
+
+
+def _run_all(batch: list) -> None:
+    """(On the loop.) What the reader handed over from one burst, in the order it was read."""
+    for fn, args in batch:
+        fn(*args)
 
 
 def _result_bytes(fn: Any, result: Any) -> bytes:
