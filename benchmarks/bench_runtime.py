@@ -119,19 +119,24 @@ def verdict(ok: bool) -> str:
 
 def interleaved_medians(calls: dict, n: int, chunk: int = 100, warmup: int = 100) -> dict:
     """The median of ``n`` timed calls of each, taken in turns of ``chunk`` calls, so that a
-    change in the machine's load falls on every one alike (a shared machine's load drifts)."""
+    change in the machine's load falls on every one alike (a shared machine's load drifts).
+    The order of the turns rotates from one round to the next, so that each comes after each
+    of the others as often: the first calls after another library's turn are slower (its
+    processes still settling, caches cold), and a fixed order would lay that on one of them."""
     for call in calls.values():
         for _ in range(warmup):
             call()
     times: dict = {name: [] for name in calls}
     clock = time.perf_counter
-    while len(next(iter(times.values()))) < n:
-        for name, call in calls.items():
-            out = times[name]
+    order = list(calls)
+    while len(times[order[0]]) < n:
+        for name in order:
+            call, out = calls[name], times[name]
             for _ in range(chunk):
                 t = clock()
                 call()
                 out.append(clock() - t)
+        order = order[1:] + order[:1]
     return {name: statistics.median(t) for name, t in times.items()}
 
 

@@ -145,28 +145,34 @@ def test_a_crowded_machine_is_not_spun_on(monkeypatch):
     assert Spinner().wait(looks) is False and looks.looks == 0
 
 
-@pytest.mark.parametrize("running, crowded", [(10**6, True), (1, False)])
-def test_crowded_reads_the_threads_ready_to_run(tmp_path, monkeypatch, running, crowded):
+def test_crowded_reads_the_threads_ready_to_run_with_hysteresis(tmp_path, monkeypatch):
     """The fourth field of /proc/loadavg, ``running/total``, against the processors: crowded
-    after two looks in a row say so; looked at again only after _LOOK_EVERY seconds."""
+    after two looks in a row say so, clear after four clean ones; looked at again only after
+    _LOOK_EVERY seconds."""
     monkeypatch.undo()  # the real _crowded, with a loadavg of our own
     path = tmp_path / "loadavg"
-    path.write_text(f"0.50 0.40 0.30 {running}/2000 12345\n")
-    fd = os.open(path, os.O_RDONLY)
-    monkeypatch.setattr(spinning, "_machine", [-1.0, 0, fd])
+    fd = os.open(path.as_posix(), os.O_RDONLY | os.O_CREAT)
+    monkeypatch.setattr(spinning, "_machine", {"at": -1.0, "over": 0, "clean": 0, "crowded": False, "fd": fd})
     every = spinning._LOOK_EVERY
+    looks = iter(range(1, 100))
+
+    def look(running: int) -> bool:
+        path.write_text(f"0.50 0.40 0.30 {running}/2000 12345\n")
+        return spinning._crowded(next(looks) * every)
+
     try:
-        assert spinning._crowded(0.0) is False  # one look is not enough
-        assert spinning._crowded(0.0 + every / 2) is False  # too soon to look again
-        assert spinning._crowded(0.0 + every) is crowded
-        path.write_text(f"0.50 0.40 0.30 {1 if crowded else 10**6}/2000 12345\n")
-        assert spinning._crowded(0.0 + 1.5 * every) is crowded  # not looked at again yet
-        assert spinning._crowded(0.0 + 2 * every) is False  # a clean look ends it, or starts the count
+        busy, quiet = 10**6, 1
+        assert look(busy) is False  # one look is not enough
+        assert spinning._crowded(1.5 * every) is False  # too soon to look again: the same answer
+        assert look(quiet) is False and look(busy) is False  # a lull in between: counted again
+        assert look(busy) is True
+        assert [look(quiet) for _ in range(4)] == [True, True, True, False]  # four clean looks clear it
+        assert look(busy) is False and look(quiet) is False
     finally:
         os.close(fd)
 
 
 def test_crowded_is_false_where_the_count_is_unknown(monkeypatch):
     monkeypatch.undo()
-    monkeypatch.setattr(spinning, "_machine", [-1.0, 0, -1])  # a bad descriptor: as on a system without it
+    monkeypatch.setattr(spinning, "_machine", {"at": -1.0, "over": 0, "clean": 0, "crowded": False, "fd": -1})
     assert spinning._crowded(0.0) is False

@@ -45,25 +45,32 @@ _yield = getattr(os, "sched_yield", lambda: None)
 
 _CPUS = os.cpu_count() or 1
 _LOOK_EVERY = 0.001  # seconds between two looks at how many threads the machine has ready to run
-_machine = [-1.0, 0, None]  # when it was last looked at, how many looks in a row found it crowded, the fd
+_machine = {"at": -1.0, "over": 0, "clean": 0, "crowded": False, "fd": None}
 
 
 def _crowded(now: float) -> bool:
-    """Whether the last two looks found more threads ready to run than there are processors
-    (Linux's count, the fourth field of ``/proc/loadavg``, read at most every ``_LOOK_EVERY``
-    s): a spin would then take a processor another thread is waiting for. Two looks, because
-    one may catch a thread that runs for a moment. False where the count is unknown."""
-    machine = _machine
-    if now - machine[0] >= _LOOK_EVERY:
-        machine[0] = now
+    """Whether the machine is crowded: more threads ready to run than it has processors (Linux's
+    count, the fourth field of ``/proc/loadavg``, read at most every ``_LOOK_EVERY`` s), so that
+    a spin would take a processor another thread waits for. It becomes crowded after two looks
+    in a row say so, and clear again after four clean ones: a thread that runs for a moment
+    does not stop the spin, and a busy machine's brief lulls do not start it. False where the
+    count is unknown."""
+    m = _machine
+    if now - m["at"] >= _LOOK_EVERY:
+        m["at"] = now
         try:
-            if machine[2] is None:
-                machine[2] = os.open("/proc/loadavg", os.O_RDONLY)
-            over = int(os.pread(machine[2], 128, 0).split()[3].split(b"/")[0]) > _CPUS
+            if m["fd"] is None:
+                m["fd"] = os.open("/proc/loadavg", os.O_RDONLY)
+            over = int(os.pread(m["fd"], 128, 0).split()[3].split(b"/")[0]) > _CPUS
         except (OSError, ValueError, IndexError):
             over = False
-        machine[1] = machine[1] + 1 if over else 0
-    return machine[1] >= 2
+        if over:
+            m["over"], m["clean"] = m["over"] + 1, 0
+            m["crowded"] = m["crowded"] or m["over"] >= 2
+        else:
+            m["over"], m["clean"] = 0, m["clean"] + 1
+            m["crowded"] = m["crowded"] and m["clean"] < 4
+    return m["crowded"]
 
 
 class Spinner:
