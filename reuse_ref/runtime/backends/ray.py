@@ -318,7 +318,7 @@ class RayBackend(ReplicaBackend):
         return out
 
     def drain(self, hard: bool) -> None:
-        deadline = time.monotonic() + self.stop_grace + 5.0
+        deadline = time.monotonic() + self.stop_grace + 30.0  # at once, usually: Ray reports a killed actor late under load
         for a in list(self.live):
             if a.stopped and a.gone.wait(max(0.0, deadline - time.monotonic())):
                 self._wait_exit(a, deadline)
