@@ -68,15 +68,11 @@ def write_bytes(fd: int, data: bytes) -> None:
     """Write ``data`` to the pipe ``fd`` framed as ``Connection.send_bytes`` frames it, so that
     either end may read it with ``recv_bytes``: the same bytes, without Connection's layers of
     Python, which cost a warm call a few microseconds at each of its four ends."""
-    n = len(data)
-    head = _SIZE.pack(n) if n <= 0x7FFFFFFF else _SIZE.pack(-1) + _LONG_SIZE.pack(n)
-    view = memoryview(head + data if n <= 16384 else head)
-    while view:
-        view = view[os.write(fd, view):]
-    if n > 16384:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+    if len(data) <= 16384:
+        _write_all(fd, _head(len(data)) + data)
+    else:  # not copied into one buffer
+        _write_all(fd, _head(len(data)))
+        _write_all(fd, data)
 
 
 def write_frames(fd: int, frames: list) -> None:
@@ -84,13 +80,15 @@ def write_frames(fd: int, frames: list) -> None:
     (or as few as the pipe takes)."""
     if len(frames) == 1:
         return write_bytes(fd, frames[0])
-    pack = _SIZE.pack
-    parts = []
-    for data in frames:
-        n = len(data)
-        parts.append(pack(n) if n <= 0x7FFFFFFF else pack(-1) + _LONG_SIZE.pack(n))
-        parts.append(data)
-    view = memoryview(b"".join(parts))
+    _write_all(fd, b"".join(part for data in frames for part in (_head(len(data)), data)))
+
+
+def _head(n: int) -> bytes:
+    return _SIZE.pack(n) if n <= 0x7FFFFFFF else _SIZE.pack(-1) + _LONG_SIZE.pack(n)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
